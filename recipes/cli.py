@@ -1,0 +1,96 @@
+"""`codemix`: one console script, one subcommand per stage. Each subcommand lives in its own
+module (`recipes/cmd_<name>.py`) with `register(subparsers)` and `run(args) -> int`; this file
+only builds the parser and enforces the error contract:
+
+    a user error (CodemixError) -> one line `codemix: error: ...` on stderr, exit status 2;
+    `--debug` shows the traceback instead.
+
+Nothing heavy is imported here, so `codemix --help` answers in well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "mix": "Build the training mixture of a recipe.",
+    "train": "Fine-tune a model on a recipe's mixture (builds the mixture first if needed).",
+    "score": "Execute code samples against a benchmark's tests and report pass@k.",
+    "eval": "Generate completions with a checkpoint or model and score them.",
+    "run": "Run every stage a recipe declares (mix -> train -> eval), skipping up-to-date ones.",
+    "validate": "Validate recipe files (or list the bundled ones).",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors follow the same contract
+        self.print_usage(sys.stderr)
+        print(f"codemix: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def add_recipe_args(p: argparse.ArgumentParser) -> None:
+    """The arguments every recipe-driven command takes."""
+    p.add_argument("recipe", help="recipe file, or the name of a bundled recipe (e.g. smoke)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value with a dotted key, e.g. --set mix.budget=2000 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="codemix", description="Instruction tuning for code generation: mix, train, evaluate.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    parser.add_argument("--version", action="version", version=f"codemix {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, help_text in COMMANDS.items():
+        module = _command_module(name)
+        if module is None:
+            continue
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks for errors")
+        module.register(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def _command_module(name: str):
+    try:
+        return importlib.import_module(f"recipes.cmd_{name}")
+    except ModuleNotFoundError as e:
+        if e.name == f"recipes.cmd_{name}":
+            return None
+        raise
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("codemix")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mixing.common import CodemixError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args) or 0)
+    except CodemixError as e:
+        if args.debug:
+            raise
+        print(f"codemix: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("codemix: interrupted (finished work is kept; re-run to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

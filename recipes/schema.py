@@ -1,0 +1,45 @@
+"""The recipe: one YAML file = one experiment. Each stage owns its section's model."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from eval.config import EvalConfig
+from finetune.config import TrainConfig
+from mixing.common import hash_json
+from mixing.config import MixConfig
+
+
+class Recipe(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    name: str = Field(description="Experiment name; names the output directory by default.")
+    seed: int = Field(description="Seed for mixing, training and sampling: same recipe + seed -> same results.")
+    output_dir: str | None = Field(None, description="Where every stage writes (default runs/<name>, relative to the working directory).")
+    mix: MixConfig | None = Field(None, description="Build the training mixture.")
+    train: TrainConfig | None = Field(None, description="Fine-tune a model on the mixture.")
+    eval: EvalConfig | None = Field(None, description="Generate and score on code benchmarks.")
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v):
+            raise ValueError("use letters, digits, '.', '_' and '-' (it names a directory)")
+        return v
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Recipe:
+        if self.output_dir is None:
+            self.output_dir = f"runs/{self.name}"
+        if self.train is not None and self.mix is None:
+            raise ValueError("a train section needs a mix section (the mixture to train on)")
+        return self
+
+    def resolved(self) -> dict:
+        """The recipe with every default filled in: what manifests record and hashes cover."""
+        return self.model_dump(mode="json")
+
+    def hash(self) -> str:
+        return hash_json(self.resolved())
