@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
+    model: str | None = Field(None, description="Model to score when the recipe has no train section: a Hub id, a local model dir or a codemix checkpoint.")
+    adapter: str | None = Field(None, description="Optional peft adapter applied on top of `model`.")
     benchmarks: list[str] = Field(default_factory=lambda: ["humaneval", "mbpp"], description="Benchmarks to score (humaneval, mbpp, mbpp-sanitized, humaneval+, mbpp+, pyfuncs).")
     problems: dict[str, str] = Field(default_factory=dict, description="Local problem files per benchmark, e.g. {mbpp: ../shared/data/mbpp/mbpp.jsonl}.")
     prompt_style: Literal["auto", "completion", "instruction"] = Field("auto", description="auto: instruction for codemix checkpoints, completion for plain base models.")

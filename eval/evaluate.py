@@ -1,0 +1,121 @@
+"""Evaluate one model on several benchmarks: generate samples, execute them, score pass@k.
+
+Layout of `out_dir` (one folder per benchmark, evalplus-style names):
+
+    <out_dir>/<benchmark>/prompts.jsonl       exact prompt text of every problem
+    <out_dir>/<benchmark>/samples.jsonl       task_id, solution, completion (EvalPlus-compatible)
+    <out_dir>/<benchmark>/samples.raw.jsonl   raw model outputs
+    <out_dir>/<benchmark>/results.jsonl       one verdict per sample
+    <out_dir>/<benchmark>/results.json        pass@k, CIs, per-task counts (contract keys)
+    <out_dir>/<benchmark>/manifest.json       written last: links the checkpoint manifest hash,
+                                              generation settings, prompt style, problems hash
+
+A benchmark whose manifest records the same inputs is skipped ("up to date"); a killed run
+resumes inside generation and scoring (both append and skip finished work).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mixing.common import (
+    CodemixError,
+    hash_json,
+    is_up_to_date,
+    package_versions,
+    read_manifest,
+    utc_now,
+    write_manifest,
+)
+
+GENERATION_KEYS = ("prompt_style", "backend", "n_samples", "temperature", "top_p", "max_new_tokens", "batch_size")
+
+
+def model_identity(model_ref: str, adapter: str | None) -> dict[str, Any]:
+    """What identifies the model being scored: the checkpoint manifest's hash when there is one
+    (a codemix checkpoint), else the path/id and, for local dirs, nothing heavier than the name."""
+    ident: dict[str, Any] = {"model": str(model_ref), "adapter": adapter}
+    manifest = read_manifest(model_ref) if Path(model_ref).is_dir() else None
+    if manifest is not None:
+        ident["checkpoint_manifest_hash"] = hash_json(manifest)
+    if adapter and Path(adapter).is_dir():
+        am = read_manifest(adapter)
+        if am is not None:
+            ident["adapter_manifest_hash"] = hash_json(am)
+    return ident
+
+
+def evaluate_model(
+    model_ref: str,
+    *,
+    benchmarks: list[str],
+    out_dir: str | Path,
+    settings: dict[str, Any],
+    seed: int,
+    k: list[int],
+    problems: dict[str, str] | None = None,
+    adapter: str | None = None,
+    tasks: list[str] | None = None,
+    workers: int | None = None,
+    timeout: float | None = None,
+    force: bool = False,
+    recipe_hash: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Generate then score on each benchmark; returns {benchmark: results.json dict}."""
+    from eval.benchmarks import BENCHMARKS, load_problems, problems_hash
+    from eval.generate import generate
+    from eval.scoring import score_samples
+
+    unknown = [b for b in benchmarks if b not in BENCHMARKS]
+    if unknown:
+        raise CodemixError(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(BENCHMARKS)}")
+    bad_k = [x for x in k if x > settings["n_samples"]]
+    if bad_k:
+        raise CodemixError(f"k={bad_k} is larger than n_samples={settings['n_samples']}; pass@k needs k <= n")
+    if settings["temperature"] == 0 and settings["n_samples"] > 1:
+        raise CodemixError(f"temperature 0 is greedy decoding: n_samples must be 1, got {settings['n_samples']}")
+    problems = problems or {}
+    ident = model_identity(model_ref, adapter)
+    out: dict[str, dict[str, Any]] = {}
+    for bench in benchmarks:
+        bench_dir = Path(out_dir) / bench
+        probs = load_problems(bench, problems.get(bench))
+        if tasks:
+            wanted = set(tasks)
+            probs = [p for p in probs if p.task_id in wanted]
+            if not probs:
+                raise CodemixError(f"{bench}: none of the requested tasks exist ({', '.join(sorted(wanted)[:5])} ...)")
+        phash = problems_hash(probs)
+        inputs = {"model": ident, "benchmark": bench, "problems_hash": phash, "seed": seed, "k": sorted(k),
+                  "tasks": sorted(tasks) if tasks else None, "timeout": timeout,
+                  "generation": {key: settings[key] for key in GENERATION_KEYS}}
+        inputs_hash = hash_json(inputs)
+        if not force and is_up_to_date(bench_dir, inputs_hash):
+            import json
+
+            print(f"{bench}: up to date ({bench_dir})")
+            out[bench] = json.loads((bench_dir / "results.json").read_text(encoding="utf-8"))
+            continue
+        if force or (read_manifest(bench_dir) or {}).get("inputs_hash") not in (None, inputs_hash):
+            _clear_stale(bench_dir)
+        gen = generate(probs, model_ref=model_ref, adapter=adapter, out_dir=bench_dir, seed=seed,
+                       tasks=None, **{key: settings[key] for key in GENERATION_KEYS})
+        results = score_samples(bench, bench_dir / "samples.jsonl", problems_path=problems.get(bench),
+                                k=tuple(k), workers=workers, timeout=timeout, out_dir=bench_dir,
+                                tasks=[p.task_id for p in probs] if tasks else None)
+        write_manifest(bench_dir, {
+            "inputs_hash": inputs_hash, "benchmark": bench, "problems_hash": phash,
+            "model": ident, "recipe_hash": recipe_hash, "seed": seed,
+            "generation": {**{key: settings[key] for key in GENERATION_KEYS}, "prompt_style": gen.get("prompt_style", settings["prompt_style"])},
+            "generation_summary": gen, "pass_at_k": results["pass_at_k"], "pass_at_k_ci": results["pass_at_k_ci"],
+            "samples_hash": results.get("samples_hash"), "versions": package_versions(), "created": utc_now(),
+        })
+        out[bench] = results
+    return out
+
+
+def _clear_stale(bench_dir: Path) -> None:
+    """Inputs changed: old samples and verdicts must not be resumed into the new run."""
+    for name in ("prompts.jsonl", "samples.jsonl", "samples.raw.jsonl", "results.jsonl", "results.json", "manifest.json"):
+        (bench_dir / name).unlink(missing_ok=True)

@@ -1,0 +1,21 @@
+"""`codemix run RECIPE`: mix -> train -> eval as the recipe declares, ending with a summary."""
+
+from __future__ import annotations
+
+import argparse
+
+from recipes.cli import add_recipe_args
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    add_recipe_args(p)
+    p.add_argument("--force", action="store_true", help="rebuild every stage even when up to date")
+
+
+def run(args: argparse.Namespace) -> int:
+    from recipes.loader import load_recipe
+    from recipes.pipeline import run_recipe
+
+    recipe, path = load_recipe(args.recipe, args.overrides)
+    run_recipe(recipe, path, force=args.force)
+    return 0

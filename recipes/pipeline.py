@@ -1,0 +1,98 @@
+"""`codemix run`: every stage a recipe declares, in order, each skipped when up to date.
+
+Stages talk only through files: mix writes <out>/mix, train reads it and writes <out>/train,
+eval reads the checkpoint and writes <out>/eval (and <out>/eval-base for the reference model).
+Each stage's manifest is written last, so a killed run resumes at the stage it was in.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from mixing.common import CodemixError, atomic_write_json, package_versions, utc_now
+from recipes.schema import Recipe
+
+
+def run_mix(recipe: Recipe, *, force: bool = False) -> dict[str, Any]:
+    from mixing.pipeline import build_mixture
+
+    manifest, built = build_mixture(recipe.mix, seed=recipe.seed, out_dir=Path(recipe.output_dir) / "mix",
+                                    recipe=recipe.resolved(), recipe_hash=recipe.hash(), force=force)
+    print(f"[mix] {'built' if built else 'up to date'}: {manifest['rows']} rows, content {manifest['content_hash'][:12]}")
+    return manifest
+
+
+def run_train(recipe: Recipe, *, force: bool = False) -> dict[str, Any]:
+    from finetune.trainer import train
+
+    out = Path(recipe.output_dir)
+    manifest, built = train(recipe.train, seed=recipe.seed, mixture_dir=out / "mix", out_dir=out / "train",
+                            recipe=recipe.resolved(), recipe_hash=recipe.hash(), force=force)
+    print(f"[train] {'trained' if built else 'up to date'}: final loss {manifest['final_loss']:.4f}, "
+          f"{manifest['tokens']} tokens in {manifest['wall_s']:.0f} s")
+    return manifest
+
+
+def eval_targets(recipe: Recipe) -> tuple[str, str | None, str | None]:
+    """(model to score, adapter, reference base model or None)."""
+    ev = recipe.eval
+    if recipe.train is not None:
+        from finetune.checkpoint import base_model_ref
+
+        ckpt = str(Path(recipe.output_dir) / "train")
+        return ckpt, None, (base_model_ref(ckpt) if ev.include_base else None)
+    if ev.model is None:
+        raise CodemixError("eval.model is required when the recipe has no train section (the model to score)")
+    return ev.model, ev.adapter, (ev.model if ev.include_base and ev.adapter else None)
+
+
+def run_eval(recipe: Recipe, *, force: bool = False) -> tuple[dict, dict | None]:
+    from eval.evaluate import evaluate_model
+
+    ev = recipe.eval
+    model, adapter, reference = eval_targets(recipe)
+    settings = ev.model_dump()
+    common = dict(benchmarks=ev.benchmarks, settings=settings, seed=recipe.seed, k=ev.k, problems=ev.problems,
+                  tasks=ev.tasks, workers=ev.workers, timeout=ev.timeout, force=force, recipe_hash=recipe.hash())
+    print(f"[eval] scoring {model} on {', '.join(ev.benchmarks)}")
+    results = evaluate_model(model, adapter=adapter, out_dir=Path(recipe.output_dir) / "eval", **common)
+    ref = None
+    if reference is not None:
+        print(f"[eval] scoring the untrained base model {reference} for reference")
+        ref = evaluate_model(reference, adapter=None, out_dir=Path(recipe.output_dir) / "eval-base", **common)
+    return results, ref
+
+
+def run_recipe(recipe: Recipe, recipe_path: Path, *, force: bool = False) -> dict[str, Any]:
+    """Run mix -> train -> eval as declared; write <output_dir>/summary.json (+ summary.png)."""
+    from recipes.report import plot_results, results_table
+
+    t0 = time.time()
+    out = Path(recipe.output_dir)
+    stages: dict[str, Any] = {}
+    if recipe.mix is not None:
+        stages["mix"] = {"content_hash": run_mix(recipe, force=force)["content_hash"]}
+    if recipe.train is not None:
+        m = run_train(recipe, force=force)
+        stages["train"] = {"final_loss": m["final_loss"], "tokens": m["tokens"], "wall_s": m["wall_s"]}
+    summary: dict[str, Any] = {"recipe": str(recipe_path), "name": recipe.name, "recipe_hash": recipe.hash(),
+                               "stages": stages, "results": {}, "reference": None}
+    if recipe.eval is not None:
+        results, ref = run_eval(recipe, force=force)
+        summary["results"] = {b: {k: r[k] for k in ("pass_at_k", "pass_at_k_ci", "n_tasks")} for b, r in results.items()}
+        if ref is not None:
+            summary["reference"] = {b: {k: r[k] for k in ("pass_at_k", "pass_at_k_ci", "n_tasks")} for b, r in ref.items()}
+        print()
+        print(results_table(summary["results"], summary["reference"]))
+        plot_results(summary["results"], summary["reference"], out / "summary.png", title=recipe.name)
+    summary.update({"wall_s": round(time.time() - t0, 2), "versions": package_versions(), "created": utc_now()})
+    atomic_write_json(out / "summary.json", summary)
+    print(f"\nsummary: {out / 'summary.json'}" + (f", plot: {out / 'summary.png'}" if recipe.eval else ""))
+    return summary
+
+
+def load_summary(output_dir: str | Path) -> dict[str, Any]:
+    return json.loads((Path(output_dir) / "summary.json").read_text(encoding="utf-8"))
