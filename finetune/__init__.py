@@ -1,0 +1,20 @@
+"""codemix.finetune: train a causal LM on a mixture (lora | qlora | full) with trl, and read back
+the checkpoint it writes. Heavy modules (torch, transformers, trl) load on first use."""
+
+__all__ = ["build_tokenizer", "format_prompt", "load_model", "read_checkpoint", "train"]
+
+_LAZY = {
+    "train": "finetune.trainer",
+    "read_checkpoint": "finetune.checkpoint",
+    "load_model": "finetune.checkpoint",
+    "format_prompt": "finetune.prompts",
+    "build_tokenizer": "finetune.tokenizer",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(name)

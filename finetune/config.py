@@ -17,20 +17,20 @@ class ArchConfig(_Strict):
     hidden_size: int = Field(128, gt=0, description="Model width.")
     layers: int = Field(2, gt=0, description="Number of transformer layers.")
     heads: int = Field(4, gt=0, description="Attention heads.")
-    kv_heads: int | None = Field(None, description="Key/value heads (grouped-query attention); default = heads.")
-    intermediate_size: int | None = Field(None, description="MLP width; default 4 x hidden_size.")
+    kv_heads: int | None = Field(None, gt=0, description="Key/value heads (grouped-query attention); default = heads.")
+    intermediate_size: int | None = Field(None, gt=0, description="MLP width; default 4 x hidden_size.")
     max_position_embeddings: int = Field(1024, gt=0, description="Longest sequence the model can take.")
     tie_embeddings: bool = Field(True, description="Share input and output embeddings.")
 
 
 class TokenizerConfig(_Strict):
     kind: Literal["model", "byte", "bpe"] = Field("model", description="model: the base model's own tokenizer; byte: 256 byte tokens; bpe: byte-level BPE trained on the mixture (no download).")
-    vocab_size: int = Field(1024, ge=300, description="Vocabulary size of a trained BPE tokenizer.")
+    vocab_size: int = Field(1024, ge=260, description="Vocabulary size of a trained BPE tokenizer (incl. 256 byte tokens and 4 special tokens).")
 
 
 class ModelConfig(_Strict):
-    path: str | None = Field(None, description="Hub id or local directory of a causal LM (not with init: random).")
-    revision: str | None = Field(None, description="Hub revision to pin.")
+    path: str | None = Field(None, description="Hub id or local directory of a causal LM, or a codemix train output with full weights (not with init: random).")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) to pin.")
     init: Literal["pretrained", "random"] = Field("pretrained", description="pretrained: load weights from `path`; random: build `arch` with random weights.")
     arch: ArchConfig | None = Field(None, description="Architecture for init: random.")
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig, description="Which tokenizer to use.")
@@ -43,8 +43,15 @@ class ModelConfig(_Strict):
                 raise ValueError("init: random needs an arch section (e.g. {arch: llama, hidden_size: 128, layers: 2, heads: 4})")
             if self.tokenizer.kind == "model":
                 raise ValueError("init: random has no tokenizer of its own; set tokenizer.kind to byte or bpe")
-        elif self.path is None:
-            raise ValueError("model.path is required unless init: random")
+            if self.path is not None:
+                raise ValueError("init: random builds the model from arch; drop path")
+        else:
+            if self.path is None:
+                raise ValueError("model.path is required unless init: random")
+            if self.tokenizer.kind != "model":
+                raise ValueError("a pretrained model keeps its own tokenizer; tokenizer.kind must be model")
+            if self.arch is not None:
+                raise ValueError("arch is only for init: random")
         return self
 
 
@@ -52,7 +59,7 @@ class LoraConfig(_Strict):
     r: int = Field(16, gt=0, description="LoRA rank.")
     alpha: float = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
     dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA branch.")
-    target_modules: list[str] | Literal["all-linear"] = Field("all-linear", description="Module names to adapt, or all-linear.")
+    target_modules: list[str] | Literal["all-linear"] = Field("all-linear", description="Module names to adapt (matched as name suffixes, e.g. q_proj), or all-linear.")
 
 
 class TrainConfig(_Strict):
@@ -60,20 +67,35 @@ class TrainConfig(_Strict):
     method: Literal["lora", "qlora", "full"] = Field("lora", description="lora, qlora (4-bit NF4, GPU only) or full fine-tuning.")
     lora: LoraConfig = Field(default_factory=LoraConfig, description="Adapter settings for lora / qlora.")
     prompt_format: Literal["auto", "chat_template", "alpaca", "magicoder", "plain", "custom"] = Field("auto", description="auto: the tokenizer's chat template if it has one, else alpaca.")
-    template: str | None = Field(None, description="With prompt_format: custom, a template with {instruction} (and optionally {response}).")
+    template: str | None = Field(None, description="With prompt_format: custom, a template with {instruction} (optionally {system}, and {response} last).")
     learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate.")
-    lr_scheduler: str = Field("cosine", description="transformers scheduler name (linear, cosine, constant, ...).")
+    lr_scheduler: str = Field("cosine", description="transformers scheduler name (linear, cosine, constant, constant_with_warmup, ...).")
     warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Fraction of steps spent warming up.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
     epochs: float = Field(1.0, gt=0, description="Passes over the mixture (ignored when max_steps > 0).")
     max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1: use epochs).")
     per_device_batch_size: int = Field(8, gt=0, description="Sequences per device per step.")
     gradient_accumulation_steps: int = Field(1, gt=0, description="Micro-batches per optimizer step.")
-    max_length: int = Field(1024, gt=0, description="Longest tokenised example (tokens).")
+    max_length: int = Field(1024, gt=0, description="Longest tokenised example (tokens); with packing, the packed sequence length.")
     on_overlength: Literal["truncate", "error"] = Field("truncate", description="Longer examples: truncate (and count) or error.")
-    packing: bool = Field(False, description="Pack examples into sequences (padding-free when available).")
-    gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field("auto", description="auto: bf16 on capable GPUs, fp32 on CPU.")
-    logging_steps: int = Field(10, gt=0, description="Log the loss every N steps.")
+    packing: bool = Field(False, description="Pack examples into max_length sequences.")
+    packing_strategy: Literal["auto", "bfd", "wrapped"] = Field("auto", description="bfd: padding-free, examples kept whole and apart; wrapped: concatenate and cut (fastest on CPU, ~2x bfd per token); auto: bfd on GPU, wrapped on CPU.")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory (~1.4x slower; off by default).")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field("auto", description="auto: bf16 on capable GPUs (else fp16), fp32 on CPU.")
+    logging_steps: int = Field(10, gt=0, description="Log the loss every N steps (and at the last step).")
     save_steps: int = Field(100, gt=0, description="Checkpoint every N steps (a killed run resumes from the last).")
     report_to: list[Literal["tensorboard", "wandb", "none"]] = Field(default_factory=lambda: ["tensorboard"], description="Where to log.")
-    merge: bool = Field(False, description="Also write a merged model (adapter folded into the base).")
+    merge: bool = Field(False, description="Also write a merged model (adapter folded into the base) for lora / qlora.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(f"max_steps must be positive or -1 (use epochs), got {self.max_steps}")
+        if self.prompt_format == "custom" and not self.template:
+            raise ValueError("prompt_format: custom needs a template (a string with {instruction})")
+        if self.template is not None and self.prompt_format != "custom":
+            raise ValueError("template is only used with prompt_format: custom")
+        if self.merge and self.method == "full":
+            raise ValueError("merge: true folds an adapter into its base; method full has no adapter")
+        return self

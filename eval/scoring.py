@@ -1,0 +1,199 @@
+"""Scoring: samples in, verdicts and pass@k out (`codemix score`, and `codemix eval` after
+generation).
+
+    out_dir/results.jsonl   one row per sample, appended as verdicts arrive (the resume log),
+                            rewritten in task order at the end
+    out_dir/results.json    the summary; its keys are a contract other tools read:
+                            benchmark, problems_hash, samples_hash, n_tasks, samples_per_task,
+                            pass_at_k, pass_at_k_ci, per_task, verdicts, isolation, timing
+    out_dir/results.run.json  what the log belongs to (benchmark, problems, limits): a log
+                            written for anything else is not resumed
+
+A killed run re-run with the same samples keeps every verdict already in results.jsonl and
+executes only the rest; the summary is computed from the log, so it comes out the same.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from eval.benchmarks import load_problems, problems_hash, source_hash
+from eval.executor import VERDICTS, Executor, Job, Limits
+from eval.passk import pass_at_k_report
+from eval.samples import Sample, read_samples, samples_hash
+from eval.timelimits import time_limits
+from mixing.common import CodemixError, atomic_write_json, atomic_write_text, hash_json, progress
+
+RESULT_FIELDS = ("task_id", "sample_index", "verdict", "error", "duration_s", "retried", "solution_hash")
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _load_log(path: Path, wanted: dict[tuple[str, int], Sample]) -> dict[tuple[str, int], dict]:
+    """Verdicts already in the log for exactly these samples (same solution text). A torn last
+    line (the run was killed mid-write) is dropped."""
+    done: dict[tuple[str, int], dict] = {}
+    if not path.is_file():
+        return done
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+            key = (row["task_id"], int(row["sample_index"]))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+        sample = wanted.get(key)
+        if sample is not None and row.get("solution_hash") == sample.solution_hash \
+                and row.get("verdict") in VERDICTS:
+            done[key] = {f: row.get(f) for f in RESULT_FIELDS}
+    return done
+
+
+def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: str | None = None,
+                  k: Sequence[int] = (1, 10, 100), workers: int | None = None,
+                  timeout: float | None = None, out_dir: str | Path,
+                  tasks: Sequence[str] | None = None, limits: Limits = Limits(),
+                  executor: Executor | None = None, show_table: bool = True) -> dict:
+    """Execute every sample against its problem's tests; returns the results.json dict.
+
+    `tasks` restricts scoring to those task ids (samples of other tasks are skipped);
+    `executor` lets a caller reuse a running sandbox pool (otherwise one is started)."""
+    if timeout is not None and timeout <= 0:
+        raise CodemixError(f"timeout must be positive, got {timeout}")
+    if workers is not None and workers < 1:
+        raise CodemixError(f"workers must be at least 1, got {workers}")
+    bad_k = [x for x in k if isinstance(x, bool) or not isinstance(x, int) or x < 1]
+    if bad_k or not k:
+        raise CodemixError(f"k must be positive integers, got {list(k)}")
+    started = time.monotonic()
+    all_problems = load_problems(benchmark, problems_path)
+    problems = all_problems
+    if tasks is not None:
+        wanted_tasks = set(tasks)
+        unknown = sorted(wanted_tasks - {p.task_id for p in all_problems})
+        if unknown:
+            raise CodemixError(f"{benchmark}: no such task(s): {', '.join(unknown[:5])}")
+        problems = [p for p in all_problems if p.task_id in wanted_tasks]
+    by_id = {p.task_id: p for p in problems}
+    all_samples = read_samples(samples_path, benchmark, {p.task_id: p for p in all_problems})
+    samples = [s for s in all_samples if s.task_id in by_id]
+    skipped = len(all_samples) - len(samples)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    own_executor = executor is None
+    if own_executor:
+        executor = Executor(workers=workers, limits=limits)
+    try:
+        _log(f"[score] isolation: {', '.join(executor.layers)}")
+        for name, state in executor.layer_detail.items():
+            if state.startswith("unavailable") or state.startswith("partial"):
+                _log(f"[score] warning: isolation layer {name} {state}")
+        limits_by_task, limit_info = time_limits(problems, executor, fixed=timeout)
+        run_key = {"benchmark": benchmark, "problems_hash": problems_hash(problems),
+                   "time_limits": hash_json(limits_by_task)}
+        log_path, run_path = out / "results.jsonl", out / "results.run.json"
+        previous = json.loads(run_path.read_text()) if run_path.is_file() else None
+        wanted = {(s.task_id, s.index): s for s in samples}
+        done = _load_log(log_path, wanted) if previous == run_key else {}
+        # Keep only the reusable rows (drops torn lines and rows of other samples).
+        atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in done.values()))
+        atomic_write_json(run_path, run_key)
+        todo = [s for s in samples if (s.task_id, s.index) not in done]
+        if done:
+            _log(f"[score] resuming: {len(done)} verdicts kept from {log_path}, {len(todo)} to run")
+        run_started = time.monotonic()
+        # Programs are built when a worker takes the job: MBPP+/HumanEval+ programs carry
+        # their test inputs and can be large.
+        jobs = [Job((s.task_id, s.index), functools.partial(by_id[s.task_id].test_program, s.solution),
+                    limits_by_task[s.task_id]) for s in todo]
+        with open(log_path, "a", encoding="utf-8") as log:
+            for (task_id, index), result in progress(executor.run(jobs), desc=f"scoring {benchmark}",
+                                                     total=len(jobs), unit="sample"):
+                row = {"task_id": task_id, "sample_index": index, "verdict": result.verdict,
+                       "error": result.error, "duration_s": round(result.duration_s, 4),
+                       "retried": result.retried, "solution_hash": wanted[task_id, index].solution_hash}
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                done[task_id, index] = row
+        run_seconds = time.monotonic() - run_started
+        workers_used, restarts = executor.n_workers, executor.restarts
+        isolation, isolation_detail = executor.layers, executor.layer_detail
+    finally:
+        if own_executor:
+            executor.close()
+
+    order = {p.task_id: i for i, p in enumerate(problems)}
+    rows = sorted(done.values(), key=lambda r: (order[r["task_id"]], r["sample_index"]))
+    atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in rows))
+    results = summarize(benchmark, problems, rows, k)
+    results.update({
+        "problems_hash": problems_hash(problems),
+        "problems_file_hash": source_hash(benchmark, problems_path),
+        "samples_hash": samples_hash(samples_path),
+        "skipped_samples": skipped,
+        "isolation": isolation, "isolation_detail": isolation_detail,
+        "timing": {"wall_s": round(time.monotonic() - started, 3), "run_s": round(run_seconds, 3),
+                   "executed": len(todo), "resumed": len(rows) - len(todo),
+                   "samples_per_s": round(len(todo) / run_seconds, 2) if todo and run_seconds > 0 else None,
+                   "retries": sum(1 for r in rows if r["retried"]), "workers": workers_used,
+                   "worker_restarts": restarts, "time_limit": limit_info},
+    })
+    atomic_write_json(out / "results.json", results)
+    if show_table:
+        print(format_table(results))
+    return results
+
+
+def summarize(benchmark: str, problems, rows: list[dict], k: Sequence[int]) -> dict:
+    """The verdict-derived part of results.json (everything but hashes and timing)."""
+    per_task: dict[str, dict[str, int]] = {}
+    for r in rows:
+        t = per_task.setdefault(r["task_id"], {"n": 0, "c": 0})
+        t["n"] += 1
+        t["c"] += r["verdict"] == "passed"
+    missing = [p.task_id for p in problems if p.task_id not in per_task]
+    if missing:
+        _log(f"[score] warning: {len(missing)} task(s) have no samples and are left out of pass@k "
+             f"(not attempted): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    counts = [(t["n"], t["c"]) for t in per_task.values()]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        means, cis = pass_at_k_report(counts, k)
+    for w in caught:
+        _log(f"[score] warning: {w.message}")
+    ns = sorted({n for n, _ in counts})
+    verdicts = Counter(r["verdict"] for r in rows)
+    return {
+        "benchmark": benchmark, "n_tasks": len(problems), "n_attempted": len(per_task),
+        "missing_tasks": missing, "n_samples": len(rows),
+        "samples_per_task": ns[0] if ns else 0, "samples_per_task_range": [ns[0], ns[-1]] if ns else [0, 0],
+        "pass_at_k": means, "pass_at_k_ci": cis, "per_task": per_task,
+        "verdicts": {v: verdicts.get(v, 0) for v in VERDICTS},
+    }
+
+
+def format_table(results: dict) -> str:
+    t = results["timing"]
+    spt = results["samples_per_task_range"]
+    lines = [f"{results['benchmark']}: {results['n_attempted']}/{results['n_tasks']} tasks, "
+             f"{spt[0] if spt[0] == spt[1] else f'{spt[0]}-{spt[1]}'} samples/task, "
+             f"{results['n_samples']} samples ({t['executed']} run, {t['resumed']} resumed) in {t['wall_s']:.1f} s"]
+    lines.append(f"  {'metric':<10}{'value':>8}   95% CI")
+    for key, value in results["pass_at_k"].items():
+        lo, hi = results["pass_at_k_ci"][key]
+        lines.append(f"  {key:<10}{value:>8.4f}   [{lo:.4f}, {hi:.4f}]")
+    if not results["pass_at_k"]:
+        lines.append("  (no pass@k: no k is <= the samples per task)")
+    lines.append("  verdicts: " + " · ".join(f"{v} {n}" for v, n in results["verdicts"].items())
+                 + f" · retried {t['retries']}")
+    lines.append("  isolation: " + ", ".join(results["isolation"]))
+    return "\n".join(lines)

@@ -1,0 +1,178 @@
+"""The checkpoint a training run leaves in `<output_dir>/train/`, and how to load it.
+
+Layout of a finished run (every directory is self-contained: Hugging Face tools load it as is):
+
+    train/
+      manifest.json     written last; its presence means the run finished (contents below)
+      model/            method full: the trained model + its tokenizer
+                        (config.json, generation_config.json, model.safetensors,
+                         tokenizer.json, tokenizer_config.json[, chat_template.jinja, ...])
+      adapter/          method lora/qlora: the peft adapter + tokenizer
+                        (adapter_config.json, adapter_model.safetensors, tokenizer files);
+                        `PeftModel.from_pretrained(base, "train/adapter")`
+      base/             init: random only: the randomly initialised starting weights + tokenizer
+                        (they exist nowhere else; an adapter's base lives here)
+      merged/           merge: true only: the adapter folded into the base + tokenizer
+      loss.png          the training loss curve
+      logs/             tensorboard event files (report_to: tensorboard)
+
+While a run is unfinished `train/checkpoints/` holds what resuming needs (run.json with the
+inputs hash, the tokenizer and random base built at the start, trainer checkpoints
+`checkpoint-<step>/`); it is removed when the run finishes.
+
+manifest.json contract keys: recipe_hash, mixture_hash (the mixture manifest's content_hash),
+base_model {kind: hub|local|random, id, revision, commit, arch, model_type}, method,
+prompt_format, template (the custom template string, else null; `template_text` spells out a
+named one),
+losses [{step, loss, learning_rate, grad_norm}], final_loss, tokens, wall_s. Also: inputs_hash,
+recipe, is_adapter, artifact, files, steps, epochs, tokens_per_s, train_s, data statistics,
+precision, packing, topology and package versions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mixing.common import CodemixError, read_manifest
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+ARTIFACT_FULL = "model"
+ARTIFACT_ADAPTER = "adapter"
+RANDOM_BASE = "base"
+MERGED = "merged"
+LOSS_PLOT = "loss.png"
+LOGS = "logs"
+IN_PROGRESS = "checkpoints"
+
+
+def _train_dir(path: str | Path) -> Path:
+    p = Path(path)
+    if (p / "manifest.json").is_file():
+        return p
+    if (p / "train" / "manifest.json").is_file():  # an experiment's output_dir
+        return p / "train"
+    if (p / IN_PROGRESS).is_dir():
+        raise CodemixError(f"{p}: training has not finished (no manifest.json); re-run `codemix train` to resume")
+    raise CodemixError(f"{p}: not a codemix training output (no manifest.json)")
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The manifest of a finished run plus resolved absolute paths:
+    `dir`, `model_dir` (model/ or adapter/), `tokenizer_dir`, `is_adapter`, `adapter_dir`,
+    `base_path` (base/ for random init, else the Hub id or local path), `base_revision`,
+    `merged_dir` (or None), `prompt_format`, `template`."""
+    train_dir = _train_dir(path).resolve()
+    manifest = read_manifest(train_dir)
+    if manifest.get("stage") != "train":
+        raise CodemixError(f"{train_dir}/manifest.json: not a training manifest (stage={manifest.get('stage')!r})")
+    return resolve_paths(train_dir, manifest)
+
+
+def resolve_paths(train_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest plus the absolute paths of its parts (see read_checkpoint)."""
+    info = dict(manifest)
+    is_adapter = bool(manifest["is_adapter"])
+    artifact = train_dir / (ARTIFACT_ADAPTER if is_adapter else ARTIFACT_FULL)
+    if not artifact.is_dir():
+        raise CodemixError(f"{train_dir}: manifest lists {artifact.name}/ but it is missing")
+    base = manifest["base_model"]
+    if base["kind"] == "random":
+        base_path, base_revision = str(train_dir / RANDOM_BASE), None
+    else:
+        base_path, base_revision = base["id"], base.get("commit") or base.get("revision")
+    merged = train_dir / MERGED
+    info.update(dir=str(train_dir), model_dir=str(artifact), tokenizer_dir=str(artifact),
+                adapter_dir=str(artifact) if is_adapter else None, base_path=base_path,
+                base_revision=base_revision, merged_dir=str(merged) if merged.is_dir() else None)
+    return info
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None,
+               merge: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """(model in eval mode, tokenizer) from a codemix checkpoint: the full model, or the base with
+    the adapter applied (`merge=True` folds it in, faster for generation). dtype None: float32
+    on CPU, bfloat16/float16 on GPU."""
+    return load_resolved(read_checkpoint(path), device, dtype, merge)
+
+
+def load_resolved(info: dict[str, Any], device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None,
+                  merge: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """load_model for the dict `read_checkpoint` / `resolve_paths` returns."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from finetune.modeling import quiet_libraries
+
+    quiet_libraries()
+    device = torch.device(device)
+    if dtype is None:
+        if device.type == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            dtype = torch.float32
+    elif isinstance(dtype, str):
+        dtype = getattr(torch, {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(dtype, dtype))
+    tokenizer = AutoTokenizer.from_pretrained(info["tokenizer_dir"])
+    if info["is_adapter"]:
+        from peft import PeftModel
+
+        trust = info.get("recipe", {}).get("train", {}).get("model", {}).get("trust_remote_code", False)
+        try:
+            base = AutoModelForCausalLM.from_pretrained(info["base_path"], revision=info["base_revision"],
+                                                        dtype=dtype, trust_remote_code=trust)
+        except OSError as e:
+            raise CodemixError(f"{info['dir']}: cannot load the adapter's base model {info['base_path']!r}: "
+                               f"{str(e).strip().splitlines()[0]}") from None
+        model = PeftModel.from_pretrained(base, info["adapter_dir"])
+        if merge:
+            model = model.merge_and_unload()
+    else:
+        model = AutoModelForCausalLM.from_pretrained(info["model_dir"], dtype=dtype)
+    return model.to(device).eval(), tokenizer
+
+
+def checkpoint_paths(path: str | Path, info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a server that takes base + adapter separately (vLLM) needs: {model, revision,
+    tokenizer, adapter}; for a full fine-tune `model` is the trained model and `adapter` None."""
+    info = info if info is not None else read_checkpoint(path)
+    if info["is_adapter"]:
+        return {"model": info["base_path"], "revision": info["base_revision"],
+                "tokenizer": info["tokenizer_dir"], "adapter": info["adapter_dir"]}
+    return {"model": info["model_dir"], "revision": None, "tokenizer": info["tokenizer_dir"], "adapter": None}
+
+
+def base_model_ref(path: str | Path) -> str:
+    """The untrained starting model of a checkpoint, as a model reference (directory or Hub id)
+    for scoring it as a reference: base/ for random init, else the id or path trained from."""
+    return read_checkpoint(path)["base_path"]
+
+
+def listed_files(train_dir: Path) -> list[str]:
+    """Every file under a training output, relative, sorted (what the manifest's `files` lists)."""
+    return sorted(str(p.relative_to(train_dir)) for p in train_dir.rglob("*")
+                  if p.is_file() and p.name != "manifest.json")
+
+
+def plot_losses(losses: list[dict], out: Path, title: str) -> None:
+    """loss.png: training loss against optimizer step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mixing.common import atomic_path
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.plot([p["step"] for p in losses], [p["loss"] for p in losses], marker="." if len(losses) < 50 else None)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss (completion tokens)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

@@ -1,0 +1,122 @@
+"""Read a mixture and turn its rows into token ids with completion-only labels.
+
+We tokenize here instead of letting trl do it, for three reasons: the prompt must be built by
+exactly the function evaluation uses (`finetune.prompts`), over-long rows must be counted (or
+rejected) before training starts, and the masking is then testable on its own. trl receives
+`input_ids` + `labels` and only packs/collates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mixing.common import CodemixError, read_manifest
+
+from finetune.prompts import format_example
+
+if TYPE_CHECKING:
+    import datasets
+    from transformers import PreTrainedTokenizerBase
+
+IGNORE_INDEX = -100  # the label value PyTorch's cross-entropy skips
+
+
+def mixture_hash(mixture_dir: Path) -> str:
+    """The mixture manifest's `content_hash` (what a training run's inputs hash covers)."""
+    manifest = read_manifest(mixture_dir)
+    if manifest is None:
+        raise CodemixError(f"{mixture_dir}: no mixture here (manifest.json missing); run `codemix mix` first")
+    content_hash = manifest.get("content_hash")
+    if not content_hash:
+        raise CodemixError(f"{Path(mixture_dir) / 'manifest.json'}: no content_hash; rebuild the mixture")
+    return content_hash
+
+
+def load_rows(mixture_dir: Path) -> datasets.Dataset:
+    """The mixture's rows as a datasets.Dataset, through the mixing stage's own reader."""
+    from mixing.pipeline import load_mixture
+
+    rows = load_mixture(mixture_dir)
+    if len(rows) == 0:
+        raise CodemixError(f"{mixture_dir}: the mixture is empty (0 rows); nothing to train on")
+    missing = {"prompt", "completion"} - set(rows.column_names)
+    if missing:
+        raise CodemixError(f"{mixture_dir}: mixture rows lack {', '.join(sorted(missing))} "
+                           f"(columns: {', '.join(rows.column_names)})")
+    return rows
+
+
+@dataclass
+class TokenizedMixture:
+    dataset: datasets.Dataset              # columns: input_ids, labels
+    rows: int                              # rows in the mixture
+    truncated: int = 0                     # rows cut to max_length
+    dropped: int = 0                       # rows whose prompt alone fills max_length (no label left)
+    boundary_merges: int = 0               # rows where prompt and completion tokens merged
+    tokens: int = 0                        # tokens after truncation
+    label_tokens: int = 0                  # tokens that carry loss
+    examples: list[str] = field(default_factory=list)  # ids of the first few truncated rows
+
+    def stats(self) -> dict[str, Any]:
+        return {"rows": self.rows, "trained_rows": len(self.dataset), "truncated_rows": self.truncated,
+                "dropped_rows": self.dropped, "boundary_merges": self.boundary_merges,
+                "tokens_per_epoch": self.tokens, "label_tokens_per_epoch": self.label_tokens}
+
+
+def tokenize_row(prompt: list[dict], completion: list[dict], tokenizer: PreTrainedTokenizerBase,
+                 prompt_format: str, template: str | None = None) -> tuple[list[int], list[int], bool]:
+    """(input_ids, labels, prompt_merged) of one row; labels are IGNORE_INDEX on prompt tokens.
+
+    The prompt tokens are those the prompt alone tokenizes to — what generation will feed the
+    model. If the tokenizer merges the prompt's last token with the completion's first, the
+    common prefix is masked instead and `prompt_merged` is True (trl does the same)."""
+    prompt_text, full_text = format_example(prompt, completion, prompt_format, tokenizer, template)
+    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    ids = tokenizer(full_text, add_special_tokens=False)["input_ids"]
+    n = 0
+    limit = min(len(prompt_ids), len(ids))
+    while n < limit and prompt_ids[n] == ids[n]:
+        n += 1
+    return ids, [IGNORE_INDEX] * n + ids[n:], n < len(prompt_ids)
+
+
+def tokenize_mixture(rows: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, prompt_format: str,
+                     template: str | None, max_length: int, on_overlength: str,
+                     source: str = "mixture") -> TokenizedMixture:
+    """Tokenize every row; truncate over-long ones (counted) or raise, per `on_overlength`."""
+    import datasets
+
+    from mixing.common import progress
+
+    input_ids: list[list[int]] = []
+    labels: list[list[int]] = []
+    result = TokenizedMixture(dataset=None, rows=len(rows))  # type: ignore[arg-type]
+    has_id = "id" in rows.column_names
+    for i, row in enumerate(progress(rows, desc="tokenizing", total=len(rows), unit="row")):
+        row_id = row["id"] if has_id else f"row {i + 1}"
+        if not row["prompt"] or not row["completion"]:
+            raise CodemixError(f"{source}: row {row_id}: empty prompt or completion")
+        ids, lab, merged = tokenize_row(row["prompt"], row["completion"], tokenizer, prompt_format, template)
+        result.boundary_merges += merged
+        if len(ids) > max_length:
+            if on_overlength == "error":
+                raise CodemixError(f"{source}: row {row_id} is {len(ids)} tokens, longer than "
+                                   f"train.max_length={max_length} (on_overlength: error); raise max_length "
+                                   "or set on_overlength: truncate")
+            result.truncated += 1
+            if len(result.examples) < 5:
+                result.examples.append(str(row_id))
+            ids, lab = ids[:max_length], lab[:max_length]
+        if all(x == IGNORE_INDEX for x in lab):
+            result.dropped += 1
+            continue
+        input_ids.append(ids)
+        labels.append(lab)
+        result.tokens += len(ids)
+        result.label_tokens += sum(x != IGNORE_INDEX for x in lab)
+    if not input_ids:
+        raise CodemixError(f"{source}: no row has a completion token left within max_length={max_length}")
+    result.dataset = datasets.Dataset.from_dict({"input_ids": input_ids, "labels": labels})
+    return result

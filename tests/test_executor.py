@@ -1,0 +1,138 @@
+"""The sandboxed executor: verdicts, pass evidence, output capture, isolation layers detected here,
+time limits and retries, worker failures. The hostile battery is in test_executor_hostile.py."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from eval.executor import SAMPLE_UID_BASE, Executor, Job, Limits
+
+TESTS_PASS = "def f(x):\n    return x + 1\n\nassert f(1) == 2\n"
+
+
+@pytest.fixture(scope="module")
+def executor():
+    with Executor(workers=2) as ex:
+        yield ex
+
+
+def run_one(executor, program, timeout=5.0):
+    ((_, result),) = list(executor.run([Job("x", program, timeout)]))
+    return result
+
+
+def test_verdicts_and_messages(executor):
+    cases = {
+        "pass": (TESTS_PASS, "passed", ""),
+        "assert": ("assert 1 == 2, 'one is not two'\n", "failed", "AssertionError: one is not two (line 1:"),
+        "exception": ("def f():\n    return 1 / 0\nf()\n", "failed", "ZeroDivisionError: division by zero (line 2: return 1 / 0)"),
+        "syntax": ("def f(:\n", "failed", "SyntaxError"),
+        "segfault": ("import ctypes\nctypes.string_at(0)\n", "failed", "killed by SIGSEGV"),
+    }
+    got = dict(executor.run(Job(k, prog, 5.0) for k, (prog, _, _) in cases.items()))
+    for name, (_, verdict, message) in cases.items():
+        assert got[name].verdict == verdict, (name, got[name])
+        assert message in got[name].error, (name, got[name].error)
+        assert not got[name].retried
+
+
+@pytest.mark.parametrize("early_exit", ["import sys\nsys.exit(0)\n", "exit(0)\n", "raise SystemExit\n",
+                                        "import os\nos._exit(0)\n", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"])
+def test_exiting_before_the_tests_is_never_a_pass(executor, early_exit):
+    # The tests below would fail; exit status 0 alone must not count as a pass.
+    result = run_one(executor, TESTS_PASS.replace("assert f(1) == 2", early_exit + "assert f(1) == 3"))
+    assert result.verdict == "failed"
+    assert "before the tests finished" in result.error
+
+
+def test_printing_the_exit_marker_or_writing_to_the_result_pipe_cannot_forge_a_pass(executor):
+    forge = ("import os\nprint('passed')\nfor fd in range(3, 10):\n    try:\n        os.write(fd, b'0' * 32)\n"
+             "    except OSError:\n        pass\nos._exit(0)\n")
+    assert run_one(executor, forge).verdict == "failed"
+
+
+def test_output_is_captured_but_kept_small(executor):
+    # 200 MiB of output: read and dropped by the worker, not kept; the sample still passes.
+    program = "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(200):\n    sys.stdout.write(chunk)\n" + TESTS_PASS
+    result = run_one(executor, program, timeout=30.0)
+    assert result.verdict == "passed"
+    # Output tail of a crashing sample shows up in its message.
+    crash = run_one(executor, "print('last words')\nimport os\nos._exit(3)\n")
+    assert crash.verdict == "failed" and "exited with status 3" in crash.error and "last words" in crash.error
+
+
+def test_isolation_layers_detected_here(executor):
+    detail = executor.layer_detail
+    assert set(executor.layers) == {k for k, v in detail.items() if v == "used"}
+    for always in ("rlimits", "process-group", "no-new-privs"):
+        assert always in executor.layers
+    if os.geteuid() == 0:  # this machine: root, namespaces allowed (STACK-NOTES)
+        assert "unprivileged-uid" in executor.layers
+        for layer in ("network-namespace", "mount-namespace", "pid-namespace", "read-only-filesystem",
+                      "hidden-home", "private-tmp", "seccomp"):
+            assert layer in executor.layers, (layer, detail.get(layer))
+
+
+def test_sample_runs_unprivileged_in_its_own_empty_scratch_dir(executor):
+    probe = ("import os, tempfile\n"
+             "assert os.listdir('.') == [], os.listdir('.')\n"          # fresh every time
+             "open('leftover.txt', 'w').write('x' * 1000)\n"            # the dir is writable
+             "assert os.environ['HOME'] == os.getcwd() == tempfile.gettempdir()\n"
+             "assert sorted(os.environ) == ['HOME', 'LANG', 'LC_ALL', 'PATH', 'PYTHONDONTWRITEBYTECODE', 'PYTHONIOENCODING', 'TMPDIR']\n"
+             "import sys\nassert sys.stdin.read() == ''\n")
+    if os.geteuid() == 0:
+        probe += f"assert {SAMPLE_UID_BASE} <= os.getuid() < {SAMPLE_UID_BASE} + 64, os.getuid()\n"
+    results = dict(executor.run(Job(i, probe, 5.0) for i in range(6)))
+    assert {r.verdict for r in results.values()} == {"passed"}, results
+
+
+def test_timeouts_are_retried_once_and_do_not_block_other_workers(executor):
+    start = time.monotonic()
+    jobs = [Job("loop", "while True:\n    pass\n", 1.0)] + [Job(i, TESTS_PASS, 1.0) for i in range(40)]
+    results = dict(executor.run(jobs))
+    elapsed = time.monotonic() - start
+    loop = results.pop("loop")
+    assert loop.verdict == "timeout" and loop.retried and "wall-clock limit of 1 s" in loop.error
+    assert 1.9 < loop.duration_s < 3.5  # two attempts of ~1 s
+    assert {r.verdict for r in results.values()} == {"passed"}
+    assert elapsed < 4.0  # the 40 quick ones ran on the other worker meanwhile
+
+
+def test_cpu_limit_is_a_timeout_too():
+    # A CPU-time limit below the wall-clock one: burning CPU in threads hits RLIMIT_CPU first.
+    with Executor(workers=1, retry_timeouts=False) as ex:
+        program = ("import threading\ndef spin():\n    while True:\n        pass\n"
+                   "for _ in range(4):\n    threading.Thread(target=spin, daemon=True).start()\n"
+                   "import time\ntime.sleep(60)\n")
+        result = run_one(ex, program, timeout=1.5)
+    assert result.verdict == "timeout"
+
+
+def test_a_dead_worker_is_replaced_and_its_sample_reported_as_error():
+    with Executor(workers=1) as ex:
+        assert run_one(ex, TESTS_PASS).verdict == "passed"
+        worker_pid = ex.worker_pids()[0]
+        # kill the worker while it runs a sample (from outside: the harness side of a crash)
+        gen = ex.run([Job("victim", "import time\ntime.sleep(5)\n", 10.0), Job("after", TESTS_PASS, 10.0)])
+        time.sleep(0.5)
+        os.kill(ex.worker_pids()[0], signal.SIGKILL)
+        results = dict(gen)
+        assert results["victim"].verdict == "error" and "worker died" in results["victim"].error
+        assert results["after"].verdict == "passed"
+        assert ex.restarts == 1 and ex.worker_pids()[0] != worker_pid
+
+
+def test_limits_are_applied():
+    limits = Limits(memory_mb=512, file_size_mb=1, open_files=32)
+    with Executor(workers=1, limits=limits) as ex:
+        got = dict(ex.run([
+            Job("mem", "x = bytearray(600 << 20)\n", 5.0),
+            Job("fsize", "open('f', 'wb').write(b'0' * (2 << 20))\n", 5.0),
+            Job("nofile", "fs = [open('/dev/null') for _ in range(40)]\n", 5.0),
+        ]))
+    assert got["mem"].verdict == "failed" and "MemoryError" in got["mem"].error
+    # Python ignores SIGXFSZ, so the limit shows as EFBIG on the write
+    assert got["fsize"].verdict == "failed" and "File too large" in got["fsize"].error
+    assert got["nofile"].verdict == "failed" and "Too many open files" in got["nofile"].error
