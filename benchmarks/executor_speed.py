@@ -21,6 +21,7 @@ import inspect
 import json
 import re
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -103,6 +104,7 @@ def main() -> int:
           f"  isolation: {', '.join(cm['isolation'])}")
     print(f"ratio: {cm_rate / he_rate:.1f}x samples/s, {he_cpu / cm_cpu:.1f}x CPU per sample (target >= 10x)")
 
+    shutil.rmtree(work, ignore_errors=True)
     if not args.skip_timeouts:
         from eval.executor import Executor, Job
 

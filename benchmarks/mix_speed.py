@@ -37,7 +37,7 @@ from mixing.config import MixConfig  # noqa: E402
 from mixing.writer import json_string, utf8_bytes  # noqa: E402
 
 SHARED_MBPP = ROOT.parent / "shared" / "data" / "mbpp" / "mbpp.jsonl"
-SETUP_VERSION = 1
+SETUP_VERSION = 2
 
 
 def _vocab(rng: np.random.Generator, n: int) -> pa.Array:
@@ -85,9 +85,11 @@ def make_sources(work: Path, pool: dict[str, int], seed: int) -> dict[str, Path]
     vocab = _vocab(rng, 30000)
     he = load_humaneval()
     planted_text = pa.array([r["prompt"] + r["canonical_solution"] for r in he])
-    shape = {"code_alpaca": ({"instruction": (8, 25, False), "input": (0, 8, True), "output": (30, 110, True)}),
-             "oss_instruct": ({"problem": (30, 90, False), "solution": (40, 120, True)}),
-             "general": ({"instruction": (8, 25, False), "input": (0, 10, False), "output": (20, 90, False)})}
+    # Words per field (min, max, code-like): rows average ~500 bytes of JSON, between Alpaca
+    # (~300) and Code Alpaca / T0 rows (~400-1200); OSS-Instruct rows are longer (~2.5 kB).
+    shape = {"code_alpaca": ({"instruction": (6, 20, False), "input": (0, 8, True), "output": (20, 70, True)}),
+             "oss_instruct": ({"problem": (20, 55, False), "solution": (25, 75, True)}),
+             "general": ({"instruction": (6, 20, False), "input": (0, 10, False), "output": (15, 60, False)})}
     for name, n in pool.items():
         fields = {f: _texts(rng, vocab, n, lo, hi, code) for f, (lo, hi, code) in shape[name].items()}
         dup = rng.random(n) < 0.01                       # 1% exact copies of another row

@@ -117,5 +117,5 @@ def evaluate_model(
 
 def _clear_stale(bench_dir: Path) -> None:
     """Inputs changed: old samples and verdicts must not be resumed into the new run."""
-    for name in ("prompts.jsonl", "samples.jsonl", "samples.raw.jsonl", "results.jsonl", "results.json", "manifest.json"):
+    for name in ("prompts.jsonl", "generation.json", "samples.jsonl", "samples.raw.jsonl", "results.jsonl", "results.json", "manifest.json"):
         (bench_dir / name).unlink(missing_ok=True)

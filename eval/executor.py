@@ -10,6 +10,14 @@ restarted, and the program it held is reported as `error`.
     with Executor(workers=2) as ex:
         for key, result in ex.run([Job("a", program, timeout=3.0)]):
             print(key, result.verdict, result.error)
+
+Verdicts:
+    passed   the program ran to its end: the child wrote the per-run nonce (never exit status
+             alone; see eval.sandbox_child)
+    failed   it raised (assertion or any other exception, message kept), exited early
+             (sys.exit, os._exit), or was killed by a signal (segfault, ...)
+    timeout  the wall-clock limit or the CPU-time limit was hit (after one retry)
+    error    the sandbox could not run it: setup failed in the child, or the worker died
 """
 
 from __future__ import annotations
@@ -21,11 +29,9 @@ import os
 import pwd
 import queue
 import select
-import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
@@ -34,6 +40,10 @@ from pathlib import Path
 from mixing.common import CodemixError
 
 VERDICTS = ("passed", "failed", "timeout", "error")
+# Layers a caller may switch off (to reproduce a machine without them, or to debug); rlimits,
+# the process group and no_new_privs are always on.
+OPTIONAL_LAYERS = ("user-namespace", "network-namespace", "mount-namespace", "pid-namespace",
+                   "ipc-namespace", "uts-namespace", "seccomp", "unprivileged-uid")
 _HEADER = struct.Struct(">I")
 _REPO_ROOT = str(Path(__file__).resolve().parents[1])
 # Samples of worker i run as uid/gid SAMPLE_UID_BASE + i: far above login (1000+) and
@@ -93,8 +103,9 @@ class RunResult:
 
 
 def home_directories() -> list[str]:
-    """Directories a sample must not read: the user's home, root's, and /home."""
-    homes = {os.path.expanduser("~"), "/root", "/home"}
+    """Directories a sample must not read: the user's home, root's, /home, and the per-user
+    runtime directories (agent and session-bus sockets)."""
+    homes = {os.path.expanduser("~"), "/root", "/home", "/run/user"}
     try:
         homes.add(pwd.getpwuid(os.geteuid()).pw_dir)
     except KeyError:
@@ -109,11 +120,12 @@ class _Worker:
         self.executor, self.index = executor, index
         cfg = {
             "harness_pid": os.getpid(), "index": index,
-            "sample_uid": (SAMPLE_UID_BASE + index) if executor.switch_uid else None,
+            "sample_uid": None if "unprivileged-uid" in executor.disable else SAMPLE_UID_BASE + index,
+            "disable": sorted(executor.disable),
             "rlimits": executor.limits.rlimits(), "scratch_mb": executor.limits.scratch_mb,
             "output_bytes": executor.limits.output_kib * 1024,
             "error_chars": executor.limits.error_chars,
-            "hide": home_directories(), "fallback_scratch": executor.fallback_scratch,
+            "hide": home_directories(),
             "cgroups": [str(p) for p in executor.join_cgroups],
         }
         bootstrap = (f"import sys; sys.path.insert(0, {_REPO_ROOT!r}); "
@@ -214,17 +226,17 @@ class Executor:
     the worker (PDEATHSIG ties a process to the thread that forked it, so short-lived threads
     must not start workers), feeds it, and restarts it when it dies."""
 
-    def __init__(self, workers: int | None = None, limits: Limits = Limits(), *,
+    def __init__(self, workers: int | None = None, limits: Limits | None = None, *,
                  retry_timeouts: bool = True, join_cgroups: Sequence[str | os.PathLike] = (),
-                 switch_uid: bool = True, python: str = sys.executable,
+                 disable: Sequence[str] = (), python: str = sys.executable,
                  command_prefix: Sequence[str] = ()):
         self.n_workers = max(1, workers or os.cpu_count() or 1)
-        self.limits, self.retry_timeouts = limits, retry_timeouts
+        self.limits, self.retry_timeouts = limits or Limits(), retry_timeouts
         self.join_cgroups = [Path(p) / "cgroup.procs" for p in join_cgroups]
-        self.switch_uid, self.python, self.command_prefix = switch_uid, python, list(command_prefix)
-        # Scratch space for samples where no mount namespace gives each worker a private tmpfs.
-        self.fallback_scratch = tempfile.mkdtemp(prefix="codemix-sandbox-")
-        os.chmod(self.fallback_scratch, 0o711)
+        unknown = set(disable) - set(OPTIONAL_LAYERS)
+        if unknown:
+            raise ValueError(f"unknown isolation layer(s) {sorted(unknown)}; optional: {', '.join(OPTIONAL_LAYERS)}")
+        self.disable, self.python, self.command_prefix = set(disable), python, list(command_prefix)
         self.restarts = 0
         self._workers: list[_Worker | None] = [None] * self.n_workers
         self._todo: queue.Queue = queue.Queue()
@@ -343,7 +355,6 @@ class Executor:
             if w is not None:
                 w.kill()
         self._threads = []
-        shutil.rmtree(self.fallback_scratch, ignore_errors=True)
 
     def __enter__(self) -> Executor:
         return self

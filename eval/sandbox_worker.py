@@ -32,8 +32,8 @@ import time
 from eval import isolation as iso
 from eval import sandbox_child as child
 
-# Modules HumanEval/MBPP programs and their tests import; in the server they cost nothing per
-# sample (fork shares them), imported in each child they would cost ~20 ms.
+# Modules HumanEval/MBPP programs and their tests import. Imported once here they cost nothing
+# per sample (the fork shares them); imported in each child, typing alone takes ~5 ms.
 PREIMPORT = (
     "math", "cmath", "re", "string", "collections", "collections.abc", "itertools",
     "functools", "heapq", "bisect", "operator", "typing", "random", "statistics", "fractions",
@@ -72,17 +72,22 @@ def receive(fd: int) -> dict | None:
 
 
 class _Capped:
-    """Keeps the first `cap` bytes of a stream and counts (then drops) the rest, so a sample
-    printing a gigabyte costs the worker read time but no memory."""
+    """Keeps the first and the last `cap` bytes of a stream and counts (then drops) the rest,
+    so a sample printing a gigabyte costs the worker read time but no memory."""
 
     def __init__(self, cap: int):
-        self.cap, self.kept, self.total = cap, bytearray(), 0
+        self.cap, self.head, self.tail, self.total = cap, bytearray(), bytearray(), 0
 
     def add(self, data: bytes) -> None:
         self.total += len(data)
-        room = self.cap - len(self.kept)
-        if room > 0:
-            self.kept += data[:room]
+        if len(self.head) < self.cap:
+            self.head += data[: self.cap - len(self.head)]
+        self.tail += data[-self.cap:]
+        if len(self.tail) > 2 * self.cap:  # trimmed in batches: amortised O(1) per byte
+            del self.tail[: -self.cap]
+
+    def last(self, n: int) -> bytes:
+        return bytes(self.tail[-n:])
 
 
 class Server:
@@ -91,8 +96,9 @@ class Server:
         self.pid_namespace = os.getpid() == 1
         self.uid = self.gid = None
         self.drop_caps = "user-namespace" in layers and layers["user-namespace"] == "used"
-        self.scratch = cfg["fallback_scratch"]
+        self.scratch = ""
         self.workdir = ""
+        self.own_scratch = False
         self._fork = os.fork
 
     # ------------------------------------------------------------ one-time set-up
@@ -104,24 +110,36 @@ class Server:
         else:
             for name in ("read-only-filesystem", "private-tmp", "hidden-home"):
                 L[name] = "unavailable: no mount namespace"
+            # Scratch space on the shared file system instead of a private tmpfs; removed when
+            # the server ends (main), traversable for the samples' uid.
+            import tempfile
+
+            self.scratch = tempfile.mkdtemp(prefix="codemix-sandbox-")
+            os.chmod(self.scratch, 0o711)
+            self.own_scratch = True
         # One scratch directory per worker, emptied after every sample: a constant path lets
         # the environment (HOME, TMPDIR) be set once here instead of in every child.
         self.workdir = os.path.join(self.scratch, f"sample-w{self.cfg['index']}")
         if not self.pid_namespace:
             iso.set_child_subreaper()
             L["subreaper-sweep"] = "used"
-        if os.geteuid() == 0 and self.cfg.get("sample_uid") is not None:
+        # Root of the machine, not of our own user namespace (where uid 0 maps to the caller).
+        real_root = os.geteuid() == 0 and not self.drop_caps
+        if real_root and self.cfg.get("sample_uid") is not None:
             self.uid = self.gid = int(self.cfg["sample_uid"])
             L["unprivileged-uid"] = "used"
-        elif os.geteuid() == 0:
-            L["unprivileged-uid"] = "unused: disabled by the caller"
+        elif real_root:
+            L["unprivileged-uid"] = "unused: switched off by the caller"
         else:
-            L["unprivileged-uid"] = "unused: not root (the user namespace maps only one uid)"
-        try:
-            seccomp_filter = iso.build_seccomp_filter()
-        except Exception as e:  # no libseccomp / pyseccomp: the other layers still apply
-            seccomp_filter = None
-            L["seccomp"] = f"unavailable: {type(e).__name__}: {e}"
+            L["unprivileged-uid"] = "unused: not root (samples run as the calling user)"
+        seccomp_filter = None
+        if "seccomp" in self.cfg.get("disable", ()):
+            L["seccomp"] = "unused: switched off by the caller"
+        else:
+            try:
+                seccomp_filter = iso.build_seccomp_filter()
+            except Exception as e:  # no libseccomp / pyseccomp: the other layers still apply
+                L["seccomp"] = f"unavailable: {type(e).__name__}: {e}"
         for name in PREIMPORT:
             try:
                 __import__(name)
@@ -134,7 +152,7 @@ class Server:
         L["rlimits"] = "used"
         L["no-new-privs"] = "used"
         L["process-group"] = "used"
-        self._fork = fast_fork()
+        self._fork = iso.fast_fork()
         self._self_test()
 
     def _setup_filesystem(self) -> None:
@@ -172,6 +190,12 @@ class Server:
 
     def run(self, request: dict) -> dict:
         timeout = float(request["timeout"])
+        program, code = request["program"], None
+        if len(program) <= child.COMPILE_IN_WORKER_MAX:
+            code, error = child.compile_program(program)
+            if code is None:  # does not compile: nothing to run
+                return {"verdict": "failed", "error": error[: int(self.cfg["error_chars"])],
+                        "duration_s": 0.0, "output_bytes": 0}
         nonce = os.urandom(16).hex().encode()
         workdir = self.workdir
         os.mkdir(workdir, 0o700)
@@ -184,22 +208,25 @@ class Server:
         if pid == 0:
             try:
                 child.enter_sandbox_and_run(
-                    request["program"], nonce, workdir=workdir, out_w=out_w, res_w=res_w,
+                    program, nonce, code=code, workdir=workdir, out_w=out_w, res_w=res_w,
                     cpu_seconds=int(timeout) + 1, processes=int(self.cfg["rlimits"]["nproc"]),
                     uid=self.uid, gid=self.gid, drop_caps=self.drop_caps)
             finally:
                 os._exit(child.SETUP_FAILED_STATUS)
         os.close(out_w)
         os.close(res_w)
-        out, res = _Capped(int(self.cfg["output_bytes"])), _Capped(64 * 1024)
-        status = self._wait(pid, start + timeout, {out_r: out, res_r: res})
+        out, res = _Capped(int(self.cfg["output_bytes"]) // 2), _Capped(4096)
+        # Only the output pipe is watched while the child runs (it may fill up); the result
+        # pipe (a nonce or a short message) is read once everything is dead.
+        status = self._wait(pid, start + timeout, {out_r: out})
         duration = time.monotonic() - start
         self._kill_everything(pid)
         self._drain({out_r: out, res_r: res})
         os.close(out_r)
         os.close(res_r)
         shutil.rmtree(workdir, ignore_errors=True)
-        verdict, error = _verdict(status, bytes(res.kept), nonce, out, timeout)
+        tail = out.last(300).decode("utf-8", "replace").strip()
+        verdict, error = child.verdict(status, res.last(4096), nonce, tail, timeout)
         return {"verdict": verdict, "error": error[: int(self.cfg["error_chars"])],
                 "duration_s": round(duration, 4), "output_bytes": out.total}
 
@@ -256,7 +283,7 @@ class Server:
         except (ProcessLookupError, PermissionError):
             pass
         for _ in range(1000):
-            pids = _descendants(os.getpid())
+            pids = iso.descendants(os.getpid())
             for p in pids:
                 try:
                     os.kill(p, signal.SIGKILL)
@@ -283,79 +310,14 @@ class Server:
                 sink.add(data)
 
 
-def fast_fork():
-    """fork(2) straight from libc, skipping CPython's after-fork hooks.
-
-    Measured here: os.fork() children of this server take ~220 page faults and ~0.7 ms of CPU
-    before running a line of the sample, most of it in `threading`'s Python-level after-fork
-    hook (re-creating locks, walking thread sets), which touches and so copies pages shared with
-    the server; a libc fork takes ~45 faults and ~0.2 ms. The hooks only repair state of other
-    threads, and this server has none (checked here; otherwise os.fork is used). The one hook
-    with a visible effect, random's reseeding, the child redoes itself."""
-    import ctypes
-
-    if len(os.listdir("/proc/self/task")) != 1:
-        return os.fork
-    libc_fork = ctypes.PyDLL(None, use_errno=True).fork  # PyDLL: the GIL stays held
-    libc_fork.restype = ctypes.c_int
-    libc_fork.argtypes = ()
-
-    def fork() -> int:
-        pid = libc_fork()
-        if pid < 0:
-            raise OSError(ctypes.get_errno(), "fork failed")
-        return pid
-
-    return fork
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            found.append(c)
-            todo.append(c)
-    return found
-
-
-def _verdict(status: int | None, result: bytes, nonce: bytes, out: _Capped,
-             timeout: float) -> tuple[str, str]:
-    if nonce in result:
-        return "passed", ""
-    if status is None:
-        return "timeout", f"wall-clock limit of {timeout:g} s exceeded"
-    signum = -os.waitstatus_to_exitcode(status) if os.WIFSIGNALED(status) else 0
-    if signum == signal.SIGXCPU:
-        return "timeout", "CPU time limit exceeded"
-    if child.SETUP_MARK in result:
-        return "error", "sandbox setup failed: " + _after(result, child.SETUP_MARK)
-    if child.FAIL_MARK in result:
-        return "failed", _after(result, child.FAIL_MARK)
-    tail = bytes(out.kept[-300:]).decode("utf-8", "replace").strip()
-    if signum:
-        how = f"killed by {signal.Signals(signum).name}"
-        if signum == signal.SIGXFSZ:
-            how += " (file size limit)"
+def _unshare_all(layers: dict[str, str], disable: list[str]) -> None:
+    """Enter every namespace the kernel grants us, one by one, recording refusals."""
+    off = "unused: switched off by the caller"
+    if os.geteuid() == 0:
+        layers["user-namespace"] = "unused: running as root, samples switch to an unprivileged uid"
+    elif "user-namespace" in disable:
+        layers["user-namespace"] = off
     else:
-        how = f"exited with status {os.waitstatus_to_exitcode(status)}"
-    return "failed", f"{how} before the tests finished" + (f"; output: ...{tail}" if tail else "")
-
-
-def _after(data: bytes, mark: bytes) -> str:
-    return data.rsplit(mark, 1)[1].decode("utf-8", "replace")
-
-
-def _unshare_all(layers: dict[str, str]) -> None:
-    if os.geteuid() != 0:
         try:
             uid, gid = os.geteuid(), os.getegid()
             iso.unshare(iso.CLONE_NEWUSER)
@@ -363,11 +325,12 @@ def _unshare_all(layers: dict[str, str]) -> None:
             layers["user-namespace"] = "used"
         except OSError as e:
             layers["user-namespace"] = f"unavailable: {e}"
-    else:
-        layers["user-namespace"] = "unused: running as root, samples switch to an unprivileged uid"
     for name, flag in (("network-namespace", iso.CLONE_NEWNET), ("mount-namespace", iso.CLONE_NEWNS),
                        ("pid-namespace", iso.CLONE_NEWPID), ("ipc-namespace", iso.CLONE_NEWIPC),
                        ("uts-namespace", iso.CLONE_NEWUTS)):
+        if name in disable:
+            layers[name] = off
+            continue
         try:
             iso.unshare(flag)
             layers[name] = "used"
@@ -388,7 +351,7 @@ def main() -> int:
     os.dup2(null, 0)
     os.dup2(null, 1)
     layers: dict[str, str] = {}
-    _unshare_all(layers)
+    _unshare_all(layers, cfg.get("disable", []))
     if layers["pid-namespace"] == "used":
         server_pid = os.fork()  # becomes PID 1 of the new namespace
         if server_pid:
@@ -401,13 +364,25 @@ def main() -> int:
     try:
         server.setup()
     except Exception as e:
-        send(response_fd, {"fatal": f"{type(e).__name__}: {e}", "layers": layers})
+        import traceback
+
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        send(response_fd, {"fatal": f"{type(e).__name__}: {e} (at {os.path.basename(where.filename)}:"
+                                    f"{where.lineno} {where.line})", "layers": layers})
         return 3
+    # The repository root was put on sys.path to import this module; samples must not import
+    # the harness's packages (or anything else that happens to live there) by accident.
+    repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != repo_root]
     send(response_fd, {"layers": layers, "pid": os.getpid()})
     gc.collect()
     gc.freeze()  # keep the pre-imported objects' pages shared with the forked children
-    while (request := receive(request_fd)) is not None:
-        send(response_fd, server.run(request))
+    try:
+        while (request := receive(request_fd)) is not None:
+            send(response_fd, server.run(request))
+    finally:
+        if server.own_scratch:
+            shutil.rmtree(server.scratch, ignore_errors=True)
     return 0
 
 

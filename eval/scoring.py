@@ -60,7 +60,7 @@ def _load_log(path: Path, wanted: dict[tuple[str, int], Sample]) -> dict[tuple[s
 def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: str | None = None,
                   k: Sequence[int] = (1, 10, 100), workers: int | None = None,
                   timeout: float | None = None, out_dir: str | Path,
-                  tasks: Sequence[str] | None = None, limits: Limits = Limits(),
+                  tasks: Sequence[str] | None = None, limits: Limits | None = None,
                   executor: Executor | None = None, show_table: bool = True) -> dict:
     """Execute every sample against its problem's tests; returns the results.json dict.
 
@@ -91,7 +91,7 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
 
     own_executor = executor is None
     if own_executor:
-        executor = Executor(workers=workers, limits=limits)
+        executor = Executor(workers=workers, limits=limits or Limits())
     try:
         _log(f"[score] isolation: {', '.join(executor.layers)}")
         for name, state in executor.layer_detail.items():

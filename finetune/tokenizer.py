@@ -42,7 +42,8 @@ MIN_BPE_VOCAB = len(SPECIAL_TOKENS) + 256
 
 
 def build_tokenizer(kind: Literal["byte", "bpe"], texts: Iterable[str] | None = None,
-                    vocab_size: int = 1024, model_max_length: int = 1024) -> PreTrainedTokenizerFast:
+                    vocab_size: int = 1024, model_max_length: int = 1024,
+                    split_digits: bool = True) -> PreTrainedTokenizerFast:
     """A byte-level tokenizer with pad `<|pad|>`, eos `<|im_end|>` and a ChatML chat template.
 
     `texts` is required for `bpe` (the training corpus, e.g. every row's prompt and completion);
@@ -64,8 +65,12 @@ def build_tokenizer(kind: Literal["byte", "bpe"], texts: Iterable[str] | None = 
         tok = Tokenizer(models.BPE())
     else:
         raise CodemixError(f"unknown tokenizer kind {kind!r}; expected byte or bpe")
-    # No prefix space: a prompt and its completion concatenate exactly as typed.
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # No prefix space: a prompt and its completion concatenate exactly as typed. Digits are
+    # split one per token (as Llama does) so a number in the instruction is copied digit by
+    # digit instead of as one of hundreds of merged number tokens, each seen a few times.
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = (pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+                         if kind == "bpe" and split_digits else byte_level)
     tok.decoder = decoders.ByteLevel()
     # Offsets are needed for assistant-token masks; trim_offsets=False keeps them exact.
     tok.post_processor = processors.ByteLevel(trim_offsets=False)

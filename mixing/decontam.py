@@ -30,6 +30,9 @@ from mixing.config import DecontamConfig
 from mixing.ngrams import TokenStream, tokenize
 
 TABLE_BITS = 22
+# Benchmark n-grams with fewer distinct tokens than this are skipped: windows like
+# "0, 0, 0, ..., 0," (MBPP tests) match any long list of zeros and say nothing about overlap.
+MIN_DISTINCT_TOKENS = 4
 _SHIFT = np.uint64(64 - TABLE_BITS)
 REASON_NGRAM, REASON_SIGNATURE = 1, 2
 
@@ -47,6 +50,7 @@ class BenchmarkIndex:
     # anchor token hash -> [(sequence hash, length, anchor offset, bench bit, task index)]
     anchors: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     report: dict[str, Any] = field(default_factory=dict)
+    repetitive_skipped: int = 0           # benchmark n-grams left out (< MIN_DISTINCT_TOKENS)
 
 
 @dataclass
@@ -161,6 +165,9 @@ def build_index(cfg: DecontamConfig) -> BenchmarkIndex:
     pos = np.arange(len(windows), dtype=np.int64)
     rows = stream.row_of(pos)
     inside = pos + cfg.ngram <= ends[rows]
+    varied = _distinct_tokens(stream.hashes, cfg.ngram) >= MIN_DISTINCT_TOKENS
+    repetitive = int((inside & ~varied).sum())
+    inside &= varied
     hashes, rows = windows[inside], rows[inside]
     bits = (np.uint8(1) << np.asarray(text_bench, np.uint8)[rows]).astype(np.uint8)
     task = np.asarray(text_task, np.int32)[rows]
@@ -172,11 +179,21 @@ def build_index(cfg: DecontamConfig) -> BenchmarkIndex:
     index = BenchmarkIndex(cfg.ngram, names, tasks, uniq, bench_bits, task[first].astype(np.int32), table)
     for b, name in enumerate(names):
         report[name]["ngrams"] = int(np.count_nonzero(bench_bits & (1 << b)))
-    _index_signatures(index, sigs, names, tasks)
+    index.repetitive_skipped = repetitive
+    if cfg.signatures:
+        _index_signatures(index, sigs, names, tasks)
     for name in names:
-        report[name]["signatures"] = len(sigs.get(name, []))
+        report[name]["signatures"] = len(sigs.get(name, [])) if cfg.signatures else 0
     index.report = report
     return index
+
+
+def _distinct_tokens(hashes: np.ndarray, n: int) -> np.ndarray:
+    """Number of distinct tokens in each n-token window (benchmark side only: ~150k windows)."""
+    if len(hashes) < n:
+        return np.zeros(0, np.int64)
+    windows = np.sort(np.lib.stride_tricks.sliding_window_view(hashes, n), axis=1)
+    return 1 + np.count_nonzero(np.diff(windows, axis=1), axis=1)
 
 
 def _index_signatures(index: BenchmarkIndex, sigs: dict[str, list[tuple[str, str]]],

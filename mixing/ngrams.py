@@ -157,10 +157,16 @@ def tokenize(texts: pa.Array) -> TokenStream:
     indices = encoded.indices.to_numpy(zero_copy_only=False)
     empty_at = pc.index(words, "").as_py() if len(words) else -1
     if empty_at >= 0:
-        keep = indices != empty_at
-        parents = pc.list_parent_indices(tokens).to_numpy(zero_copy_only=False)
-        lengths -= np.bincount(parents[~keep], minlength=len(lengths))[: len(lengths)]
-        indices = indices[keep]
+        # Splitting yields "" only as a row's first and/or last token (leading/trailing space).
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        has = lengths > 0
+        first_empty = np.zeros(len(lengths), bool)
+        last_empty = np.zeros(len(lengths), bool)
+        first_empty[has] = indices[starts[has]] == empty_at
+        last_empty[has] = indices[ends[has] - 1] == empty_at
+        lengths -= first_empty.astype(np.int64) + (last_empty & (lengths > 1)).astype(np.int64)
+        indices = indices[indices != empty_at]
     offsets = np.zeros(len(texts) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     dictionary = hash_strings(pc.utf8_lower(words))

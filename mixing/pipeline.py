@@ -71,7 +71,7 @@ def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixC
                               "requested": quota}
     rng = np.random.default_rng(derive_seed(seed, "source", src.name))
     if quota == 0:
-        report.update(available=None, realised=0, dropped=0, note="quota 0: not loaded")
+        report.update(available=None, realised=0, dropped=0, upsampled=0, shrunk=False, note="quota 0: not loaded")
         return SourceResult(formats.SCHEMA.empty_table(), np.zeros(0, np.uint64), report, {}, [])
     # Built-in generators are unlimited: make the quota plus a 10% margin for removed rows and
     # double it (same seed, so the first rows stay the same) until enough rows survive.
@@ -152,6 +152,7 @@ def build_mixture(mix: MixConfig, *, seed: int, out_dir: str | Path, recipe: dic
     results: list[SourceResult] = []
     for src in progress(mix.sources, desc="loading sources", unit="source"):
         res = _mix_source(src, refs[src.name], wanted[src.name], mix, seed, index, taken)
+        res.report["fingerprint"] = fp["sources"][src.name]  # file sha256 / Hub revision / generator code
         taken = np.concatenate([taken, res.hashes])
         results.append(res)
     t_mix = time.perf_counter()
@@ -176,7 +177,7 @@ def build_mixture(mix: MixConfig, *, seed: int, out_dir: str | Path, recipe: dic
         "dedup": {"method": mix.dedup, "key": "lowercased, whitespace-collapsed text of every turn",
                   "removed": sum(r.report.get("duplicates", 0) for r in results),
                   "by_source": {r.report["name"]: r.report.get("duplicates", 0) for r in results}},
-        "fingerprints": fp["sources"], "benchmark_files": fp["benchmarks"],
+        "benchmark_files": fp["benchmarks"],
         "versions": package_versions(), "created": utc_now(),
         "timings_s": {"mix": round(t_mix - t0, 3), "write": round(t_write - t_mix, 3),
                       "total": round(time.perf_counter() - t0, 3)},
@@ -192,7 +193,8 @@ def _decontam_report(cfg, index: decontam.BenchmarkIndex | None, results: list[S
     for r in results:
         for name, ids in r.removed.items():
             removed[name].extend(ids)
-    return {"enabled": True, "ngram": cfg.ngram, "benchmarks": index.report,
+    return {"enabled": True, "ngram": cfg.ngram, "signatures": cfg.signatures, "benchmarks": index.report,
+            "repetitive_ngrams_skipped": index.repetitive_skipped,
             "removed": sum(r.report.get("contaminated", 0) for r in results),
             "by_source": {r.report["name"]: r.report.get("contaminated", 0) for r in results},
             "removed_ids": removed, "examples": [e for r in results for e in r.examples][:EXAMPLES_KEPT]}

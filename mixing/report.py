@@ -53,7 +53,8 @@ def cleaning_line(manifest: dict[str, Any]) -> str:
     d = manifest["decontamination"]
     if d.get("enabled"):
         per = ", ".join(f"{b} {len(ids)}" for b, ids in d["removed_ids"].items())
-        decon = f"decontamination: {d['removed']} rows removed ({per}; {d['ngram']}-grams + signatures)"
+        how = f"{d['ngram']}-grams" + (" + signatures" if d.get("signatures", True) else "")
+        decon = f"decontamination: {d['removed']} rows removed ({per}; {how})"
     else:
         decon = "decontamination: off"
     dd = manifest["dedup"]

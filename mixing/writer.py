@@ -62,15 +62,20 @@ def _string_data(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return off, data[int(off[0]):int(off[-1])]
 
 
-def _messages_json(lst: pa.Array) -> pa.Array:
+def _messages_parts(lst: pa.Array) -> list:
+    """Pieces that, joined element-wise, give each row's message list as JSON."""
     flat = lst.flatten()
-    # Roles come from the normaliser (system/user/assistant): no escaping needed.
-    items = pc.binary_join_element_wise('{"role":"', flat.field("role"), '","content":',
-                                        json_string(flat.field("content")), "}", "")
     offsets = lst.offsets
-    offsets = pc.subtract(offsets, offsets[0]) if offsets[0].as_py() else offsets
+    # Roles come from the normaliser (system/user/assistant): no escaping needed.
+    role, content = flat.field("role"), json_string(flat.field("content"))
+    counts = np.diff(offsets.to_numpy(zero_copy_only=False))
+    if len(counts) and (counts == 1).all():  # one message per row (every completion, most prompts)
+        return ['[{"role":"', role, '","content":', content, "}]"]
+    items = pc.binary_join_element_wise('{"role":"', role, '","content":', content, "}", "")
+    if offsets[0].as_py():
+        offsets = pc.subtract(offsets, offsets[0])
     joined = pc.binary_join(pa.ListArray.from_arrays(offsets, items), ",")
-    return pc.binary_join_element_wise("[", joined, "]", "")
+    return ["[", joined, "]"]
 
 
 def json_lines(batch: pa.Table) -> pa.Array:
@@ -81,7 +86,7 @@ def json_lines(batch: pa.Table) -> pa.Array:
     return pc.binary_join_element_wise(
         '{"id":', json_string(col("id")), ',"source":', json_string(col("source")),
         ',"domain":', json_string(col("domain")), ',"task":', task_json,
-        ',"prompt":', _messages_json(col("prompt")), ',"completion":', _messages_json(col("completion")),
+        ',"prompt":', *_messages_parts(col("prompt")), ',"completion":', *_messages_parts(col("completion")),
         "}\n", "")
 
 

@@ -51,6 +51,9 @@ def test_printing_the_exit_marker_or_writing_to_the_result_pipe_cannot_forge_a_p
     forge = ("import os\nprint('passed')\nfor fd in range(3, 10):\n    try:\n        os.write(fd, b'0' * 32)\n"
              "    except OSError:\n        pass\nos._exit(0)\n")
     assert run_one(executor, forge).verdict == "failed"
+    # nor pose as a sandbox failure ("error" is reserved for the harness's own problems)
+    fake_error = "import os\nos.write(3, b'\\x00Esandbox broke')\nos._exit(70)\n"
+    assert run_one(executor, fake_error).verdict == "failed"
 
 
 def test_output_is_captured_but_kept_small(executor):
@@ -136,3 +139,47 @@ def test_limits_are_applied():
     # Python ignores SIGXFSZ, so the limit shows as EFBIG on the write
     assert got["fsize"].verdict == "failed" and "File too large" in got["fsize"].error
     assert got["nofile"].verdict == "failed" and "Too many open files" in got["nofile"].error
+
+
+def test_reseeded_random_per_sample(executor):
+    # Forked from one worker, samples would share its random state unless reseeded.
+    results = dict(executor.run(Job(i, "import random\nassert random.random() < 0.5\n", 5.0) for i in range(30)))
+    assert {r.verdict for r in results.values()} == {"passed", "failed"}
+
+
+def test_without_the_strong_layers_it_still_works_and_says_so(tmp_path):
+    from eval.executor import OPTIONAL_LAYERS
+
+    with Executor(workers=1, disable=OPTIONAL_LAYERS) as ex:
+        assert sorted(ex.layers) == ["no-new-privs", "process-group", "rlimits", "subreaper-sweep"]
+        assert ex.layer_detail["read-only-filesystem"].startswith("unavailable")
+        pidfile = tmp_path / "daemon.pid"
+        daemon = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+                  f"        open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n        time.sleep(1000)\n"
+                  "    os._exit(0)\nos.wait()\nwhile not os.path.exists(" + repr(str(pidfile)) + "):\n    time.sleep(0.01)\n")
+        got = dict(ex.run([Job("pass", TESTS_PASS, 5.0), Job("fail", "assert False\n", 5.0),
+                           Job("loop", "while True:\n    pass\n", 0.5), Job("daemon", daemon, 5.0)]))
+        assert {k: r.verdict for k, r in got.items()} == {"pass": "passed", "fail": "failed", "loop": "timeout",
+                                                         "daemon": "passed"}
+        with pytest.raises(ProcessLookupError):  # the fallback sweep found the double-forked daemon
+            os.kill(int(pidfile.read_text()), 0)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/setpriv") or not os.path.exists("/usr/bin/python3"),
+                    reason="needs root to start a worker as an unprivileged user (setpriv) and a system python3")
+def test_rootless_worker_uses_a_user_namespace():
+    # The same worker started as `nobody` (with the system Python: ours lives under /root):
+    # a user namespace replaces root's privileges for the other namespaces.
+    prefix = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    with Executor(workers=1, python="/usr/bin/python3", command_prefix=prefix) as ex:
+        assert ex.layer_detail["user-namespace"] == "used", ex.layer_detail
+        for layer in ("network-namespace", "mount-namespace", "pid-namespace", "read-only-filesystem"):
+            assert layer in ex.layers
+        probes = {
+            "caps": "st = open('/proc/self/status').read()\nassert 'CapEff:\\t0000000000000000' in st\n",
+            "ro": "try:\n    open('/work/pwned', 'w')\n    ok = False\nexcept OSError:\n    ok = True\nassert ok\n",
+            "net": "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 22), timeout=1)\nexcept OSError:\n    pass\nelse:\n    raise AssertionError\n",
+            "fail": "assert 1 == 2\n",
+        }
+        got = {k: r.verdict for k, r in ex.run(Job(k, p, 5.0) for k, p in probes.items())}
+    assert got == {"caps": "passed", "ro": "passed", "net": "passed", "fail": "failed"}

@@ -276,6 +276,14 @@ def test_connect_to_a_listener_on_loopback(battery):
             listener.accept()
 
 
+def test_unix_sockets_cannot_be_created_but_anonymous_pairs_work(battery):
+    if "seccomp" not in battery[0].layers:
+        pytest.skip("no seccomp layer here")
+    program = ("import socket\ntry:\n    socket.socket(socket.AF_UNIX)\n    made = True\nexcept PermissionError:\n"
+               "    made = False\nassert not made\na, b = socket.socketpair()\na.send(b'x')\nassert b.recv(1) == b'x'\n")
+    assert run(battery, program).verdict == "passed"
+
+
 @pytest.mark.parametrize("exit_line", ["import os\nos._exit(0)", "import sys\nsys.exit(0)", "raise SystemExit"])
 def test_exit_before_the_tests(battery, exit_line):
     r = run(battery, f"def add(a, b):\n    return a - b\n{exit_line}\nassert add(1, 2) == 3\n")

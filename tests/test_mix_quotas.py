@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mix_helpers import alpaca_rows, build, mix_config, read_rows, write_jsonl
 
 from mixing.common import CodemixError
 from mixing.quotas import allocate, largest_remainder, select
-from mix_helpers import alpaca_rows, build, mix_config, read_rows, write_jsonl
 
 weights = st.lists(st.floats(min_value=0, max_value=1000, allow_nan=False, allow_infinity=False), min_size=1, max_size=8)
 

@@ -71,6 +71,13 @@ def test_score_writes_results_with_the_contract_keys(tmp_path, problems, capsys)
     assert "warning: pass@10 left out" in printed.err and "pass@10" not in printed.out
 
 
+def _cmdline_has(proc_dir, marker):
+    try:
+        return marker in (proc_dir / "cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def test_resume_after_a_kill_mid_run(tmp_path, problems):
     samples = write_samples(tmp_path / "s.jsonl", problems, per_task=6, slow=0.05)  # 48 x 50 ms
     out = tmp_path / "out"
@@ -86,6 +93,14 @@ def test_resume_after_a_kill_mid_run(tmp_path, problems):
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # its sandbox workers (and their samples) die with it: nothing names it as harness any more
+    marker = f'"harness_pid": {proc.pid},'.encode()
+    for _ in range(100):
+        alive = [d for d in Path("/proc").iterdir() if d.name.isdigit() and _cmdline_has(d, marker)]
+        if not alive:
+            break
+        time.sleep(0.05)
+    assert not alive, "sandbox workers outlived the killed harness"
     kept = len(log.read_text().splitlines())
     assert 8 <= kept < 48, "the kill should land mid-run"
     # a torn last line, as a kill during a write leaves it
@@ -168,7 +183,7 @@ def test_bad_samples_files_are_clear_errors(tmp_path, capsys, content, message):
 def test_cli_argument_errors(tmp_path, problems, capsys, args, message):
     samples = write_samples(tmp_path / "s.jsonl", problems, tasks=TASKS[:1], per_task=1)
     base = {"--benchmark": "humaneval", "--samples": str(samples), "--out": str(tmp_path / "o")}
-    for flag, value in zip(args[::2], args[1::2]):
+    for flag, value in zip(args[::2], args[1::2], strict=True):
         base[flag] = value
     argv = ["score"] + [x for kv in base.items() for x in kv]
     try:
@@ -177,3 +192,21 @@ def test_cli_argument_errors(tmp_path, problems, capsys, args, message):
         code = e.code
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_reference_times_are_measured_once_and_cached(problems):
+    import dataclasses
+
+    from eval.executor import Executor
+    from eval.timelimits import time_limits
+
+    quick = problems["HumanEval/0"]
+    slow = dataclasses.replace(quick, task_id="slow", canonical_solution="import time\ntime.sleep(0.8)\n" + quick.canonical_solution)
+    with Executor(workers=1) as ex:
+        limits, info = time_limits([quick, slow], ex)
+    assert info["mode"] == "measured" and Path(info["cache"]).is_file()
+    assert limits["HumanEval/0"] == 3.0  # max(3 s, 5 x ~1 ms)
+    assert 4.0 <= limits["slow"] < 5.5  # 5 x ~0.8 s
+    # the executor is closed now: a second call can only be answered from the cache
+    assert time_limits([quick, slow], ex)[0] == limits
+    assert time_limits([quick], ex, fixed=7.5) == ({"HumanEval/0": 7.5}, {"mode": "fixed", "seconds": 7.5})

@@ -197,11 +197,13 @@ def test_resume_after_interrupt_reaches_the_same_loss(mixture, tmp_path):
     assert not (out / "manifest.json").exists() and (out / "checkpoints" / "checkpoint-10").is_dir()
     resumed, built = run_train(cfg, mixture, out, seed=3)
     assert built and resumed["resumed_from_step"] == 10 and resumed["steps"] == 20
-    # Model, optimizer, scheduler, RNG and data order are restored from the checkpoint, so on
-    # CPU the continuation repeats the uninterrupted run; 1e-6 allows for summation order only.
+    # Model, optimizer, scheduler, RNG and data order are restored from the checkpoint and CPU
+    # kernels are deterministic, so the continuation repeats the uninterrupted run bit for bit
+    # (measured: difference 0.0 for full and for LoRA with dropout). Tolerance zero; on GPUs,
+    # non-deterministic kernels would need ~1e-3.
     assert [p["step"] for p in resumed["losses"]] == list(range(1, 21))
-    for a, b in zip(straight["losses"], resumed["losses"], strict=True):
-        assert a["loss"] == pytest.approx(b["loss"], abs=1e-6), (a, b)
+    assert [p["loss"] for p in resumed["losses"]] == [p["loss"] for p in straight["losses"]]
+    assert resumed["final_loss"] == straight["final_loss"] and resumed["tokens"] == straight["tokens"]
     assert not (out / "checkpoints").exists()
 
 
