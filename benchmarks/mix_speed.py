@@ -167,6 +167,8 @@ def main() -> int:
     rate = manifest["rows"] / elapsed
     print(f"codemix mix:  {manifest['rows']:,} rows in {elapsed:.1f} s = {rate:,.0f} rows/s "
           f"({size / 1e6 / elapsed:.0f} MB/s of input; CPU {manifest['cpu_s']:.1f} s; phases {manifest['timings_s']})")
+    for src in manifest["sources"]:
+        print(f"  {src['name']:12s} {src['rows']:>9,} rows  " + "  ".join(f"{k} {v:.1f} s" for k, v in src["timings_s"].items()))
     print(f"  removed: {manifest['decontamination']['removed']} contaminated, {manifest['dedup']['removed']} duplicates; "
           f"target >= 50,000 rows/s: {'met' if rate >= 50_000 else 'NOT met'}")
     if not args.no_reference:

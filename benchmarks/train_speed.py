@@ -79,7 +79,7 @@ def run_trl(a: argparse.Namespace) -> dict:
 
     cfg = train_config(a)
     dataset = load_mixture(a.mixture)
-    tokenizer = build_tokenizer("bpe", mixture_texts(dataset), 1024)
+    tokenizer = build_tokenizer("bpe", mixture_texts(dataset), 1024, split_digits=cfg.model.tokenizer.split_digits)
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
     config = transformers.LlamaConfig(

@@ -26,6 +26,7 @@ class ArchConfig(_Strict):
 class TokenizerConfig(_Strict):
     kind: Literal["model", "byte", "bpe"] = Field("model", description="model: the base model's own tokenizer; byte: 256 byte tokens; bpe: byte-level BPE trained on the mixture (no download).")
     vocab_size: int = Field(1024, ge=260, description="Vocabulary size of a trained BPE tokenizer (incl. 256 byte tokens and 4 special tokens).")
+    split_digits: bool = Field(True, description="bpe: every digit its own token, so numbers are copied digit by digit (72/114 vs 19/114 held-out smoke tasks solved by a tiny model).")
 
 
 class ModelConfig(_Strict):

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mixing.common import CodemixError, read_manifest
-
 from finetune.prompts import format_example
+from mixing.common import CodemixError, read_manifest
 
 if TYPE_CHECKING:
     import datasets

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mixing.common import CodemixError, read_manifest
-
 from finetune.config import ModelConfig, TrainConfig
+from mixing.common import CodemixError, read_manifest
 
 if TYPE_CHECKING:
     import torch

@@ -18,8 +18,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finetune import checkpoint as ckpt
+from finetune import modeling
+from finetune.config import TrainConfig
+from finetune.data import load_rows, mixture_hash, tokenize_mixture
+from finetune.prompts import resolve_prompt_format, template_text
 from mixing.common import (
-    CodemixError,
     atomic_write_json,
     hash_json,
     is_up_to_date,
@@ -28,12 +32,6 @@ from mixing.common import (
     utc_now,
     write_manifest,
 )
-
-from finetune import checkpoint as ckpt
-from finetune import modeling
-from finetune.config import TrainConfig
-from finetune.data import load_rows, mixture_hash, tokenize_mixture
-from finetune.prompts import resolve_prompt_format, template_text
 
 if TYPE_CHECKING:
     from transformers import TrainerCallback
@@ -117,6 +115,9 @@ def train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, reci
                          prompt_format=prompt_format, precision=precision, data=data.stats(),
                          tokens=tokens, session_tokens=tokens - tokens_before, train_s=train_s,
                          resumed_from_step=steps_before if resume_from else None, state=state)
+    # Free the trained model before writing (merging loads another copy of the base).
+    del trainer, model
+    _release_memory()
     if state.is_main_process:
         _finish(cfg, out_dir, progress_dir, final_dir, tokenizer, source, manifest, start)
     state.wait_for_everyone()
@@ -137,7 +138,8 @@ def _tokenizer(cfg: TrainConfig, source: modeling.ModelSource, rows, saved_dir: 
     kind = cfg.model.tokenizer.kind
     texts = mixture_texts(rows) if kind == "bpe" else None
     return build_tokenizer(kind, texts, cfg.model.tokenizer.vocab_size,
-                           model_max_length=cfg.model.arch.max_position_embeddings)
+                           model_max_length=cfg.model.arch.max_position_embeddings,
+                           split_digits=cfg.model.tokenizer.split_digits)
 
 
 def _run_hash(progress_dir: Path) -> str | None:
@@ -161,6 +163,16 @@ def _prepare_dirs(out_dir: Path, progress_dir: Path, run_hash: str, resuming: bo
     _remove(out_dir / ckpt.LOGS)
     progress_dir.mkdir(parents=True)
     atomic_write_json(progress_dir / RUN_FILE, {"inputs_hash": run_hash, "started": utc_now()})
+
+
+def _release_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _remove(p: Path) -> None:
@@ -265,12 +277,16 @@ def _finish(cfg: TrainConfig, out_dir: Path, progress_dir: Path, final_dir: Path
 
 
 def _write_merged(out_dir: Path, manifest: dict) -> None:
-    """Fold the adapter into a full-precision copy of its base (for qlora too: merging into
-    4-bit weights would round the result)."""
+    """Fold the adapter into an unquantized copy of its base (for qlora too: merging into 4-bit
+    weights would round the result)."""
+    import torch
+
     from mixing.common import atomic_path
 
-    model, tokenizer = ckpt.load_resolved(ckpt.resolve_paths(out_dir.resolve(), manifest), device="cpu",
-                                          dtype="fp32", merge=True)
+    # On a GPU in bf16 (what a merged model is usually served in); on CPU in fp32 (bf16 is slow there).
+    cuda = torch.cuda.is_available()
+    model, tokenizer = ckpt.load_resolved(ckpt.resolve_paths(out_dir.resolve(), manifest),
+                                          device="cuda" if cuda else "cpu", dtype=None, merge=True)
     with atomic_path(out_dir / ckpt.MERGED) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

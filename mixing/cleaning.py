@@ -103,6 +103,9 @@ def clean_chunk(chunk: pa.Table, index: decontam.BenchmarkIndex | None, dedup: b
 
 def clean(table: pa.Table, index: decontam.BenchmarkIndex | None, dedup: bool, label: str) -> Cleaning:
     """Scan every row of a normalised table against the benchmarks and hash it for dedup."""
+    if index is None and not dedup:  # both steps off: nothing to compute
+        none = np.zeros(0, np.int64)
+        return Cleaning(none, none.astype(np.uint8), none.astype(np.int32), none.astype(np.uint8), None)
     starts = list(range(0, table.num_rows, CHUNK_ROWS))
 
     def work(start: int):
@@ -111,7 +114,7 @@ def clean(table: pa.Table, index: decontam.BenchmarkIndex | None, dedup: bool, l
     flagged, bits, task, reason, hashes = [], [], [], [], []
     # Arrow kernels and numpy release the GIL, so two chunks really run at once.
     for start, found, rh in progress(bounded_map(work, starts), desc=f"decontam/dedup {label}",
-                                     total=len(starts), unit="chunk"):
+                                     total=len(starts), unit="chunk", leave=False):
         if found is not None:
             flagged.append(found.rows + start)
             bits.append(found.bench_bits)

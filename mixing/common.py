@@ -154,13 +154,14 @@ def is_up_to_date(stage_dir: str | os.PathLike, inputs_hash: str) -> bool:
 # ---------------------------------------------------------------- progress
 
 def progress(iterable: Iterable[T], *, desc: str, total: int | None = None, unit: str = "it",
-             disable: bool | None = None) -> Iterable[T]:
-    """A tqdm progress bar with rate and ETA on stderr (hidden when CODEMIX_NO_PROGRESS=1)."""
+             disable: bool | None = None, leave: bool = True) -> Iterable[T]:
+    """A tqdm progress bar with rate and ETA on stderr (hidden when CODEMIX_NO_PROGRESS=1).
+    `leave=False` clears the bar when done (for inner bars under an outer one)."""
     from tqdm.auto import tqdm
 
     if disable is None:
         disable = os.environ.get("CODEMIX_NO_PROGRESS") == "1"
-    return tqdm(iterable, desc=desc, total=total, unit=unit, disable=disable,
+    return tqdm(iterable, desc=desc, total=total, unit=unit, disable=disable, leave=leave,
                 dynamic_ncols=True, mininterval=0.5, file=sys.stderr)
 
 

@@ -1,10 +1,11 @@
 """Vectorised text hashing shared by decontamination and dedup: whitespace tokens, token hashes,
 n-gram (window) hashes and whole-row hashes, all as numpy uint64 arrays.
 
-Why not Python sets of token tuples: a 1M-row mixture has ~80M tokens; building and hashing 13-token
-tuples costs ~10 us per row in Python (10+ s per million rows). Here a chunk of rows is lowered and
-split by Arrow kernels, each *distinct* token is hashed once (numpy, over the dictionary's bytes),
-and every window hash comes from one prefix sum:
+Why not Python sets of token tuples: `text.lower().split()` plus hashing every 13-token tuple
+measured 14.6 us per row (Code-Alpaca-like rows, ~60 tokens): 15 s per million rows, on one
+core (the GIL). Here a chunk of rows is split by Arrow kernels, each *distinct* token is hashed
+once (numpy, over the dictionary's bytes), and every window hash comes from one prefix sum
+(~5 us of CPU per row for the same rows, and chunks run on both cores):
 
     C[i] = sum_{k<i} t[k] * P^k            (mod 2^64, numpy wraps)
     window(i, n) = (C[i+n] - C[i]) * P^-i  = sum_{j<n} t[i+j] * P^j

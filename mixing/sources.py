@@ -161,8 +161,26 @@ def _read_jsonl(path: Path) -> pa.Table:
             if "Empty JSON file" in str(e):
                 raise CodemixError(f"{path}: no rows (empty file)") from None
             _locate_jsonl_error(path)
-            raise CodemixError(f"{path}: cannot read as JSON lines: {str(e).splitlines()[0]} "
-                               "(a field probably changes type between rows)") from None
+            if "changed from" in str(e):  # e.g. "input": 5 in one row, "input": "x" in another
+                return _read_mixed_types(path)
+            raise CodemixError(f"{path}: cannot read as JSON lines: {str(e).splitlines()[0]}") from None
+
+
+def _read_mixed_types(path: Path) -> pa.Table:
+    """Slow path for files whose scalar fields mix text and numbers: numbers become text."""
+    from mixing.benchmarks import read_json_records
+
+    rows = read_json_records(path)
+    mixed = {k for k in {k for r in rows for k in r}
+             if len({type(r[k]) for r in rows if r.get(k) is not None} & {str, int, float, bool}) > 1}
+    for r in rows:
+        for k in mixed:
+            if r.get(k) is not None and not isinstance(r[k], str):
+                r[k] = json.dumps(r[k]) if not isinstance(r[k], (int, float, bool)) else str(r[k])
+    try:
+        return pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise CodemixError(f"{path}: rows disagree on a field's type ({e})") from None
 
 
 def _locate_jsonl_error(path: Path) -> None:
@@ -238,7 +256,10 @@ def _load_builtin(src: SourceConfig, ref: SourceRef, n: int, seed: int) -> tuple
     if ref.builtin not in builtin.BUILTIN_SOURCES:
         raise CodemixError(f"{where(src)}: unknown built-in source {ref.builtin!r} "
                            f"(available: {', '.join('builtin:' + k for k in builtin.BUILTIN_SOURCES)})")
-    rows = builtin.generate_builtin(ref.builtin, n, seed, split=src.split)
+    try:
+        rows = builtin.generate_builtin(ref.builtin, n, seed, split=src.split)
+    except CodemixError as e:
+        raise CodemixError(f"{where(src)}: {e}") from None
     table = pa.Table.from_pylist([{"instruction": r["instruction"], "response": r["response"], "task": r.get("task")}
                                   for r in rows],
                                  schema=pa.schema([("instruction", pa.string()), ("response", pa.string()), ("task", pa.string())]))

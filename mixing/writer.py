@@ -1,9 +1,10 @@
 """Write the mixture (JSON lines or parquet) and read it back.
 
 JSON lines are built with Arrow string kernels instead of json.dumps per row: escaping is a
-handful of `replace_substring` passes over all text at once, and the lines are joined by list
-and element-wise joins, so the bytes of a 65k-row batch come out of one buffer. json.dumps on
-nested dicts costs ~5 us per row (5 s per million rows); this is ~10x less. The output is plain
+handful of `replace_substring` passes over all text at once (only for the characters present),
+and the lines are joined by list and element-wise joins, so the bytes of a 32k-row batch come
+out of one buffer. Measured on 32k Code-Alpaca-like rows: to_pylist + json.dumps 0.37 s CPU,
+this 0.07 s (~5x less; 2.2 s instead of 11 s per million rows). The output is plain
 RFC 8259 JSON (UTF-8, no ASCII escaping), one object per line, keys in schema order; the
 sha256 of those bytes is the mixture's content hash.
 """
@@ -11,7 +12,6 @@ sha256 of those bytes is the mixture's content hash.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from mixing.common import progress
 from mixing.formats import SCHEMA
 
 WRITE_BATCH_ROWS = 32768
-# (byte, replacement) for the characters JSON strings must escape; backslash first.
+# (byte, character, escape) for the characters JSON strings must escape; backslash first.
 _ESCAPES = ((0x5C, "\\", "\\\\"), (0x22, '"', '\\"'), (0x0A, "\n", "\\n"), (0x0D, "\r", "\\r"), (0x09, "\t", "\\t"))
 _RARE_CONTROL = tuple(c for c in range(32) if c not in (0x09, 0x0A, 0x0D))
 
@@ -33,8 +33,10 @@ def _present(data: np.ndarray) -> set[int]:
     controls = np.count_nonzero(data < 0x20) - sum(np.count_nonzero(data == b) for b in (0x09, 0x0A, 0x0D))
     if controls:
         found.add(0x00)
-    if np.count_nonzero(data == 0xE2):  # lead byte of U+2028/U+2029 (legal JSON, but splitlines() splits)
-        found.add(0xE2)
+    # U+0085, U+2028, U+2029 are legal in JSON strings, but str.splitlines() breaks lines on them.
+    for lead in (0xC2, 0xE2):
+        if np.count_nonzero(data == lead):
+            found.add(lead)
     return found
 
 
@@ -48,14 +50,18 @@ def json_string(arr: pa.Array) -> pa.Array:
     if 0x00 in present:
         for code in _RARE_CONTROL:
             arr = pc.replace_substring(arr, chr(code), f"\\u{code:04x}")
-    if 0xE2 in present:
-        for code in (0x2028, 0x2029):
-            arr = pc.replace_substring(arr, chr(code), f"\\u{code:04x}")
+    for lead, codes in ((0xC2, (0x85,)), (0xE2, (0x2028, 0x2029))):
+        if lead in present:
+            for code in codes:
+                arr = pc.replace_substring(arr, chr(code), f"\\u{code:04x}")
     return pc.binary_join_element_wise('"', arr, '"', "")
 
 
 def _string_data(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bytes) of a string array, without copying."""
     arr = arr.cast(pa.string()) if not pa.types.is_string(arr.type) else arr
+    if len(arr) == 0:
+        return np.zeros(1, np.int32), np.zeros(0, np.uint8)
     off = np.frombuffer(arr.buffers()[1], np.int32, len(arr) + 1, offset=arr.offset * 4)
     buf = arr.buffers()[2]
     data = np.frombuffer(buf, np.uint8) if buf is not None else np.zeros(0, np.uint8)
@@ -90,9 +96,53 @@ def json_lines(batch: pa.Table) -> pa.Array:
         "}\n", "")
 
 
-def _batches(table: pa.Table, rows: int) -> Iterator[pa.Table]:
-    for start in range(0, table.num_rows, rows):
-        yield table.slice(start, rows)
+class RowSet:
+    """Rows picked (with repeats) from a list of record batches, in a given order, gathered one
+    output batch at a time.
+
+    `Table.take` on a multi-chunk table concatenates every chunk first (0.7 s for a 500k-row
+    pool, per call), so rows are taken chunk by chunk instead: group the wanted rows by chunk,
+    take from each chunk, then restore the order with one small take."""
+
+    def __init__(self, batches: list[pa.RecordBatch], rows: np.ndarray, repeats: np.ndarray | None = None):
+        self.batches = [b for b in batches if b.num_rows]
+        self.starts = np.cumsum([0] + [b.num_rows for b in self.batches])[:-1].astype(np.int64)
+        self.rows = np.asarray(rows, np.int64)
+        self.repeats = repeats if repeats is not None and repeats.any() else None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def gather(self, start: int, stop: int) -> pa.Table:
+        wanted = self.rows[start:stop]
+        if not len(wanted):
+            return SCHEMA.empty_table()
+        chunk = np.searchsorted(self.starts, wanted, side="right") - 1
+        order = np.argsort(chunk, kind="stable")
+        sorted_chunk = chunk[order]
+        bounds = np.flatnonzero(np.diff(sorted_chunk)) + 1
+        parts = []
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(order)], strict=True):
+            c = int(sorted_chunk[lo])
+            parts.append(self.batches[c].take(pa.array(wanted[order[lo:hi]] - self.starts[c])))
+        grouped = pa.Table.from_batches(parts).combine_chunks()
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        table = grouped.take(pa.array(inverse))
+        if self.repeats is not None:  # upsampled copies: <id>-r1, <id>-r2, ...
+            rep = self.repeats[start:stop]
+            if rep.any():
+                suffix = pc.binary_join_element_wise("r", pa.array(rep).cast(pa.string()), "")
+                ids = pc.if_else(pa.array(rep > 0), pc.binary_join_element_wise(table.column("id"), suffix, "-"),
+                                 table.column("id"))
+                table = table.set_column(0, "id", ids)
+        return table.cast(SCHEMA)
+
+    def table(self) -> pa.Table:
+        return self.gather(0, len(self))
+
+    def ranges(self, size: int) -> list[tuple[int, int]]:
+        return [(a, min(a + size, len(self))) for a in range(0, len(self), size)]
 
 
 def utf8_bytes(lines: pa.Array) -> memoryview:
@@ -101,32 +151,35 @@ def utf8_bytes(lines: pa.Array) -> memoryview:
     return memoryview(data)
 
 
-def write_jsonl(table: pa.Table, path: Path) -> str:
-    """Write `table` as JSON lines; returns the sha256 of the file's bytes.
+def write_jsonl(rows: RowSet, path: Path) -> str:
+    """Write the rows as JSON lines; returns the sha256 of the file's bytes.
 
-    Batches are serialised on two threads (Arrow kernels release the GIL) while this thread
-    hashes and writes the previous ones, in order."""
+    Batches are gathered and serialised on two threads (Arrow kernels release the GIL) while
+    this thread hashes and writes the previous ones, in order."""
     from mixing.cleaning import bounded_map
 
     h = hashlib.sha256()
+    ranges = rows.ranges(WRITE_BATCH_ROWS)
     with open(path, "wb") as f:
-        lines = bounded_map(json_lines, _batches(table, WRITE_BATCH_ROWS))
-        for batch in progress(lines, desc="writing", unit="batch", total=-(-table.num_rows // WRITE_BATCH_ROWS)):
+        lines = bounded_map(lambda r: json_lines(rows.gather(*r)), ranges)
+        for batch in progress(lines, desc="writing", unit="batch", total=len(ranges)):
             data = utf8_bytes(batch)
             h.update(data)
             f.write(data)
     return h.hexdigest()
 
 
-def write_parquet(table: pa.Table, path: Path) -> str:
+def write_parquet(rows: RowSet, path: Path) -> str:
     import pyarrow.parquet as pq
 
+    from mixing.cleaning import bounded_map
     from mixing.common import sha256_file
 
+    ranges = rows.ranges(WRITE_BATCH_ROWS)
     with pq.ParquetWriter(path, SCHEMA) as writer:
-        for batch in progress(_batches(table, WRITE_BATCH_ROWS), desc="writing", unit="batch",
-                              total=-(-table.num_rows // WRITE_BATCH_ROWS)):
-            writer.write_table(batch.cast(SCHEMA))
+        for batch in progress(bounded_map(lambda r: rows.gather(*r), ranges), desc="writing", unit="batch",
+                              total=len(ranges)):
+            writer.write_table(batch)
     return sha256_file(path)
 
 

@@ -82,6 +82,16 @@ def test_non_utf8_names_file_and_line(tmp_path):
         _table(q)
 
 
+def test_fields_mixing_text_and_numbers_become_text(tmp_path):
+    p = write_jsonl(tmp_path / "mixed.jsonl", [{"instruction": "a", "input": 5, "output": "b"},
+                                               {"instruction": "c", "input": "x", "output": 2.5}])
+    assert _table(p).to_pylist() == [{"instruction": "a", "input": "5", "output": "b"},
+                                      {"instruction": "c", "input": "x", "output": "2.5"}]
+    q = write_jsonl(tmp_path / "clash.jsonl", [{"instances": [{"input": "a"}]}, {"instances": "oops"}])
+    with pytest.raises(CodemixError, match=r"clash.jsonl: rows disagree on a field's type"):
+        _table(q)
+
+
 def test_empty_file_and_unsupported_type(tmp_path):
     (tmp_path / "e.jsonl").write_text("")
     with pytest.raises(CodemixError, match=r"e.jsonl: no rows"):

@@ -47,6 +47,15 @@ def test_bpe_learns_the_mixture(bpe, byte):
     assert len(bpe(text)["input_ids"]) < len(byte(text)["input_ids"]) / 2
 
 
+def test_split_digits_gives_one_token_per_digit():
+    texts = [f"return x + {n}" for n in range(1000)] * 3
+    split = build_tokenizer("bpe", texts, 400, split_digits=True)
+    merged = build_tokenizer("bpe", texts, 400, split_digits=False)
+    assert [split.decode([i]) for i in split("x + 907")["input_ids"]][-3:] == ["9", "0", "7"]
+    assert len(merged("x + 907")["input_ids"]) < len(split("x + 907")["input_ids"])
+    assert split.decode(split("a1b22c333 4.5e-6")["input_ids"]) == "a1b22c333 4.5e-6"
+
+
 def test_bpe_is_deterministic():
     texts = list(mixture_texts(pyfunc_rows(200, seed=3)))
     a, b = build_tokenizer("bpe", texts, 350), build_tokenizer("bpe", texts, 350)
