@@ -3,30 +3,32 @@
 Layout of a finished run (every directory is self-contained: Hugging Face tools load it as is):
 
     train/
-      manifest.json     written last; its presence means the run finished (contents below)
-      model/            method full: the trained model + its tokenizer
-                        (config.json, generation_config.json, model.safetensors,
-                         tokenizer.json, tokenizer_config.json[, chat_template.jinja, ...])
-      adapter/          method lora/qlora: the peft adapter + tokenizer
-                        (adapter_config.json, adapter_model.safetensors, tokenizer files);
-                        `PeftModel.from_pretrained(base, "train/adapter")`
-      base/             init: random only: the randomly initialised starting weights + tokenizer
-                        (they exist nowhere else; an adapter's base lives here)
-      merged/           merge: true only: the adapter folded into the base + tokenizer
-      loss.png          the training loss curve
-      logs/             tensorboard event files (report_to: tensorboard)
+      manifest.json   written last; its presence means the run finished (contents below)
+      model/          method full: the trained model + its tokenizer: config.json,
+                      generation_config.json, model.safetensors, tokenizer.json,
+                      tokenizer_config.json (+ chat_template.jinja and whatever other
+                      tokenizer files the base model's tokenizer saves)
+      adapter/        method lora/qlora: the peft adapter + tokenizer: adapter_config.json,
+                      adapter_model.safetensors, README.md (peft's model card), tokenizer files;
+                      loadable with `PeftModel.from_pretrained(base, "train/adapter")`
+      base/           init: random only: the randomly initialised starting weights + tokenizer,
+                      same files as model/ (they exist nowhere else; an adapter's base is here)
+      merged/         merge: true only: the adapter folded into the base, same files as model/
+      loss.png        the training loss curve
+      logs/           tensorboard event files (report_to: tensorboard)
 
-While a run is unfinished `train/checkpoints/` holds what resuming needs (run.json with the
-inputs hash, the tokenizer and random base built at the start, trainer checkpoints
-`checkpoint-<step>/`); it is removed when the run finishes.
+While a run is unfinished, `train/checkpoints/` holds what resuming needs: run.json (the inputs
+hash), tokenizer/ and base/ built at the start, and the trainer's `checkpoint-<step>/` (weights,
+optimizer, scheduler, RNG state). It is removed when the run finishes.
 
-manifest.json contract keys: recipe_hash, mixture_hash (the mixture manifest's content_hash),
-base_model {kind: hub|local|random, id, revision, commit, arch, model_type}, method,
-prompt_format, template (the custom template string, else null; `template_text` spells out a
-named one),
-losses [{step, loss, learning_rate, grad_norm}], final_loss, tokens, wall_s. Also: inputs_hash,
-recipe, is_adapter, artifact, files, steps, epochs, tokens_per_s, train_s, data statistics,
-precision, packing, topology and package versions.
+manifest.json, contract keys: recipe_hash; mixture_hash (the mixture manifest's content_hash);
+base_model {kind: hub|local|random, id, revision, commit, arch, model_type}; method;
+prompt_format (chat_template|alpaca|magicoder|plain|custom, resolved); template (the custom
+template string, else null); losses [{step, loss, learning_rate, grad_norm, ...}] every
+logging_steps and at the last step; final_loss; tokens (non-padding input tokens trained on,
+all processes); wall_s. Also: inputs_hash, recipe, seed, is_adapter, artifact, files, steps,
+epochs, tokens_per_s, train_s, resumed_from_step, data (rows, truncated/dropped rows, tokens per
+epoch), parameters, precision, packing, topology, package_versions, template_text, created.
 """
 
 from __future__ import annotations

@@ -22,15 +22,14 @@ if TYPE_CHECKING:
 IGNORE_INDEX = -100  # the label value PyTorch's cross-entropy skips
 
 
-def mixture_hash(mixture_dir: Path) -> str:
-    """The mixture manifest's `content_hash` (what a training run's inputs hash covers)."""
+def mixture_manifest(mixture_dir: Path) -> dict[str, Any]:
+    """The mixture's manifest; its `content_hash` is what a training run's inputs hash covers."""
     manifest = read_manifest(mixture_dir)
     if manifest is None:
         raise CodemixError(f"{mixture_dir}: no mixture here (manifest.json missing); run `codemix mix` first")
-    content_hash = manifest.get("content_hash")
-    if not content_hash:
+    if not manifest.get("content_hash"):
         raise CodemixError(f"{Path(mixture_dir) / 'manifest.json'}: no content_hash; rebuild the mixture")
-    return content_hash
+    return manifest
 
 
 def load_rows(mixture_dir: Path) -> datasets.Dataset:

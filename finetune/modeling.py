@@ -43,6 +43,16 @@ def quiet_libraries() -> None:
         transformers.utils.logging.disable_progress_bar()
 
 
+def process_state():
+    """accelerate's view of the processes of this run. On CPU it must be told (cpu=True):
+    otherwise each process that torchrun starts believes it is alone, and main-process-first
+    ordering silently does nothing."""
+    from accelerate import PartialState
+
+    cpu = not cuda_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    return PartialState(cpu=cpu)
+
+
 def cuda_available() -> bool:
     import torch
 
@@ -246,11 +256,14 @@ def load_model(cfg: TrainConfig, source: ModelSource, config: PretrainedConfig, 
                               "trust_remote_code": cfg.model.trust_remote_code}
     if cfg.method == "qlora":
         import torch
+        from accelerate import PartialState
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16)
+        # 4-bit weights are quantized as they load, onto this process's own GPU.
+        kwargs["device_map"] = {"": PartialState().local_process_index}
     try:
         model = AutoModelForCausalLM.from_pretrained(source.path, config=config, **kwargs)
     except (OSError, ValueError) as e:

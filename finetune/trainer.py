@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from finetune import checkpoint as ckpt
 from finetune import modeling
 from finetune.config import TrainConfig
-from finetune.data import load_rows, mixture_hash, tokenize_mixture
+from finetune.data import load_rows, mixture_manifest, tokenize_mixture
 from finetune.prompts import resolve_prompt_format, template_text
 from mixing.common import (
     atomic_write_json,
@@ -51,12 +51,11 @@ def train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, reci
     """Train and write `out_dir` (= `<output_dir>/train`). Returns (manifest, built): built is
     False when a finished run with identical inputs was found and nothing was done.
     `callbacks` are extra transformers TrainerCallbacks (e.g. to stop early)."""
-    from accelerate import PartialState
-
     modeling.quiet_libraries()
     start = time.time()
     mixture_dir, out_dir = Path(mixture_dir), Path(out_dir)
-    content_hash = mixture_hash(mixture_dir)
+    mixture = mixture_manifest(mixture_dir)
+    content_hash = mixture["content_hash"]
     run_hash = inputs_hash(cfg, seed, content_hash)
     if not force and is_up_to_date(out_dir, run_hash):
         return read_manifest(out_dir), False
@@ -65,7 +64,7 @@ def train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, reci
     precision = modeling.resolve_precision(cfg)
     source = modeling.resolve_source(cfg.model)
     rows = load_rows(mixture_dir)
-    state = PartialState()
+    state = modeling.process_state()
     progress_dir = out_dir / ckpt.IN_PROGRESS
     # The main process validates and writes the in-progress state first; the others then read
     # the tokenizer and random base it saved, so every process trains the same thing.
@@ -75,7 +74,7 @@ def train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, reci
         tokenizer = _tokenizer(cfg, source, rows, progress_dir if resuming else None)
         prompt_format = resolve_prompt_format(cfg.prompt_format, tokenizer, cfg.template)
         data = tokenize_mixture(rows, tokenizer, prompt_format, cfg.template, cfg.max_length,
-                                cfg.on_overlength, source=str(mixture_dir / "data.jsonl"))
+                                cfg.on_overlength, source=str(mixture_dir / mixture.get("data_file", "data.jsonl")))
         config = modeling.model_config(cfg, source, tokenizer)
         modeling.check_target_modules(cfg, config)
         # -------- validation done: from here on we write
@@ -105,6 +104,7 @@ def train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, reci
         steps_before, tokens_before = prev.global_step, prev.num_input_tokens_seen
     trainer.train(resume_from_checkpoint=resume_from)
     train_s = time.time() - train_start
+    state = modeling.process_state()  # transformers re-creates the shared state with the trainer
 
     # All processes take part in saving (sharded models gather their weights here).
     final_dir = progress_dir / "final"
@@ -262,9 +262,10 @@ def _finish(cfg: TrainConfig, out_dir: Path, progress_dir: Path, final_dir: Path
     (final_dir / "training_args.bin").unlink(missing_ok=True)  # pickled SFTConfig; the manifest has the recipe
     final_dir.rename(artifact)
     if source.kind == "random":
+        # Copied, not moved: if this is interrupted, a re-run still resumes from checkpoints/.
         base = out_dir / ckpt.RANDOM_BASE
         _remove(base)
-        (progress_dir / ckpt.RANDOM_BASE).rename(base)
+        shutil.copytree(progress_dir / ckpt.RANDOM_BASE, base)
     if cfg.merge:
         _write_merged(out_dir, manifest)
     if manifest["losses"]:

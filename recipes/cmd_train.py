@@ -71,11 +71,10 @@ def run(args: argparse.Namespace) -> int:
         if args.num_processes > 1 or config_file is not None:
             return _launch(args, config_file)
 
-    from accelerate import PartialState
-
+    from finetune.modeling import process_state
     from finetune.trainer import train
 
-    state = PartialState()
+    state = process_state()
     if launched:
         # Launched processes (ours, or the user's `accelerate launch -m finetune RECIPE`): the main
         # one builds or checks the mixture, the others then find it up to date.
@@ -86,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                           recipe_hash=recipe.hash())
     manifest, built = train(recipe.train, seed=recipe.seed, mixture_dir=out / "mix", out_dir=out / "train",
                             recipe=recipe.resolved(), recipe_hash=recipe.hash(), force=args.force)
-    if state.is_main_process:
+    if process_state().is_main_process:
         print(summary(manifest, out / "train", built))
     return 0
 

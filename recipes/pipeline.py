@@ -61,6 +61,10 @@ def run_eval(recipe: Recipe, *, force: bool = False) -> tuple[dict, dict | None]
     results = evaluate_model(model, adapter=adapter, out_dir=Path(recipe.output_dir) / "eval", **common)
     ref = None
     if reference is not None:
+        # Like for like: the base model gets the same prompts as the trained one. A codemix
+        # checkpoint defaults to instruction prompts, a plain base model to completion prompts.
+        if recipe.train is not None and ev.prompt_style == "auto":
+            common["settings"] = {**settings, "prompt_style": "instruction"}
         print(f"[eval] scoring the untrained base model {reference} for reference")
         ref = evaluate_model(reference, adapter=None, out_dir=Path(recipe.output_dir) / "eval-base", **common)
     return results, ref

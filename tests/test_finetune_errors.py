@@ -1,6 +1,7 @@
 """Bad input: a clear CodemixError before any weights are loaded, and nothing written."""
 
 import pytest
+import torch
 from finetune_helpers import pyfunc_rows, run_train, tiny_config, write_mixture
 from pydantic import ValidationError
 
@@ -20,11 +21,16 @@ def _fails(cfg, mixture, tmp_path, match):
     assert not out.exists(), "a failed validation must not write anything"
 
 
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the errors a CPU-only machine gives")
+
+
+@NO_CUDA
 def test_qlora_without_cuda(mixture, tmp_path):
     cfg = tiny_config(method="qlora", model={"path": "org/some-model"})
     _fails(cfg, mixture, tmp_path, "qlora .* needs a CUDA GPU")
 
 
+@NO_CUDA
 def test_fp16_on_cpu(mixture, tmp_path):
     _fails(tiny_config(precision="fp16"), mixture, tmp_path, "fp16 needs a CUDA GPU")
 
