@@ -1,0 +1,47 @@
+"""`codemix eval` bad input: each ends in one `codemix: error:` line that says what is wrong."""
+
+import importlib.util
+
+import pytest
+
+from recipes.cli import main
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("codemix: error: "), err
+    return err[0]
+
+
+def test_directory_without_manifest_or_model(tmp_path, capsys):
+    line = _error(capsys, ["eval", str(tmp_path), "--benchmarks", "pyfuncs"])
+    assert str(tmp_path) in line and "manifest.json" in line and "config.json" in line
+
+
+def test_unknown_benchmark_lists_the_known_ones(tmp_path, capsys):
+    (tmp_path / "config.json").write_text("{}")
+    line = _error(capsys, ["eval", str(tmp_path), "--benchmarks", "humaneval,humanevil"])
+    assert "humanevil" in line and "humaneval" in line and "mbpp" in line and "pyfuncs" in line
+
+
+def test_greedy_with_several_samples(tmp_path, capsys):
+    line = _error(capsys, ["eval", str(tmp_path), "--temperature", "0", "--n", "5"])
+    assert "n_samples must be 1" in line
+
+
+def test_k_larger_than_n(tmp_path, capsys):
+    line = _error(capsys, ["eval", str(tmp_path), "--temperature", "0.8", "--n", "5", "--k", "1,10"])
+    assert "[10]" in line and "n_samples=5" in line
+
+
+def test_bad_problems_flag(tmp_path, capsys):
+    line = _error(capsys, ["eval", str(tmp_path), "--problems", "mbpp"])
+    assert "BENCH=PATH" in line
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
+def test_vllm_missing_suggests_hf(tmp_path, capsys):
+    (tmp_path / "config.json").write_text("{}")
+    line = _error(capsys, ["eval", str(tmp_path), "--backend", "vllm", "--benchmarks", "pyfuncs"])
+    assert "vllm" in line and "backend: hf" in line

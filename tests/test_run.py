@@ -1,0 +1,121 @@
+"""End to end: `codemix run` on a test-sized recipe (mix -> train -> eval with the base model as
+reference), the run directory's exact file set, the manifests' hash links, and skipping."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from mixing.common import hash_json
+from recipes.cli import main
+
+RECIPE = """
+name: e2e
+seed: 7
+output_dir: {out}
+mix:
+  budget: 240
+  general_fraction: 0.25
+  sources:
+    - {{name: pyfuncs, path: "builtin:pyfuncs", domain: code}}
+    - {{name: texttasks, path: "builtin:texttasks", domain: general}}
+  decontaminate: {{benchmarks: [humaneval], ngram: 13}}
+train:
+  model:
+    init: random
+    arch: {{arch: llama, hidden_size: 32, layers: 1, heads: 2, max_position_embeddings: 2048}}
+    tokenizer: {{kind: bpe, vocab_size: 400}}
+  method: full
+  learning_rate: 0.003
+  max_steps: 12
+  per_device_batch_size: 8
+  max_length: 128
+  logging_steps: 4
+  save_steps: 6
+  report_to: [none]
+eval:
+  benchmarks: [pyfuncs, humaneval]
+  tasks: [pyfuncs/0, pyfuncs/1, pyfuncs/2, HumanEval/0, HumanEval/1]
+  max_new_tokens: 16
+  batch_size: 8
+  workers: 1
+  include_base: true
+"""
+
+BENCH_FILES = {"generation.json", "manifest.json", "prompts.jsonl", "results.json", "results.jsonl",
+               "results.run.json", "samples.jsonl", "samples.raw.jsonl"}
+
+
+def _files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("e2e") / "run"
+    recipe = out.parent / "e2e.yaml"
+    recipe.write_text(RECIPE.format(out=out))
+    assert main(["run", str(recipe)]) == 0
+    return out, recipe
+
+
+def test_run_writes_every_stage_and_a_summary(run_dir):
+    out, _ = run_dir
+    files = _files(out)
+    expected = {"mix/data.jsonl", "mix/manifest.json", "summary.json", "summary.png",
+                "train/manifest.json", "train/loss.png"}
+    expected |= {f"{d}/{b}/{f}" for d in ("eval", "eval-base") for b in ("pyfuncs", "humaneval") for f in BENCH_FILES}
+    train_files = {f for f in files if f.startswith("train/")}
+    assert expected - files == set(), f"missing: {sorted(expected - files)}"
+    assert {f for f in files - train_files} == {f for f in expected if not f.startswith("train/")}, "unexpected files"
+    # the checkpoint: a full model and the random starting weights, both with their tokenizer
+    for sub in ("model", "base"):
+        assert {"config.json", "model.safetensors", "tokenizer.json"} <= {f.split("/", 2)[2] for f in train_files if f.startswith(f"train/{sub}/")}
+    assert not any(f.startswith("train/checkpoints/") for f in files), "intermediate checkpoints must be cleaned up"
+
+
+def test_manifests_link_by_hash(run_dir):
+    out, _ = run_dir
+    mix = json.loads((out / "mix/manifest.json").read_text())
+    train = json.loads((out / "train/manifest.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    assert train["mixture_hash"] == mix["content_hash"]
+    assert train["recipe_hash"] == mix["recipe_hash"] == summary["recipe_hash"]
+    assert re.fullmatch(r"[0-9a-f]{64}", mix["content_hash"])
+    for bench in ("pyfuncs", "humaneval"):
+        ev = json.loads((out / "eval" / bench / "manifest.json").read_text())
+        assert ev["model"]["checkpoint_manifest_hash"] == hash_json(train)
+        assert ev["recipe_hash"] == summary["recipe_hash"]
+        results = json.loads((out / "eval" / bench / "results.json").read_text())
+        assert ev["problems_hash"] == results["problems_hash"]
+        assert results["n_tasks"] == (3 if bench == "pyfuncs" else 2)
+        assert summary["results"][bench]["pass_at_k"] == results["pass_at_k"]
+        base = json.loads((out / "eval-base" / bench / "results.json").read_text())
+        assert summary["reference"][bench]["pass_at_k"] == base["pass_at_k"]
+        base_manifest = json.loads((out / "eval-base" / bench / "manifest.json").read_text())
+        assert base_manifest["generation"]["prompt_style"] == ev["generation"]["prompt_style"] == "instruction"
+    assert summary["wall_s"] > 0
+
+
+def test_second_run_skips_every_stage(run_dir, capsys):
+    out, recipe = run_dir
+    before = {f: (out / f).stat().st_mtime_ns for f in _files(out) if not f.startswith("summary")}
+    assert main(["run", str(recipe)]) == 0
+    printed = capsys.readouterr().out
+    assert "[mix] up to date" in printed and "[train] up to date" in printed
+    assert printed.count("up to date") >= 2 + 4  # mix, train, and 2 benchmarks x (model, base)
+    after = {f: (out / f).stat().st_mtime_ns for f in _files(out) if not f.startswith("summary")}
+    assert before == after
+
+
+def test_changing_eval_settings_keeps_mixture_and_checkpoint(run_dir, capsys):
+    out, recipe = run_dir
+    train_manifest = (out / "train/manifest.json").read_text()
+    assert main(["run", str(recipe), "--set", "eval.max_new_tokens=12", "--set", "eval.include_base=false"]) == 0
+    printed = capsys.readouterr().out
+    assert "[mix] up to date" in printed and "[train] up to date" in printed
+    assert (out / "train/manifest.json").read_text() == train_manifest
+    ev = json.loads((out / "eval/pyfuncs/manifest.json").read_text())
+    assert ev["generation"]["max_new_tokens"] == 12
+    assert json.loads((out / "summary.json").read_text())["reference"] is None
