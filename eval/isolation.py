@@ -155,38 +155,55 @@ def _is_under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+def _outermost(paths: Iterable[str]) -> list[str]:
+    """Existing real paths, without those inside another one (they come along with it)."""
+    real = sorted({os.path.realpath(k) for k in paths if os.path.exists(k)})
+    return [k for k in real if not any(o != k and _is_under(k, o) for o in real)]
+
+
+def _cover_and_bind_back(target: str, options: str, keep: list[str], readonly: bool) -> None:
+    """Mount a fresh tmpfs over `target`, then bind back, read-only, the paths of `keep` that
+    lie under it (held open first: once the tmpfs covers `target` they have no name)."""
+    inside = [k for k in keep if _is_under(k, target) and k != target]
+    held = {k: os.open(k, os.O_PATH) for k in inside}
+    try:
+        mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, options)
+        for k, fd in held.items():
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
+                os.makedirs(k, mode=0o755, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(k), mode=0o755, exist_ok=True)
+                open(k, "w").close()
+            mount(f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC)
+            mount(None, k, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
+        if readonly:
+            mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    finally:
+        for fd in held.values():
+            os.close(fd)
+
+
 def hide_directories(hide: Iterable[str], keep: Iterable[str]) -> list[str]:
     """Mount an empty read-only tmpfs over each directory of `hide` (home directories: caches,
     tokens, keys), then bind back, read-only, the paths of `keep` that lie under one of them
     (the Python installation, which pyenv and the like put under $HOME). Returns what was
     hidden."""
     hide = [h for h in dict.fromkeys(os.path.realpath(h) for h in hide) if os.path.isdir(h)]
-    keep = sorted({os.path.realpath(k) for k in keep if os.path.exists(k)})
-    # Outermost kept paths only: a kept path inside another kept path comes along with it.
-    keep = [k for k in keep if not any(o != k and _is_under(k, o) for o in keep)]
+    keep = _outermost(keep)
     hidden = []
     for home in hide:
         if any(h != home and _is_under(home, h) for h in hide):
             continue  # covered by an outer hidden directory
-        inside = [k for k in keep if _is_under(k, home) and k != home]
-        # Hold the kept paths open: once the tmpfs covers `home` they cannot be reached by name.
-        held = {k: os.open(k, os.O_PATH) for k in inside}
-        try:
-            mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
-            for k, fd in held.items():
-                if os.path.isdir(f"/proc/self/fd/{fd}"):
-                    os.makedirs(k, mode=0o755, exist_ok=True)
-                else:
-                    os.makedirs(os.path.dirname(k), mode=0o755, exist_ok=True)
-                    open(k, "w").close()
-                mount(f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC)
-                mount(None, k, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
-            mount(None, home, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        finally:
-            for fd in held.values():
-                os.close(fd)
+        _cover_and_bind_back(home, "size=1m,mode=0755", keep, readonly=True)
         hidden.append(home)
     return hidden
+
+
+def private_tmp(size_mb: int, keep: Iterable[str]) -> None:
+    """A fresh, size-limited, writable tmpfs on /tmp for the samples' scratch directories. A
+    Python installation that lives under /tmp (a CI virtual environment, say) is bound back
+    read-only, or the workers could no longer import what they run with."""
+    _cover_and_bind_back("/tmp", f"size={int(size_mb)}m,mode=0755", _outermost(keep), readonly=False)
 
 
 # ---------------------------------------------------------------- limits and seccomp

@@ -162,13 +162,12 @@ class Server:
             iso.mount("proc", "/proc", "proc", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_NOEXEC)
         failed = iso.remount_all_readonly()
         L["read-only-filesystem"] = "used" if not failed else f"partial: still writable {failed}"
-        iso.mount("tmpfs", "/tmp", "tmpfs", iso.MS_NOSUID | iso.MS_NODEV,
-                  f"size={int(self.cfg['scratch_mb'])}m,mode=0755")
-        self.scratch = "/tmp"
-        L["private-tmp"] = "used"
         keep = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                 os.path.dirname(os.path.realpath(sys.executable))]
         keep += [p for p in sys.path if p and os.path.exists(p)]
+        iso.private_tmp(int(self.cfg["scratch_mb"]), keep)
+        self.scratch = "/tmp"
+        L["private-tmp"] = "used"
         hidden = iso.hide_directories(self.cfg["hide"], keep)
         L["hidden-home"] = "used" if hidden else "unused: no home directory found"
 
