@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 from pathlib import Path
 
 from eval.benchmarks import Problem, normalise_task_id
-from mixing.common import CodemixError, sha256_dir, sha256_file
+from mixing.common import CodemixError, iter_json_lines, sha256_dir, sha256_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,41 +60,29 @@ def _read_jsonl(path: Path, benchmark: str, problems: dict[str, Problem]) -> lis
     samples: list[Sample] = []
     seen: dict[tuple[str, int], str] = {}
     next_index: dict[str, int] = {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise CodemixError(f"{where}: invalid JSON ({e.msg})") from None
-                if not isinstance(row, dict):
-                    raise CodemixError(f"{where}: expected a JSON object, got {type(row).__name__}")
-                if "task_id" not in row:
-                    raise CodemixError(f"{where}: row has no task_id")
-                tid = normalise_task_id(benchmark, row["task_id"])
-                if tid not in problems:
-                    raise _unknown(tid, where, benchmark, problems)
-                if isinstance(row.get("solution"), str):
-                    solution = row["solution"]
-                elif isinstance(row.get("completion"), str):
-                    solution = problems[tid].solution_from_completion(row["completion"])
-                elif "solution" in row or "completion" in row:
-                    raise CodemixError(f"{where}: 'solution'/'completion' must be a string")
-                else:
-                    raise CodemixError(f"{where}: row has neither 'completion' nor 'solution'")
-                index = row.get("sample_index", next_index.get(tid, 0))
-                if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-                    raise CodemixError(f"{where}: sample_index must be a non-negative integer, got {index!r}")
-                if (tid, index) in seen:
-                    raise CodemixError(f"{where}: sample {index} of {tid} already given at {seen[tid, index]}")
-                seen[tid, index] = where
-                next_index[tid] = max(next_index.get(tid, 0), index + 1)
-                samples.append(Sample(tid, index, solution, where))
-    except UnicodeDecodeError as e:
-        raise CodemixError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    for lineno, row in iter_json_lines(path):
+        where = f"{path}:{lineno}"
+        if "task_id" not in row:
+            raise CodemixError(f"{where}: row has no task_id")
+        tid = normalise_task_id(benchmark, row["task_id"])
+        if tid not in problems:
+            raise _unknown(tid, where, benchmark, problems)
+        if isinstance(row.get("solution"), str):
+            solution = row["solution"]
+        elif isinstance(row.get("completion"), str):
+            solution = problems[tid].solution_from_completion(row["completion"])
+        elif "solution" in row or "completion" in row:
+            raise CodemixError(f"{where}: 'solution'/'completion' must be a string")
+        else:
+            raise CodemixError(f"{where}: row has neither 'completion' nor 'solution'")
+        index = row.get("sample_index", next_index.get(tid, 0))
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise CodemixError(f"{where}: sample_index must be a non-negative integer, got {index!r}")
+        if (tid, index) in seen:
+            raise CodemixError(f"{where}: sample {index} of {tid} already given at {seen[tid, index]}")
+        seen[tid, index] = where
+        next_index[tid] = max(next_index.get(tid, 0), index + 1)
+        samples.append(Sample(tid, index, solution, where))
     return samples
 
 

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mixing.common import CodemixError
+from mixing.common import CodemixError, iter_json_lines
 
 HUMANEVAL_HUB_ID = "openai/openai_humaneval"
 MBPP_HUB_ID = "google-research-datasets/mbpp"
@@ -34,31 +34,19 @@ def read_json_records(path: str | os.PathLike) -> list[dict[str, Any]]:
     p = Path(path)
     if not p.is_file():
         raise CodemixError(f"{p}: no such file")
+    if not p.name.endswith((".json", ".json.gz")):
+        return [row for _, row in iter_json_lines(p)]
     opener = gzip.open if p.name.endswith(".gz") else open
     try:
         with opener(p, "rt", encoding="utf-8") as f:
-            if p.name.endswith((".json", ".json.gz")):
-                try:
-                    data = json.load(f)
-                except json.JSONDecodeError as e:
-                    raise CodemixError(f"{p}:{e.lineno}: invalid JSON ({e.msg})") from None
-                if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-                    raise CodemixError(f"{p}: expected a JSON list of objects")
-                return data
-            rows = []
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise CodemixError(f"{p}:{lineno}: invalid JSON ({e.msg})") from None
-                if not isinstance(row, dict):
-                    raise CodemixError(f"{p}:{lineno}: expected a JSON object")
-                rows.append(row)
-            return rows
+            data = json.load(f)
     except UnicodeDecodeError as e:
         raise CodemixError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise CodemixError(f"{p}:{e.lineno}: invalid JSON ({e.msg})") from None
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise CodemixError(f"{p}: expected a JSON list of objects")
+    return data
 
 
 def _require(rows: list[dict], fields: tuple[str, ...], source: str) -> None:

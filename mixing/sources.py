@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from mixing.common import CodemixError, sha256_file
+from mixing.common import CodemixError, iter_json_lines, sha256_file
 from mixing.config import SourceConfig
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".jsonl.gz", ".json.gz", ".ndjson.gz")
@@ -185,20 +185,8 @@ def _read_mixed_types(path: Path) -> pa.Table:
 
 def _locate_jsonl_error(path: Path) -> None:
     """Raise a CodemixError naming the first line that is not UTF-8 or not a JSON object."""
-    with _open_bytes(path) as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise CodemixError(f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})") from None
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CodemixError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(row, dict):
-                raise CodemixError(f"{path}:{lineno}: expected a JSON object per line, got {type(row).__name__}")
+    for _ in iter_json_lines(path):
+        pass
 
 
 def _read_json_array(path: Path) -> pa.Table:

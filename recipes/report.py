@@ -26,7 +26,7 @@ def results_table(results: dict[str, dict], reference: dict[str, dict] | None = 
         if reference is not None and bench in reference:
             rows.append(["", "base", str(reference[bench].get("n_tasks", "-"))] + [_cell(reference[bench], k) for k in keys])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
