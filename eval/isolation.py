@@ -265,7 +265,7 @@ def fast_fork():
     hook (re-creating locks, walking thread sets), which touches and so copies pages shared with
     the server; a libc fork takes ~45 faults and ~0.2 ms. The hooks only repair state of other
     threads, and this server has none (checked here; otherwise os.fork is used). The one hook
-    with a visible effect, random's reseeding, the child redoes itself."""
+    with a visible effect, random's reseeding, the server redoes before every fork."""
     import ctypes
 
     if len(os.listdir("/proc/self/task")) != 1:
