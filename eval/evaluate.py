@@ -2,6 +2,8 @@
 
 Layout of `out_dir` (one folder per benchmark, evalplus-style names):
 
+    <out_dir>/<benchmark>/inputs.json         what this work was started with (model identity,
+                                              settings, problems hash): resume only into the same
     <out_dir>/<benchmark>/prompts.jsonl       exact prompt text of every problem
     <out_dir>/<benchmark>/samples.jsonl       task_id, solution, completion (EvalPlus-compatible)
     <out_dir>/<benchmark>/samples.raw.jsonl   raw model outputs
@@ -21,6 +23,7 @@ from typing import Any
 
 from mixing.common import (
     CodemixError,
+    atomic_write_json,
     hash_json,
     is_up_to_date,
     package_versions,
@@ -29,6 +32,7 @@ from mixing.common import (
     write_manifest,
 )
 
+INPUTS_FILE = "inputs.json"
 GENERATION_KEYS = ("prompt_style", "backend", "n_samples", "temperature", "top_p", "max_new_tokens", "batch_size")
 
 
@@ -73,8 +77,6 @@ def evaluate_model(
     bad_k = [x for x in k if x > settings["n_samples"]]
     if bad_k:
         raise CodemixError(f"k={bad_k} is larger than n_samples={settings['n_samples']}; pass@k needs k <= n")
-    if settings["temperature"] == 0 and settings["n_samples"] > 1:
-        raise CodemixError(f"temperature 0 is greedy decoding: n_samples must be 1, got {settings['n_samples']}")
     problems = problems or {}
     ident = model_identity(model_ref, adapter)
     out: dict[str, dict[str, Any]] = {}
@@ -97,8 +99,11 @@ def evaluate_model(
             print(f"{bench}: up to date ({bench_dir})")
             out[bench] = json.loads((bench_dir / "results.json").read_text(encoding="utf-8"))
             continue
-        if force or (read_manifest(bench_dir) or {}).get("inputs_hash") not in (None, inputs_hash):
+        if force or _started_with(bench_dir) != inputs_hash:
             _clear_stale(bench_dir)
+        # Recorded before any work: a killed run resumes only into the same inputs (a retrained
+        # checkpoint at the same path must not inherit the old checkpoint's samples).
+        atomic_write_json(bench_dir / INPUTS_FILE, {"inputs_hash": inputs_hash, "inputs": inputs})
         gen = generate(probs, model_ref=model_ref, adapter=adapter, out_dir=bench_dir, seed=seed,
                        tasks=None, **{key: settings[key] for key in GENERATION_KEYS})
         results = score_samples(bench, bench_dir / "samples.jsonl", problems_path=problems.get(bench),
@@ -115,7 +120,18 @@ def evaluate_model(
     return out
 
 
+def _started_with(bench_dir: Path) -> str | None:
+    """The inputs hash the work in `bench_dir` was started with (None: nothing started)."""
+    import json
+
+    try:
+        return json.loads((bench_dir / INPUTS_FILE).read_text(encoding="utf-8")).get("inputs_hash")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _clear_stale(bench_dir: Path) -> None:
     """Inputs changed: old samples and verdicts must not be resumed into the new run."""
-    for name in ("prompts.jsonl", "generation.json", "samples.jsonl", "samples.raw.jsonl", "results.jsonl", "results.json", "manifest.json"):
+    for name in (INPUTS_FILE, "prompts.jsonl", "generation.json", "samples.jsonl", "samples.raw.jsonl",
+                 "results.jsonl", "results.run.json", "results.json", "manifest.json"):
         (bench_dir / name).unlink(missing_ok=True)

@@ -218,8 +218,3 @@ def extract_code(response: str, entry_point: str | None = None, prompt: str | No
     if missing and code.strip():
         code = "\n".join(missing) + "\n\n" + code
     return Extraction(code=code, source=source, parsed=_parses(code))
-
-
-def completion_program(prompt: str, completion: str) -> str:
-    """The full program for a completion-style sample: the prompt it continued plus the text."""
-    return prompt + completion

@@ -77,19 +77,9 @@ class SampleStore:
         raws, dropped_r = _read_rows(self.raw)
         if samples:
             self._check_settings(settings)
-        raw_keys = {_key(r) for r in raws}
-        kept_samples, seen = [], set()
-        for row in samples:
-            k = _key(row)
-            if k in raw_keys and k not in seen:
-                kept_samples.append(row)
-                seen.add(k)
-        kept_raws, seen_raw = [], set()
-        for row in raws:
-            k = _key(row)
-            if k in seen and k not in seen_raw:
-                kept_raws.append(row)
-                seen_raw.add(k)
+        # A sample counts as done only with its raw row (written first) and only once.
+        kept_samples, seen = _first_of_each(samples, {_key(r) for r in raws})
+        kept_raws, _ = _first_of_each(raws, seen)
         if dropped_s or dropped_r or len(kept_samples) != len(samples) or len(kept_raws) != len(raws):
             atomic_write_text(self.raw, _jsonl(kept_raws))
             atomic_write_text(self.samples, _jsonl(kept_samples))
@@ -154,3 +144,14 @@ class SampleStore:
         settings = json.loads(self.settings.read_text(encoding="utf-8"))["settings"]
         atomic_write_json(self.settings, {"settings": settings, "summary": summary})
         return samples
+
+
+def _first_of_each(rows: list[dict], allowed: set) -> tuple[list[dict], set]:
+    """The first row of each (task, sample) key that is in `allowed`, and the keys kept."""
+    kept, seen = [], set()
+    for row in rows:
+        k = _key(row)
+        if k in allowed and k not in seen:
+            kept.append(row)
+            seen.add(k)
+    return kept, seen

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
@@ -45,10 +44,6 @@ def canonical_json(obj: Any) -> str:
 
 def hash_json(obj: Any) -> str:
     return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
-
-
-def hash_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -190,7 +185,3 @@ def progress(iterable: Iterable[T], *, desc: str, total: int | None = None, unit
         disable = os.environ.get("CODEMIX_NO_PROGRESS") == "1"
     return tqdm(iterable, desc=desc, total=total, unit=unit, disable=disable, leave=leave,
                 dynamic_ncols=True, mininterval=0.5, file=sys.stderr)
-
-
-def make_tempdir(prefix: str = "codemix-") -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))

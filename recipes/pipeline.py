@@ -7,7 +7,6 @@ Each stage's manifest is written last, so a killed run resumes at the stage it w
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -96,7 +95,3 @@ def run_recipe(recipe: Recipe, recipe_path: Path, *, force: bool = False) -> dic
     atomic_write_json(out / "summary.json", summary)
     print(f"\nsummary: {out / 'summary.json'}" + (f", plot: {out / 'summary.png'}" if recipe.eval else ""))
     return summary
-
-
-def load_summary(output_dir: str | Path) -> dict[str, Any]:
-    return json.loads((Path(output_dir) / "summary.json").read_text(encoding="utf-8"))

@@ -4,7 +4,6 @@ import ast
 
 from eval.extract import (
     COMPLETION_STOPS,
-    completion_program,
     completion_stops,
     extract_code,
     find_stop,
@@ -60,13 +59,6 @@ def test_a_prompt_without_the_signature_gets_program_level_stops():
 def test_earliest_stop_wins_and_empty_stops_are_ignored():
     assert find_stop("a\n#b\ndef c", ["\ndef ", "\n#", ""]) == (1, "\n#")
     assert truncate_at_stop("abc", []) == ("abc", None)
-
-
-def test_completion_program_is_prompt_plus_completion():
-    completion = "    return False\n"
-    program = completion_program(PROMPT, completion)
-    assert program == PROMPT + completion
-    assert _run(program, "has_close_elements([1.0, 2.0], 0.5)") is False
 
 
 # ---------------------------------------------------------------- extraction

@@ -43,7 +43,7 @@ eval:
   include_base: true
 """
 
-BENCH_FILES = {"generation.json", "manifest.json", "prompts.jsonl", "results.json", "results.jsonl",
+BENCH_FILES = {"inputs.json", "generation.json", "manifest.json", "prompts.jsonl", "results.json", "results.jsonl",
                "results.run.json", "samples.jsonl", "samples.raw.jsonl"}
 
 
@@ -119,3 +119,17 @@ def test_changing_eval_settings_keeps_mixture_and_checkpoint(run_dir, capsys):
     ev = json.loads((out / "eval/pyfuncs/manifest.json").read_text())
     assert ev["generation"]["max_new_tokens"] == 12
     assert json.loads((out / "summary.json").read_text())["reference"] is None
+
+
+def test_a_killed_eval_is_not_resumed_into_changed_inputs(run_dir, capsys):
+    # A run killed mid-eval left samples behind; then the inputs changed (here: the length limit).
+    # The leftover samples must be thrown away, not scored as if the new run had made them.
+    out, recipe = run_dir
+    bench = out / "eval" / "pyfuncs"
+    (bench / "manifest.json").unlink()
+    planted = {"task_id": "pyfuncs/0", "solution": "PLANTED = 1\n", "completion": "", "sample_index": 0}
+    lines = (bench / "samples.jsonl").read_text().splitlines()
+    (bench / "samples.jsonl").write_text("\n".join([json.dumps(planted), *lines[1:]]) + "\n")
+    assert main(["run", str(recipe), "--set", "eval.include_base=false", "--set", "eval.max_new_tokens=10"]) == 0
+    assert "PLANTED" not in (bench / "samples.jsonl").read_text()
+    assert json.loads((bench / "inputs.json").read_text())["inputs"]["generation"]["max_new_tokens"] == 10
