@@ -7,7 +7,7 @@
 Benchmarks (BENCHMARKS): humaneval (164), mbpp (500: task_id 11-510 of the full release),
 mbpp-sanitized (257), humaneval+ / mbpp+ (EvalPlus release files, given by path; see
 `eval.plus`) and pyfuncs (held-out tasks of codemix's built-in generator). Raw records come from
-`mixing.benchmarks`; this module turns them into `Problem`s.
+`mixing.benchmark_records`; this module turns them into `Problem`s.
 
 Task ids: HumanEval/N, Mbpp/N (both MBPP releases and MBPP+, as EvalPlus names them), pyfuncs/N.
 """
@@ -18,8 +18,9 @@ import dataclasses
 import re
 from pathlib import Path
 
-from mixing.benchmarks import load_humaneval, load_mbpp, read_json_records
-from mixing.common import CodemixError, hash_json, sha256_file
+from mixing.artifacts import hash_json, sha256_file
+from mixing.benchmark_records import load_humaneval, load_mbpp, read_json_records
+from mixing.errors import CodemixError
 
 BENCHMARKS = ("humaneval", "mbpp", "mbpp-sanitized", "humaneval+", "mbpp+", "pyfuncs")
 PLUS_BENCHMARKS = ("humaneval+", "mbpp+")
@@ -67,7 +68,7 @@ def problems_hash(problems: list[Problem]) -> str:
 def source_hash(benchmark: str, path: str | None) -> str | None:
     """sha256 of the problems file actually read (None for the Hub and generated tasks)."""
     if benchmark == "humaneval" and path is None:
-        from mixing.benchmarks import humaneval_package_file
+        from mixing.benchmark_records import humaneval_package_file
 
         return sha256_file(humaneval_package_file())
     if path is None or path == "hub" or benchmark == "pyfuncs":

@@ -21,8 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mixing.common import (
-    CodemixError,
+from mixing.artifacts import (
     atomic_write_json,
     hash_json,
     is_up_to_date,
@@ -31,6 +30,7 @@ from mixing.common import (
     utc_now,
     write_manifest,
 )
+from mixing.errors import CodemixError
 
 INPUTS_FILE = "inputs.json"
 GENERATION_KEYS = ("prompt_style", "backend", "n_samples", "temperature", "top_p", "max_new_tokens", "batch_size")

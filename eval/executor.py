@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 
 VERDICTS = ("passed", "failed", "timeout", "error")
 # Layers a caller may switch off (to reproduce a machine without them, or to debug); rlimits,

@@ -29,7 +29,8 @@ from eval.extract import END_OF_TURN_TEXTS, completion_stops, extract_code
 from eval.generate_hf import Generation, Request
 from eval.generate_models import load_hf_model, resolve_model
 from eval.generate_store import SampleStore
-from mixing.common import CodemixError, progress
+from mixing.errors import CodemixError
+from mixing.progress import progress
 
 PROMPT_STYLES = ("auto", "completion", "instruction")
 BACKENDS = ("hf", "vllm")

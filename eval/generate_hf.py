@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from eval.extract import find_stop, truncate_at_stop
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 
 if TYPE_CHECKING:
     import torch

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mixing.common import MANIFEST_NAME, CodemixError
+from mixing.artifacts import MANIFEST_NAME
+from mixing.errors import CodemixError
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mixing.common import CodemixError, atomic_write_json, atomic_write_text, canonical_json
+from mixing.artifacts import atomic_write_json, atomic_write_text, canonical_json
+from mixing.errors import CodemixError
 
 SAMPLES, RAW, PROMPTS, SETTINGS = "samples.jsonl", "samples.raw.jsonl", "prompts.jsonl", "generation.json"
 Key = tuple[str, int]

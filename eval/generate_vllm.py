@@ -26,7 +26,7 @@ from eval.generate import (
 )
 from eval.generate_hf import Generation
 from eval.generate_models import ModelSource
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 
 # Requests per llm.generate call: enough for vLLM to keep a GPU busy (its default max_num_seqs
 # is 256) while samples still reach the disk every few seconds.

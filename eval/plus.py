@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 
 _PLUS_INSTRUCTION = ("Please provide a self-contained Python script that solves the following "
                      "problem in a markdown code block:\n```\n{prompt}\n```\n")

@@ -17,7 +17,9 @@ import os
 from pathlib import Path
 
 from eval.benchmarks import Problem, normalise_task_id
-from mixing.common import CodemixError, iter_json_lines, sha256_dir, sha256_file
+from mixing.artifacts import sha256_dir, sha256_file
+from mixing.errors import CodemixError
+from mixing.jsonl import iter_json_lines
 
 
 @dataclasses.dataclass(frozen=True)

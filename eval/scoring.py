@@ -29,7 +29,9 @@ from eval.executor import VERDICTS, Executor, Job, Limits
 from eval.passk import pass_at_k_report
 from eval.samples import Sample, read_samples, samples_hash
 from eval.timelimits import time_limits
-from mixing.common import CodemixError, atomic_write_json, atomic_write_text, hash_json, progress
+from mixing.artifacts import atomic_write_json, atomic_write_text, hash_json
+from mixing.errors import CodemixError
+from mixing.progress import progress
 
 RESULT_FIELDS = ("task_id", "sample_index", "verdict", "error", "duration_s", "retried", "solution_hash")
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from eval.benchmarks import Problem, problems_hash
 from eval.executor import Executor, Job
-from mixing.common import atomic_write_json, progress
+from mixing.artifacts import atomic_write_json
+from mixing.progress import progress
 
 MIN_LIMIT_S = 3.0
 REFERENCE_FACTOR = 5.0

@@ -36,7 +36,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mixing.common import CodemixError, read_manifest
+from mixing.artifacts import read_manifest
+from mixing.errors import CodemixError
 
 if TYPE_CHECKING:
     import torch
@@ -166,7 +167,7 @@ def plot_losses(losses: list[dict], out: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mixing.common import atomic_path
+    from mixing.artifacts import atomic_path
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     ax.plot([p["step"] for p in losses], [p["loss"] for p in losses], marker="." if len(losses) < 50 else None)

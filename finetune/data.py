@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finetune.prompts import format_example
-from mixing.common import CodemixError, read_manifest
+from mixing.artifacts import read_manifest
+from mixing.errors import CodemixError
 
 if TYPE_CHECKING:
     import datasets
@@ -86,7 +87,7 @@ def tokenize_mixture(rows: datasets.Dataset, tokenizer: PreTrainedTokenizerBase,
     """Tokenize every row; truncate over-long ones (counted) or raise, per `on_overlength`."""
     import datasets
 
-    from mixing.common import progress
+    from mixing.progress import progress
 
     input_ids: list[list[int]] = []
     labels: list[list[int]] = []

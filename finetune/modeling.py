@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finetune.config import ModelConfig, TrainConfig
-from mixing.common import CodemixError, read_manifest
+from mixing.artifacts import read_manifest
+from mixing.errors import CodemixError
 
 if TYPE_CHECKING:
     import torch

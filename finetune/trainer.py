@@ -23,7 +23,7 @@ from finetune import modeling
 from finetune.config import TrainConfig
 from finetune.data import load_rows, mixture_manifest, tokenize_mixture
 from finetune.prompts import resolve_prompt_format, template_text
-from mixing.common import (
+from mixing.artifacts import (
     atomic_write_json,
     hash_json,
     is_up_to_date,
@@ -282,7 +282,7 @@ def _write_merged(out_dir: Path, manifest: dict) -> None:
     weights would round the result)."""
     import torch
 
-    from mixing.common import atomic_path
+    from mixing.artifacts import atomic_path
 
     # On a GPU in bf16 (what a merged model is usually served in); on CPU in fp32 (bf16 is slow there).
     cuda = torch.cuda.is_available()

@@ -1,7 +1,7 @@
 """codemix.mixing: load instruction datasets, mix code and general sources at a fixed budget,
 decontaminate, deduplicate and write the mixture with its manifest."""
 
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 
 __all__ = ["CodemixError", "build_mixture", "load_mixture"]
 

@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mixing import decontam
-from mixing.common import progress
 from mixing.ngrams import mix64, tokenize
+from mixing.progress import progress
 
 CHUNK_ROWS = 32768   # ~15-25 MB of text per chunk: amortises kernel calls; two threads' numpy
                      # temporaries stay around 300 MB

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mixing.benchmarks import MBPP_HUB_ID, load_humaneval, load_mbpp
-from mixing.common import CodemixError, sha256_file
+from mixing.artifacts import sha256_file
+from mixing.benchmark_records import MBPP_HUB_ID, load_humaneval, load_mbpp
 from mixing.config import DecontamConfig
+from mixing.errors import CodemixError
 from mixing.ngrams import TokenStream, tokenize
 
 TABLE_BITS = 22
@@ -127,7 +128,7 @@ def benchmark_texts(cfg: DecontamConfig) -> tuple[dict, dict, dict[str, Any]]:
 
 def benchmark_fingerprint(cfg: DecontamConfig) -> dict[str, Any]:
     """What the benchmark side of decontamination depends on, without loading anything big."""
-    from mixing.benchmarks import humaneval_package_file
+    from mixing.benchmark_records import humaneval_package_file
 
     if not cfg.enabled:
         return {"enabled": False}

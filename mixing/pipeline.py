@@ -29,19 +29,19 @@ import numpy as np
 import pyarrow as pa
 
 from mixing import cleaning, decontam, formats, quotas, sources, writer
-from mixing.common import (
-    CodemixError,
+from mixing.artifacts import (
     atomic_path,
     canonical_json,
     hash_json,
     is_up_to_date,
     package_versions,
-    progress,
     read_manifest,
     utc_now,
     write_manifest,
 )
 from mixing.config import MixConfig, SourceConfig
+from mixing.errors import CodemixError
+from mixing.progress import progress
 
 PIPELINE_VERSION = 1          # bump when the same inputs would give different rows
 DATA_FILES = {"jsonl": "data.jsonl", "parquet": "data.parquet"}

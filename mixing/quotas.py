@@ -12,8 +12,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from mixing.common import CodemixError
 from mixing.config import MixConfig
+from mixing.errors import CodemixError
 
 
 def largest_remainder(total: int, weights: list[float]) -> list[int]:

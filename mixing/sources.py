@@ -20,8 +20,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from mixing.common import CodemixError, iter_json_lines, sha256_file
+from mixing.artifacts import sha256_file
 from mixing.config import SourceConfig
+from mixing.errors import CodemixError
+from mixing.jsonl import iter_json_lines
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".jsonl.gz", ".json.gz", ".ndjson.gz")
 BLOCK_SIZE = 32 << 20  # pyarrow.json block; one JSON line must fit in a block
@@ -168,7 +170,7 @@ def _read_jsonl(path: Path) -> pa.Table:
 
 def _read_mixed_types(path: Path) -> pa.Table:
     """Slow path for files whose scalar fields mix text and numbers: numbers become text."""
-    from mixing.benchmarks import read_json_records
+    from mixing.benchmark_records import read_json_records
 
     rows = read_json_records(path)
     mixed = {k for k in {k for r in rows for k in r}

@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mixing.common import progress
 from mixing.formats import SCHEMA
+from mixing.progress import progress
 
 WRITE_BATCH_ROWS = 32768
 # (byte, character, escape) for the characters JSON strings must escape; backslash first.
@@ -172,8 +172,8 @@ def write_jsonl(rows: RowSet, path: Path) -> str:
 def write_parquet(rows: RowSet, path: Path) -> str:
     import pyarrow.parquet as pq
 
+    from mixing.artifacts import sha256_file
     from mixing.cleaning import bounded_map
-    from mixing.common import sha256_file
 
     ranges = rows.ranges(WRITE_BATCH_ROWS)
     with pq.ParquetWriter(path, SCHEMA) as writer:

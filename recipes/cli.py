@@ -73,7 +73,7 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mixing.common import CodemixError
+    from mixing.errors import CodemixError
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     from eval.config import EvalConfig
     from eval.evaluate import evaluate_model
-    from mixing.common import CodemixError
+    from mixing.errors import CodemixError
     from recipes.loader import validation_message
     from recipes.report import results_table
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 from recipes.cli import add_recipe_args
 from recipes.loader import load_recipe
 

@@ -49,7 +49,7 @@ def default_out_dir(samples: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from eval.scoring import score_samples
-    from mixing.common import CodemixError
+    from mixing.errors import CodemixError
 
     if args.workers is not None and args.workers < 1:
         raise CodemixError(f"--workers must be at least 1, got {args.workers}")

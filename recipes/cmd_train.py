@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 from recipes.cli import add_recipe_args
 from recipes.loader import load_recipe
 

@@ -7,7 +7,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 
 BUNDLED_DIR = Path(__file__).parent
 

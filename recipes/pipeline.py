@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mixing.common import CodemixError, atomic_write_json, package_versions, utc_now
+from mixing.artifacts import atomic_write_json, package_versions, utc_now
+from mixing.errors import CodemixError
 from recipes.schema import Recipe
 
 

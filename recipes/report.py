@@ -37,7 +37,7 @@ def plot_results(results: dict[str, dict], reference: dict[str, dict] | None, pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mixing.common import atomic_path
+    from mixing.artifacts import atomic_path
 
     benches = list(results)
     series = [("trained" if reference is not None else "model", results)]

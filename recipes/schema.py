@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from eval.config import EvalConfig
 from finetune.config import TrainConfig
-from mixing.common import hash_json
+from mixing.artifacts import hash_json
 from mixing.config import MixConfig
 
 

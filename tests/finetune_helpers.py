@@ -7,7 +7,7 @@ import json
 import random
 from pathlib import Path
 
-from mixing.common import hash_json, write_manifest
+from mixing.artifacts import hash_json, write_manifest
 
 # Short python-function instructions: a templated family the tiny models can learn in seconds.
 _OPS = [

@@ -8,7 +8,7 @@ import pytest
 
 from eval.benchmarks import BENCHMARKS, load_problems, normalise_task_id, problems_hash, source_hash
 from eval.executor import Executor, Job
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_task_ids_from_other_tools_are_normalised():
 
 def test_problems_hash_follows_content_not_location(tmp_path, shared_data):
     a = load_problems("humaneval")
-    from mixing.benchmarks import humaneval_package_file
+    from mixing.benchmark_records import humaneval_package_file
 
     copy = tmp_path / "he.jsonl.gz"
     copy.write_bytes(humaneval_package_file().read_bytes())

@@ -15,7 +15,7 @@ from mixing.builtin.pyfuncs import FAMILIES, HELDOUT_FAMILIES, TRAIN_FAMILIES, i
 from mixing.builtin.pyfuncs_family import code
 from mixing.builtin.texttasks import FAMILY_NAMES as TEXT_FAMILY_NAMES
 from mixing.builtin.words import ANTONYMS
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 
 ROW_KEYS = {"id", "instruction", "response", "task", "meta"}
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 from recipes.cli import main
 
 

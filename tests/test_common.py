@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from mixing.common import (
-    CodemixError,
+from mixing.artifacts import (
     atomic_path,
     atomic_write_json,
     hash_json,
@@ -14,6 +13,7 @@ from mixing.common import (
     sha256_dir,
     write_manifest,
 )
+from mixing.errors import CodemixError
 
 
 def test_atomic_path_keeps_the_old_file_when_writing_fails(tmp_path):

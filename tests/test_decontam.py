@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 from mix_helpers import alpaca_rows, build, mix_config, read_rows, write_jsonl
 
-from mixing.benchmarks import load_humaneval, load_mbpp
+from mixing.benchmark_records import load_humaneval, load_mbpp
 from mixing.config import DecontamConfig
 from mixing.decontam import REASON_NGRAM, REASON_SIGNATURE, build_index, scan
 from mixing.ngrams import tokenize

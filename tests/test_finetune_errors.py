@@ -6,7 +6,7 @@ from finetune_helpers import pyfunc_rows, run_train, tiny_config, write_mixture
 from pydantic import ValidationError
 
 from finetune.config import TrainConfig
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 
 
 @pytest.fixture(scope="module")

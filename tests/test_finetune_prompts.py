@@ -7,7 +7,7 @@ from finetune_helpers import llama_style_tokenizer, pyfunc_rows
 from finetune.data import IGNORE_INDEX, tokenize_mixture, tokenize_row
 from finetune.prompts import encode_prompt, format_prompt, resolve_prompt_format
 from finetune.tokenizer import build_tokenizer, mixture_texts
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 
 CUSTOM = "Task: {instruction}\nCode:\n{response}"
 FORMATS = [("chat_template", None), ("alpaca", None), ("magicoder", None), ("plain", None), ("custom", CUSTOM)]

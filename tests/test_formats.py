@@ -7,8 +7,8 @@ import pyarrow as pa
 import pytest
 from mix_helpers import write_jsonl
 
-from mixing.common import CodemixError
 from mixing.config import SourceConfig
+from mixing.errors import CodemixError
 from mixing.formats import SCHEMA, normalise
 from mixing.sources import load, resolve
 

@@ -18,7 +18,7 @@ from eval.generate import (
     stop_sequences,
 )
 from eval.generate_hf import Request, generate_all, generate_batch
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 
 N_TASKS = 6
 

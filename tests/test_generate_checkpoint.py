@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from eval.generate import generate, generate_samples
-from mixing.common import CodemixError, write_manifest
+from mixing.artifacts import write_manifest
+from mixing.errors import CodemixError
 from tests.test_generate import _problems, _tiny_llama
 
 

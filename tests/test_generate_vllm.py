@@ -20,7 +20,7 @@ def saved_model(tmp_path_factory):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from finetune.tokenizer import build_tokenizer
-    from mixing.benchmarks import load_humaneval
+    from mixing.benchmark_records import load_humaneval
 
     tokenizer = build_tokenizer("bpe", texts=[r["prompt"] for r in load_humaneval()], vocab_size=512)
     torch.manual_seed(0)

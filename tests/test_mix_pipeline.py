@@ -8,7 +8,7 @@ import datasets
 import pytest
 from mix_helpers import alpaca_rows, build, mix_config, read_rows, write_jsonl
 
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 from mixing.pipeline import load_mixture
 from recipes.cli import main
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mix_helpers import alpaca_rows, build, mix_config, read_rows, write_jsonl
 
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 from mixing.quotas import allocate, largest_remainder, select
 
 weights = st.lists(st.floats(min_value=0, max_value=1000, allow_nan=False, allow_infinity=False), min_size=1, max_size=8)

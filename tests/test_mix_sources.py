@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from mix_helpers import alpaca_rows, build, mix_config, write_jsonl
 
-from mixing.common import CodemixError
 from mixing.config import SourceConfig
+from mixing.errors import CodemixError
 from mixing.sources import fingerprint, load, resolve
 
 

@@ -4,7 +4,7 @@ and the key (exit status 2, nothing else on stderr)."""
 import pytest
 import yaml
 
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 from recipes.cli import main
 from recipes.loader import bundled_recipes, load_recipe
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mixing.common import hash_json
+from mixing.artifacts import hash_json
 from recipes.cli import main
 
 RECIPE = """

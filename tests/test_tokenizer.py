@@ -4,7 +4,7 @@ import pytest
 from finetune_helpers import pyfunc_rows
 
 from finetune.tokenizer import IM_END, PAD, SPECIAL_TOKENS, build_tokenizer, mixture_texts
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 
 SAMPLES = ["def f(x):\n    return  x+1  # tabs\tand spaces ", "héllo wörld — 中文 🙂", "", "\n\n  \n"]
 CONVERSATION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Add 2 to x."},

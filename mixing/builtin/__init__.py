@@ -19,7 +19,7 @@ from typing import Any
 from mixing.builtin import pyfuncs, texttasks
 from mixing.builtin.draw import BLOCK_SIZE, Rand, block_random
 from mixing.builtin.pyfuncs import pyfuncs_heldout_tasks
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 
 __all__ = ["BUILTIN_SOURCES", "GENERATOR_VERSION", "generate_builtin", "pyfuncs_heldout_tasks"]
 

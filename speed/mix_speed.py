@@ -1,7 +1,7 @@
 """Speed of `codemix mix` end to end on a 1,000,000-row mixture, against plain `datasets`.
 
-    python benchmarks/mix_speed.py                 # 1M rows (target: >= 50,000 rows/s on 2 cores)
-    python benchmarks/mix_speed.py --rows 200000   # quicker
+    python speed/mix_speed.py                 # 1M rows (target: >= 50,000 rows/s on 2 cores)
+    python speed/mix_speed.py --rows 200000   # quicker
 
 Setup (untimed, cached in --work-dir): three local JSON-lines sources of synthetic rows with
 Zipf-distributed words and code-like text, ~15% more rows than the budget so dedup and
@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mixing.benchmarks import load_humaneval  # noqa: E402
+from mixing.benchmark_records import load_humaneval  # noqa: E402
 from mixing.config import MixConfig  # noqa: E402
 from mixing.writer import json_string, utf8_bytes  # noqa: E402
 

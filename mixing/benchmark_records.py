@@ -15,7 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mixing.common import CodemixError, iter_json_lines
+from mixing.errors import CodemixError
+from mixing.jsonl import iter_json_lines
 
 HUMANEVAL_HUB_ID = "openai/openai_humaneval"
 MBPP_HUB_ID = "google-research-datasets/mbpp"

@@ -1,7 +1,7 @@
 """Training speed: tokens/s of codemix's trainer against a plain trl SFTTrainer script, same
 model, data and settings, in the same run.
 
-    python benchmarks/train_speed.py [--steps 60] [--repeats 3] [--threads 1] [--packing]
+    python speed/train_speed.py [--steps 60] [--repeats 3] [--threads 1] [--packing]
 
 The mixture (builtin pyfuncs + texttasks, through the real mixing stage) is built once. Then
 each implementation trains a random-init Llama (hidden 128, 2 layers, BPE tokenizer trained on

@@ -1,8 +1,8 @@
 """Generation speed: samples/s of the HF backend batched vs one prompt at a time (tiny model, CPU),
 and, when CUDA and vLLM are present, HF vs vLLM on a real model (~0.5B).
 
-    python benchmarks/generate_speed.py                       # CPU: tiny random Llama
-    python benchmarks/generate_speed.py --model /models/Qwen2.5-0.5B --tasks 164 --n-samples 10 \
+    python speed/generate_speed.py                       # CPU: tiny random Llama
+    python speed/generate_speed.py --model /models/Qwen2.5-0.5B --tasks 164 --n-samples 10 \
         --temperature 0.8                                     # + GPU: HF vs vLLM (local model dir)
 
 Both parts run the project's real code path (prompts, stop sequences, per-row seeds) on
