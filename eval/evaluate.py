@@ -19,7 +19,7 @@ resumes inside generation and scoring (both append and skip finished work).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mixing.artifacts import (
     atomic_write_json,
@@ -32,8 +32,13 @@ from mixing.artifacts import (
 )
 from mixing.errors import CodemixError
 
+if TYPE_CHECKING:
+    from eval.config import EvalConfig
+
 INPUTS_FILE = "inputs.json"
 GENERATION_KEYS = ("prompt_style", "backend", "n_samples", "temperature", "top_p", "max_new_tokens", "batch_size")
+# The headline numbers of either scorer kind, copied into the stage manifest.
+METRIC_KEYS = ("metric", "pass_at_k", "pass_at_k_ci", "accuracy", "accuracy_ci", "groups")
 
 
 def model_identity(model_ref: str, adapter: str | None) -> dict[str, Any]:
@@ -50,48 +55,34 @@ def model_identity(model_ref: str, adapter: str | None) -> dict[str, Any]:
     return ident
 
 
-def evaluate_model(
-    model_ref: str,
-    *,
-    benchmarks: list[str],
-    out_dir: str | Path,
-    settings: dict[str, Any],
-    seed: int,
-    k: list[int],
-    problems: dict[str, str] | None = None,
-    adapter: str | None = None,
-    tasks: list[str] | None = None,
-    workers: int | None = None,
-    timeout: float | None = None,
-    force: bool = False,
-    recipe_hash: str | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Generate then score on each benchmark; returns {benchmark: results.json dict}."""
-    from eval.benchmarks import BENCHMARKS, load_problems, problems_hash
-    from eval.generate import generate
+def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, seed: int,
+                   adapter: str | None = None, force: bool = False,
+                   recipe_hash: str | None = None) -> dict[str, dict[str, Any]]:
+    """Generate then score on each of `config.benchmarks`; returns {benchmark: results.json}.
+    `config` is the validated `eval:` section (or what `codemix eval`'s flags built): it travels
+    whole, and nothing it already checked is checked again here."""
+    from eval.benchmarks import get_benchmark, load_problems, problems_hash
+    from eval.generation import generate
     from eval.scoring import score_samples
 
-    unknown = [b for b in benchmarks if b not in BENCHMARKS]
-    if unknown:
-        raise CodemixError(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(BENCHMARKS)}")
-    bad_k = [x for x in k if x > settings["n_samples"]]
-    if bad_k:
-        raise CodemixError(f"k={bad_k} is larger than n_samples={settings['n_samples']}; pass@k needs k <= n")
-    problems = problems or {}
+    for bench in config.benchmarks:
+        get_benchmark(bench)  # unknown names fail before any model loads
+    settings = {key: getattr(config, key) for key in GENERATION_KEYS}
     ident = model_identity(model_ref, adapter)
     out: dict[str, dict[str, Any]] = {}
-    for bench in benchmarks:
+    for bench in config.benchmarks:
         bench_dir = Path(out_dir) / bench
-        probs = load_problems(bench, problems.get(bench))
-        if tasks:
-            wanted = set(tasks)
+        problems_path = config.problems.get(bench)
+        probs = load_problems(bench, problems_path)
+        if config.tasks:
+            wanted = set(config.tasks)
             probs = [p for p in probs if p.task_id in wanted]
             if not probs:
                 raise CodemixError(f"{bench}: none of the requested tasks exist ({', '.join(sorted(wanted)[:5])} ...)")
         phash = problems_hash(probs)
-        inputs = {"model": ident, "benchmark": bench, "problems_hash": phash, "seed": seed, "k": sorted(k),
-                  "tasks": sorted(tasks) if tasks else None, "timeout": timeout,
-                  "generation": {key: settings[key] for key in GENERATION_KEYS}}
+        inputs = {"model": ident, "benchmark": bench, "problems_hash": phash, "seed": seed, "k": sorted(config.k),
+                  "tasks": sorted(config.tasks) if config.tasks else None, "timeout": config.timeout,
+                  "generation": settings}
         inputs_hash = hash_json(inputs)
         if not force and is_up_to_date(bench_dir, inputs_hash):
             import json
@@ -104,16 +95,17 @@ def evaluate_model(
         # Recorded before any work: a killed run resumes only into the same inputs (a retrained
         # checkpoint at the same path must not inherit the old checkpoint's samples).
         atomic_write_json(bench_dir / INPUTS_FILE, {"inputs_hash": inputs_hash, "inputs": inputs})
-        gen = generate(probs, model_ref=model_ref, adapter=adapter, out_dir=bench_dir, seed=seed,
-                       tasks=None, **{key: settings[key] for key in GENERATION_KEYS})
-        results = score_samples(bench, bench_dir / "samples.jsonl", problems_path=problems.get(bench),
-                                k=tuple(k), workers=workers, timeout=timeout, out_dir=bench_dir,
-                                tasks=[p.task_id for p in probs] if tasks else None)
+        gen = generate(probs, model_ref=model_ref, adapter=adapter, out_dir=bench_dir, seed=seed, tasks=None,
+                       **settings)
+        results = score_samples(bench, bench_dir / "samples.jsonl", problems_path=problems_path,
+                                k=tuple(config.k), workers=config.workers, timeout=config.timeout, out_dir=bench_dir,
+                                tasks=[p.task_id for p in probs] if config.tasks else None)
+        metric = {key: results[key] for key in METRIC_KEYS if key in results}
         write_manifest(bench_dir, {
             "inputs_hash": inputs_hash, "benchmark": bench, "problems_hash": phash,
             "model": ident, "recipe_hash": recipe_hash, "seed": seed,
-            "generation": {**{key: settings[key] for key in GENERATION_KEYS}, "prompt_style": gen.get("prompt_style", settings["prompt_style"])},
-            "generation_summary": gen, "pass_at_k": results["pass_at_k"], "pass_at_k_ci": results["pass_at_k_ci"],
+            "generation": {**settings, "prompt_style": gen.get("prompt_style", settings["prompt_style"])},
+            "generation_summary": gen, **metric,
             "samples_hash": results.get("samples_hash"), "versions": package_versions(), "created": utc_now(),
         })
         out[bench] = results

@@ -16,7 +16,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from eval.benchmarks import Problem, normalise_task_id
+from eval.benchmarks.problem import Problem, normalise_task_id
 from mixing.artifacts import sha256_dir, sha256_file
 from mixing.errors import CodemixError
 from mixing.jsonl import iter_json_lines

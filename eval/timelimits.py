@@ -13,8 +13,8 @@ import os
 import platform
 from pathlib import Path
 
-from eval.benchmarks import Problem, problems_hash
-from eval.executor import Executor, Job
+from eval.benchmarks.problem import Problem, problems_hash
+from eval.sandbox.executor import Executor, Job
 from mixing.artifacts import atomic_write_json
 from mixing.progress import progress
 

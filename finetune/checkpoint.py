@@ -33,10 +33,11 @@ epoch), parameters, precision, packing, topology, package_versions, template_tex
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mixing.artifacts import read_manifest
+from mixing.artifacts import MANIFEST_NAME, read_manifest
 from mixing.errors import CodemixError
 
 if TYPE_CHECKING:
@@ -113,10 +114,7 @@ def load_resolved(info: dict[str, Any], device: str | torch.device = "cpu", dtyp
     quiet_libraries()
     device = torch.device(device)
     if dtype is None:
-        if device.type == "cuda":
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        else:
-            dtype = torch.float32
+        dtype = default_dtype(device.type)
     elif isinstance(dtype, str):
         dtype = getattr(torch, {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(dtype, dtype))
     tokenizer = AutoTokenizer.from_pretrained(info["tokenizer_dir"])
@@ -136,6 +134,101 @@ def load_resolved(info: dict[str, Any], device: str | torch.device = "cpu", dtyp
     else:
         model = AutoModelForCausalLM.from_pretrained(info["model_dir"], dtype=dtype)
     return model.to(device).eval(), tokenizer
+
+
+def default_dtype(device_type: str) -> torch.dtype:
+    """bf16 (fp16 without bf16 support) on a GPU; fp32 on CPU, where bf16 matmuls are ~12x
+    slower than fp32 on the CPUs measured (STACK-NOTES)."""
+    import torch
+
+    if device_type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def inference_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# ---------------------------------------------------------------- any model to score
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model to generate with, classified: `checkpoint` is the codemix training manifest (with
+    resolved paths, see read_checkpoint) when `ref` is a codemix run, else None."""
+    ref: str
+    adapter: str | None
+    checkpoint: dict[str, Any] | None
+
+
+def model_directory_problem(path: Path) -> str | None:
+    """Why `path` (an existing directory) is not something a model can be loaded from, or None.
+    The one check of a model directory: `codemix eval` and the generators both call it."""
+    if (path / MANIFEST_NAME).is_file() or (path / "train" / MANIFEST_NAME).is_file():
+        return None
+    if (path / "adapter_config.json").is_file():
+        return (f"{path}: is an adapter, not a model; pass its base model as the model and this "
+                "directory as the adapter (--adapter)")
+    if (path / "config.json").is_file():
+        return None
+    unfinished = [p.name for p in (path / IN_PROGRESS, path / "train" / IN_PROGRESS) if p.is_dir()]
+    unfinished += sorted(p.name for p in path.glob("checkpoint-*") if p.is_dir())[:3]
+    hint = (f"; it holds {', '.join(unfinished)}: training did not finish, run `codemix train` again "
+            "to resume it") if unfinished else ""
+    return f"{path}: neither a codemix checkpoint (no {MANIFEST_NAME}) nor a model directory (no config.json){hint}"
+
+
+def resolve_model(model_ref: str, adapter: str | None = None) -> ModelRef:
+    """Classify `model_ref`: a codemix checkpoint (a train dir or an experiment's output_dir), a
+    model directory (config.json) or a Hub id; say precisely what is wrong otherwise."""
+    path = Path(model_ref).expanduser()
+    checkpoint = None
+    if path.exists():
+        if not path.is_dir():
+            raise CodemixError(f"{path}: is a file; expected a codemix checkpoint or model directory")
+        problem = model_directory_problem(path)
+        if problem:
+            raise CodemixError(problem)
+        if (path / MANIFEST_NAME).is_file() or (path / "train" / MANIFEST_NAME).is_file():
+            checkpoint = read_checkpoint(path)
+    elif model_ref.startswith((".", "/", "~")) or model_ref.count("/") > 1:
+        raise CodemixError(f"{model_ref}: no such directory (and not a Hub id of the form owner/name)")
+    if adapter is not None:
+        if checkpoint is not None:
+            raise CodemixError(f"{model_ref} is a codemix checkpoint (it names its own base model and adapter); "
+                               "do not pass an adapter with it")
+        if not (Path(adapter).expanduser() / "adapter_config.json").is_file():
+            raise CodemixError(f"{adapter}: not a peft adapter directory (no adapter_config.json)")
+    return ModelRef(model_ref, adapter, checkpoint)
+
+
+def load_for_inference(model: ModelRef) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """(model in eval mode, tokenizer) on the best device in its default dtype. A codemix LoRA
+    checkpoint is merged: the same function, without the extra adapter matmuls and peft's
+    per-module overhead at every decoding step."""
+    device = inference_device()
+    dtype = default_dtype(device)
+    if model.checkpoint is not None:
+        return load_resolved(model.checkpoint, device=device, dtype=dtype, merge=True)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from finetune.modeling import quiet_libraries
+
+    quiet_libraries()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model.ref)
+        loaded = AutoModelForCausalLM.from_pretrained(model.ref, dtype=dtype).to(device)
+        if model.adapter:
+            from peft import PeftModel
+
+            loaded = PeftModel.from_pretrained(loaded, model.adapter)
+    except OSError as e:
+        raise CodemixError(f"could not load model {model.ref}"
+                           f"{' with adapter ' + model.adapter if model.adapter else ''}: "
+                           f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    return loaded.eval(), tokenizer
 
 
 def checkpoint_paths(path: str | Path, info: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -65,14 +65,19 @@ def run(args: argparse.Namespace) -> int:
         cfg = EvalConfig(model=args.model, adapter=args.adapter, **{k: v for k, v in given.items() if v is not None})
     except ValidationError as e:
         raise CodemixError(validation_message("codemix eval", e, EvalConfig).replace("codemix eval: ", "", 1)) from None
-    model_path = Path(args.model)
-    if model_path.is_dir() and not (model_path / "manifest.json").is_file() and not (model_path / "config.json").is_file():
-        raise CodemixError(f"{model_path}: neither a codemix checkpoint (no manifest.json) nor a model (no config.json)")
+    # Everything that can be checked without loading a model is checked before any directory is
+    # made: the model reference, the adapter, the backend, the benchmarks and their problems.
+    from eval.benchmarks import load_problems
+    from eval.generation.backend import get_backend
+    from finetune.checkpoint import resolve_model
+
+    resolve_model(args.model, args.adapter)
+    get_backend(cfg.backend).check_available()
+    for bench in cfg.benchmarks:
+        load_problems(bench, cfg.problems.get(bench))
     out = args.out or default_out_dir(args.model)
-    results = evaluate_model(args.model, adapter=args.adapter, benchmarks=cfg.benchmarks, out_dir=out,
-                             settings=cfg.model_dump(), seed=args.seed, k=cfg.k, problems=cfg.problems,
-                             tasks=cfg.tasks, workers=cfg.workers, timeout=cfg.timeout, force=args.force)
+    results = evaluate_model(args.model, cfg, adapter=args.adapter, out_dir=out, seed=args.seed, force=args.force)
     print()
     print(results_table(results))
-    print(f"\nresults: {out}/<benchmark>/results.json")
+    print("\nresults: " + ", ".join(str(Path(out) / b / "results.json") for b in results))
     return 0

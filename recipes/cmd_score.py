@@ -1,4 +1,5 @@
-"""`codemix score`: execute existing code samples against a benchmark's tests, report pass@k.
+"""`codemix score`: score existing samples on a benchmark: executed against its tests (pass@k) or
+compared with its reference answers (accuracy), as the benchmark declares.
 
     codemix score --benchmark humaneval --samples samples.jsonl [--problems PATH]
                   [--k 1,10,100] [--workers N] [--timeout S] [--out DIR]
@@ -13,8 +14,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from eval.benchmarks import BENCHMARKS
-
 
 def _k_list(text: str) -> list[int]:
     try:
@@ -27,7 +26,9 @@ def _k_list(text: str) -> list[int]:
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--benchmark", required=True, choices=BENCHMARKS, help="benchmark the samples answer")
+    p.add_argument("--benchmark", required=True,
+                   help="benchmark the samples answer (humaneval, mbpp, mbpp-sanitized, humaneval+, mbpp+, pyfuncs, "
+                        "or any registered benchmark)")
     p.add_argument("--samples", required=True, type=Path,
                    help="JSONL of {task_id, completion|solution} rows, or a directory of TASK/N.py files")
     p.add_argument("--problems", default=None,
@@ -48,9 +49,11 @@ def default_out_dir(samples: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eval.benchmarks import get_benchmark
     from eval.scoring import score_samples
     from mixing.errors import CodemixError
 
+    get_benchmark(args.benchmark)  # an unknown name fails with the list before anything runs
     if args.workers is not None and args.workers < 1:
         raise CodemixError(f"--workers must be at least 1, got {args.workers}")
     if args.timeout is not None and args.timeout <= 0:

@@ -54,20 +54,26 @@ def run_eval(recipe: Recipe, *, force: bool = False) -> tuple[dict, dict | None]
 
     ev = recipe.eval
     model, adapter, reference = eval_targets(recipe)
-    settings = ev.model_dump()
-    common = dict(benchmarks=ev.benchmarks, settings=settings, seed=recipe.seed, k=ev.k, problems=ev.problems,
-                  tasks=ev.tasks, workers=ev.workers, timeout=ev.timeout, force=force, recipe_hash=recipe.hash())
+    common = dict(seed=recipe.seed, force=force, recipe_hash=recipe.hash())
     print(f"[eval] scoring {model} on {', '.join(ev.benchmarks)}")
-    results = evaluate_model(model, adapter=adapter, out_dir=Path(recipe.output_dir) / "eval", **common)
+    results = evaluate_model(model, ev, adapter=adapter, out_dir=Path(recipe.output_dir) / "eval", **common)
     ref = None
     if reference is not None:
         # Like for like: the base model gets the same prompts as the trained one. A codemix
         # checkpoint defaults to instruction prompts, a plain base model to completion prompts.
+        base_cfg = ev
         if recipe.train is not None and ev.prompt_style == "auto":
-            common["settings"] = {**settings, "prompt_style": "instruction"}
+            base_cfg = ev.model_copy(update={"prompt_style": "instruction"})
         print(f"[eval] scoring the untrained base model {reference} for reference")
-        ref = evaluate_model(reference, adapter=None, out_dir=Path(recipe.output_dir) / "eval-base", **common)
+        ref = evaluate_model(reference, base_cfg, adapter=None, out_dir=Path(recipe.output_dir) / "eval-base", **common)
     return results, ref
+
+
+SUMMARY_KEYS = ("metric", "pass_at_k", "pass_at_k_ci", "accuracy", "accuracy_ci", "groups", "n_tasks")
+
+
+def _summary_block(results: dict[str, dict]) -> dict[str, dict]:
+    return {b: {k: r[k] for k in SUMMARY_KEYS if k in r} for b, r in results.items()}
 
 
 def run_recipe(recipe: Recipe, recipe_path: Path, *, force: bool = False) -> dict[str, Any]:
@@ -86,9 +92,9 @@ def run_recipe(recipe: Recipe, recipe_path: Path, *, force: bool = False) -> dic
                                "stages": stages, "results": {}, "reference": None}
     if recipe.eval is not None:
         results, ref = run_eval(recipe, force=force)
-        summary["results"] = {b: {k: r[k] for k in ("pass_at_k", "pass_at_k_ci", "n_tasks")} for b, r in results.items()}
+        summary["results"] = _summary_block(results)
         if ref is not None:
-            summary["reference"] = {b: {k: r[k] for k in ("pass_at_k", "pass_at_k_ci", "n_tasks")} for b, r in ref.items()}
+            summary["reference"] = _summary_block(ref)
         print()
         print(results_table(summary["results"], summary["reference"]))
         plot_results(summary["results"], summary["reference"], out / "summary.png", title=recipe.name)

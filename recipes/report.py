@@ -6,18 +6,31 @@ from pathlib import Path
 from typing import Any
 
 
+def metric_values(results: dict[str, Any]) -> dict[str, tuple[float, list[float] | None]]:
+    """{"pass@1": (value, [lo, hi]), ...} or {"accuracy": ...}: the headline numbers of either
+    scorer kind, as fractions."""
+    if "accuracy" in results:
+        return {"accuracy": (results["accuracy"], results.get("accuracy_ci"))}
+    return {k: (v, results.get("pass_at_k_ci", {}).get(k)) for k, v in results.get("pass_at_k", {}).items()}
+
+
+def _metric_order(key: str) -> tuple[int, int]:
+    return (1, 0) if key == "accuracy" else (0, int(key.split("@")[1]))
+
+
 def _cell(results: dict[str, Any] | None, key: str) -> str:
-    if not results or key not in results.get("pass_at_k", {}):
+    values = metric_values(results) if results else {}
+    if key not in values:
         return "-"
-    value = results["pass_at_k"][key]
-    lo, hi = results.get("pass_at_k_ci", {}).get(key, (None, None))
+    value, ci = values[key]
+    lo, hi = ci if ci else (None, None)
     ci = f" [{lo * 100:.1f}, {hi * 100:.1f}]" if lo is not None else ""
     return f"{value * 100:.1f}{ci}"
 
 
 def results_table(results: dict[str, dict], reference: dict[str, dict] | None = None) -> str:
     """benchmark x pass@k, in percent with 95% bootstrap CIs; the base model's row beside it."""
-    keys = sorted({k for r in results.values() for k in r.get("pass_at_k", {})}, key=lambda s: int(s.split("@")[1]))
+    keys = sorted({k for r in results.values() for k in metric_values(r)}, key=_metric_order)
     header = ["benchmark", "model", "tasks"] + [f"{k} % [95% CI]" for k in keys]
     rows = []
     for bench, res in results.items():
@@ -48,17 +61,18 @@ def plot_results(results: dict[str, dict], reference: dict[str, dict] | None, pa
     for i, (label, res) in enumerate(series):
         vals, errs = [], [[], []]
         for b in benches:
-            r = res.get(b, {})
-            key = min(r.get("pass_at_k", {"pass@1": 0}), key=lambda s: int(s.split("@")[1]), default="pass@1")
-            v = r.get("pass_at_k", {}).get(key, 0.0) * 100
-            lo, hi = r.get("pass_at_k_ci", {}).get(key, (v / 100, v / 100))
+            values = metric_values(res.get(b, {}))
+            key = min(values, key=_metric_order, default=None)
+            value, ci = values[key] if key else (0.0, None)
+            v = value * 100
+            lo, hi = ci if ci else (value, value)
             vals.append(v)
             errs[0].append(max(0.0, v - lo * 100))
             errs[1].append(max(0.0, hi * 100 - v))
         xs = [j + i * width for j in range(len(benches))]
         ax.bar(xs, vals, width, yerr=errs, capsize=3, label=label)
     ax.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(benches))], benches)
-    ax.set_ylabel("pass@1 (%)")
+    ax.set_ylabel("pass@1 / accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title(title)
     ax.legend()

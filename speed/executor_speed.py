@@ -106,7 +106,7 @@ def main() -> int:
 
     shutil.rmtree(work, ignore_errors=True)
     if not args.skip_timeouts:
-        from eval.executor import Executor, Job
+        from eval.sandbox.executor import Executor, Job
 
         loops = 20
         with Executor(workers=args.workers) as ex:

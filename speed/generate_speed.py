@@ -50,8 +50,9 @@ def tiny_model(problems):
 
 
 def hf_batched_vs_single(problems, *, max_new_tokens: int, batch_size: int) -> dict:
-    from eval.generate import PromptSpec, build_prompt, encode_prompt_text, stop_sequences
-    from eval.generate_hf import Request, generate_all
+    from eval.generation import PromptSpec, build_prompt, encode_prompt_text, stop_sequences
+    from eval.generation.backend import Request
+    from eval.generation.hf import generate_all
 
     model, tokenizer = tiny_model(problems)
     spec = PromptSpec("completion", None)
@@ -81,7 +82,7 @@ def hf_batched_vs_single(problems, *, max_new_tokens: int, batch_size: int) -> d
 
 def hf_vs_vllm(problems, *, model: str, max_new_tokens: int, batch_size: int, n_samples: int,
                temperature: float) -> dict:
-    from eval.generate import generate
+    from eval.generation import generate
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

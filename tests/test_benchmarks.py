@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from eval.benchmarks import BENCHMARKS, load_problems, normalise_task_id, problems_hash, source_hash
-from eval.executor import Executor, Job
+from eval.benchmarks import benchmark_names, load_problems, normalise_task_id, problems_hash, source_hash
+from eval.sandbox.executor import Executor, Job
 from mixing.errors import CodemixError
 
 
@@ -100,7 +100,7 @@ def test_loader_errors_are_clear(tmp_path, shared_data):
     bad.write_text(json.dumps({"task_id": "HumanEval/0", "prompt": "x"}) + "\n")
     with pytest.raises(CodemixError, match=r"plus.jsonl: row 1: not an EvalPlus record"):
         load_problems("humaneval+", str(bad))
-    assert set(BENCHMARKS) >= {"humaneval", "mbpp", "mbpp-sanitized", "humaneval+", "mbpp+", "pyfuncs"}
+    assert set(benchmark_names()) >= {"humaneval", "mbpp", "mbpp-sanitized", "humaneval+", "mbpp+", "pyfuncs"}
 
 
 _HE_PLUS = [

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from eval.executor import SAMPLE_UID_BASE, Executor, Job, Limits
+from eval.sandbox.executor import SAMPLE_UID_BASE, Executor, Job, Limits
 
 TESTS_PASS = "def f(x):\n    return x + 1\n\nassert f(1) == 2\n"
 
@@ -148,7 +148,7 @@ def test_reseeded_random_per_sample(executor):
 
 
 def test_without_the_strong_layers_it_still_works_and_says_so(tmp_path):
-    from eval.executor import OPTIONAL_LAYERS
+    from eval.sandbox.executor import OPTIONAL_LAYERS
 
     with Executor(workers=1, disable=OPTIONAL_LAYERS) as ex:
         assert sorted(ex.layers) == ["no-new-privs", "process-group", "rlimits", "subreaper-sweep"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.executor import Executor, Job
+from eval.sandbox.executor import Executor, Job
 
 SECRET = f"sk-codemix-test-{uuid.uuid4().hex}"
 GUARD_PIDS_MAX = 256        # 2 workers x (worker + server + 64 sample processes) fits easily

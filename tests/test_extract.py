@@ -2,7 +2,7 @@
 
 import ast
 
-from eval.extract import (
+from eval.generation.extract import (
     COMPLETION_STOPS,
     completion_stops,
     extract_code,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from eval.generate import (
+from eval.generation import (
     build_prompt,
     encode_prompt_text,
     generate,
@@ -17,7 +17,8 @@ from eval.generate import (
     resolve_spec,
     stop_sequences,
 )
-from eval.generate_hf import Request, generate_all, generate_batch
+from eval.generation.backend import Request
+from eval.generation.hf import generate_all, generate_batch
 from mixing.errors import CodemixError
 
 N_TASKS = 6

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from eval.generate import generate, generate_samples
+from eval.generation import generate, generate_samples
 from mixing.artifacts import write_manifest
 from mixing.errors import CodemixError
 from tests.test_generate import _problems, _tiny_llama

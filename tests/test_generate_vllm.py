@@ -43,7 +43,7 @@ def problems():
 
 
 def test_vllm_writes_the_same_files_and_resumes_reproducibly(saved_model, problems, tmp_path):
-    from eval.generate import generate
+    from eval.generation import generate
 
     path, _, _ = saved_model
     common = dict(model_ref=str(path), n_samples=3, temperature=0.8, top_p=0.95, max_new_tokens=16, seed=0,
@@ -66,7 +66,7 @@ def test_vllm_serves_a_lora_adapter_unmerged(saved_model, problems, tmp_path):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from eval.generate import generate
+    from eval.generation import generate
 
     path, model, _ = saved_model
     torch.manual_seed(1)

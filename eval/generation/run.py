@@ -4,16 +4,11 @@
 directory / Hub id with an optional adapter), builds one prompt per problem, generates
 `n_samples` per problem with the Hugging Face or vLLM backend and writes, in `out_dir`:
 prompts.jsonl, samples.jsonl (EvalPlus-compatible), samples.raw.jsonl and generation.json (see
-eval/generate_store.py). Samples are appended as they are produced; a killed run resumes.
+eval/generation/store.py). Samples are appended as they are produced; a killed run resumes.
 `generate_samples(model, tokenizer, problems, ...)` does the same with an already-loaded model.
-
-Prompt styles:
-- completion: the benchmark prompt as is; the output is cut at the standard stop sequences
-  (function-level for a prompt that ends inside the function, program-level for one that does
-  not, see eval/extract.py) and the program is prompt + completion. Default for plain models.
-- instruction: the problem's instruction in the checkpoint's prompt format (the chat template
-  for a plain model that has one, else alpaca); the code is extracted from the response and
-  sanitised. Default for codemix checkpoints.
+The backend (eval/generation/backend.py) only turns token ids into text; everything here is
+shared, so both backends write the same files. Prompt styles: eval/generation/prompts.py
+(completion is the default for plain models, instruction for codemix checkpoints).
 """
 
 from __future__ import annotations
@@ -25,15 +20,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eval.extract import END_OF_TURN_TEXTS, completion_stops, extract_code
-from eval.generate_hf import Generation, Request
-from eval.generate_models import load_hf_model, resolve_model
-from eval.generate_store import SampleStore
+from eval.generation.backend import Backend, Generation, Request, backend_names, get_backend
+from eval.generation.extract import extract_code
+from eval.generation.prompts import (
+    PromptSpec,
+    _field,
+    build_prompt,
+    encode_prompt_text,
+    resolve_spec,
+    stop_sequences,
+)
+from eval.generation.store import SampleStore
 from mixing.errors import CodemixError
 from mixing.progress import progress
 
 PROMPT_STYLES = ("auto", "completion", "instruction")
-BACKENDS = ("hf", "vllm")
 
 
 # ---------------------------------------------------------------- settings and inputs
@@ -42,8 +43,8 @@ def check_settings(*, prompt_style: str, n_samples: int, temperature: float, top
                    max_new_tokens: int, batch_size: int, backend: str) -> None:
     if prompt_style not in PROMPT_STYLES:
         raise CodemixError(f"eval.prompt_style: {prompt_style!r}; expected one of {', '.join(PROMPT_STYLES)}")
-    if backend not in BACKENDS:
-        raise CodemixError(f"eval.backend: {backend!r}; expected hf or vllm")
+    if backend not in backend_names():
+        raise CodemixError(f"eval.backend: {backend!r}; expected one of {', '.join(backend_names())}")
     if n_samples < 1:
         raise CodemixError(f"eval.n_samples: must be at least 1, got {n_samples}")
     if temperature < 0:
@@ -57,10 +58,6 @@ def check_settings(*, prompt_style: str, n_samples: int, temperature: float, top
         raise CodemixError(f"eval.max_new_tokens: must be at least 1, got {max_new_tokens}")
     if batch_size < 1:
         raise CodemixError(f"eval.batch_size: must be at least 1, got {batch_size}")
-
-
-def _field(problem: Any, name: str) -> Any:
-    return problem[name] if isinstance(problem, dict) else getattr(problem, name, None)
 
 
 def select_problems(problems: Sequence[Any], tasks: Sequence[str] | None) -> list[Any]:
@@ -85,88 +82,6 @@ def sample_seed(seed: int, task_id: str, index: int) -> int:
 
 
 # ---------------------------------------------------------------- prompts
-
-@dataclass(frozen=True)
-class PromptSpec:
-    style: str                 # completion | instruction
-    prompt_format: str | None  # instruction style: chat_template | alpaca | magicoder | plain | custom
-    template: str | None = None
-
-
-def build_prompt(problem: Any, spec: PromptSpec, tokenizer) -> str:
-    task_id = _field(problem, "task_id")
-    if spec.style == "completion":
-        text = _field(problem, "prompt")
-        if not text:
-            raise CodemixError(f"problem {task_id}: no completion-style prompt; use prompt_style: instruction")
-        return text
-    from finetune.prompts import format_prompt
-
-    instruction = _field(problem, "instruction")
-    if not instruction:
-        raise CodemixError(f"problem {task_id}: no instruction text; use prompt_style: completion")
-    return format_prompt(instruction, spec.prompt_format, tokenizer, spec.template)
-
-
-def encode_prompt_text(text: str, spec: PromptSpec, tokenizer) -> list[int]:
-    """Completion prompts get the tokenizer's own special tokens (a Llama base model's BOS);
-    instruction prompts already carry them in the text (finetune.prompts' contract)."""
-    ids = tokenizer(text, add_special_tokens=spec.style == "completion")["input_ids"]
-    eos = tokenizer.eos_token_id
-    appended_eos = ids and eos is not None and ids[-1] == eos and not text.endswith(tokenizer.eos_token)
-    if spec.style == "completion" and appended_eos:
-        ids = ids[:-1]  # a tokenizer that appends EOS would tell the model the prompt is finished
-    return ids
-
-
-def _turn_markers(spec: PromptSpec, tokenizer) -> list[str]:
-    """Text that opens a new turn in this prompt format (`### Instruction:`, `@@ Response`, ...):
-    an instruction-tuned model that goes on past its answer writes one next."""
-    from finetune.prompts import format_prompt
-
-    sentinel = "\x00CODEMIX-INSTRUCTION\x00"
-    text = format_prompt(sentinel, spec.prompt_format, tokenizer, spec.template)
-    head, _, tail = text.partition(sentinel)
-    markers = []
-    for part in (head, tail):
-        lines = [ln.strip() for ln in part.split("\n") if ln.strip()]
-        if lines:
-            markers.append(lines[-1])
-    return [m for m in dict.fromkeys(markers) if m != (tokenizer.bos_token or None)]
-
-
-def stop_sequences(spec: PromptSpec, tokenizer, problem: Any = None) -> tuple[str, ...]:
-    """Where a sample ends: for completion style it depends on the problem's prompt (see
-    eval.extract.completion_stops); for instruction style, at the next turn of the format."""
-    if spec.style == "completion":
-        if problem is None:
-            raise ValueError("completion-style stop sequences depend on the problem")
-        return completion_stops(_field(problem, "prompt"), _field(problem, "entry_point")) + END_OF_TURN_TEXTS
-    return tuple("\n" + m for m in _turn_markers(spec, tokenizer)) + END_OF_TURN_TEXTS
-
-
-def end_of_sequence_ids(tokenizer, *configs) -> list[int]:
-    """Token ids that end a sample: the model's and tokenizer's EOS, plus end-of-turn tokens the
-    tokenizer knows as special tokens (a chat model ends its answer with `<|im_end|>` or
-    `<|eot_id|>` even when its config names another EOS)."""
-    ids: list[int] = []
-    for cfg in configs:
-        value = getattr(cfg, "eos_token_id", None)
-        ids.extend(value if isinstance(value, (list, tuple)) else [value])
-    ids.append(tokenizer.eos_token_id)
-    special = set(tokenizer.all_special_tokens) | set(tokenizer.get_added_vocab())
-    ids.extend(tokenizer.convert_tokens_to_ids(t) for t in END_OF_TURN_TEXTS if t in special)
-    return [int(i) for i in dict.fromkeys(ids) if i is not None]
-
-
-def context_length(*configs) -> int | None:
-    for cfg in configs:
-        for name in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"):
-            value = getattr(cfg, name, None)
-            if isinstance(value, int) and value > 0:
-                return value
-    return None
-
 
 # ---------------------------------------------------------------- the run
 
@@ -270,6 +185,25 @@ def run_generation(problems: Sequence[Any], *, tokenizer, spec: PromptSpec, out_
     return summary
 
 
+def run_with_backend(problems: Sequence[Any], be: Backend, *, out_dir: str | Path, style: str,
+                     prompt_format: str | None, template: str | None, n_samples: int, temperature: float,
+                     top_p: float, max_new_tokens: int, seed: int, batch_size: int,
+                     tasks: Sequence[str] | None, model_label: str) -> dict[str, Any]:
+    """Generation with a loaded backend: prompts in the resolved style, then `run_generation`."""
+    spec = resolve_spec(style, prompt_format, template, be.tokenizer)
+    settings = {"model": model_label, "backend": be.name, "prompt_style": spec.style,
+                "prompt_format": spec.prompt_format, "template": spec.template, "temperature": temperature,
+                "top_p": top_p, "max_new_tokens": max_new_tokens, "seed": seed}
+
+    def backend_run(rows, size, on_batch):
+        return be.generate([r.request for r in rows], batch_size=size, temperature=temperature, top_p=top_p,
+                           on_batch=lambda idx, gens: on_batch([rows[i] for i in idx], gens))
+
+    return run_generation(problems, tokenizer=be.tokenizer, spec=spec, out_dir=out_dir, settings=settings,
+                          n_samples=n_samples, seed=seed, max_new_tokens=max_new_tokens,
+                          max_context=be.max_context, batch_size=batch_size, tasks=tasks, backend_run=backend_run)
+
+
 def generate_samples(model, tokenizer, problems: Sequence[Any], *, out_dir: str | Path,
                      prompt_style: str = "completion", prompt_format: str | None = None,
                      template: str | None = None, n_samples: int = 1, temperature: float = 0.0,
@@ -278,36 +212,16 @@ def generate_samples(model, tokenizer, problems: Sequence[Any], *, out_dir: str 
     """Generation with an already-loaded transformers (model, tokenizer), HF backend.
     `prompt_style` is completion or instruction (for instruction, `prompt_format` defaults to
     the tokenizer's chat template, else alpaca)."""
-    from eval.generate_hf import generate_all
+    from eval.generation.hf import HFBackend
 
     check_settings(prompt_style=prompt_style, n_samples=n_samples, temperature=temperature, top_p=top_p,
                    max_new_tokens=max_new_tokens, batch_size=batch_size, backend="hf")
-    spec = resolve_spec(prompt_style if prompt_style != "auto" else "completion", prompt_format, template, tokenizer)
-    model.eval()
-    eos_ids = end_of_sequence_ids(tokenizer, getattr(model, "generation_config", None), model.config)
-    settings = {"model": model_label or getattr(model, "name_or_path", None) or type(model).__name__,
-                "backend": "hf", "prompt_style": spec.style, "prompt_format": spec.prompt_format,
-                "template": spec.template, "temperature": temperature, "top_p": top_p,
-                "max_new_tokens": max_new_tokens, "seed": seed}
-
-    def backend_run(rows, size, on_batch):
-        return generate_all(model, tokenizer, [r.request for r in rows], batch_size=size, eos_ids=eos_ids,
-                            temperature=temperature, top_p=top_p,
-                            on_batch=lambda idx, gens: on_batch([rows[i] for i in idx], gens))
-
-    return run_generation(problems, tokenizer=tokenizer, spec=spec, out_dir=out_dir, settings=settings,
-                          n_samples=n_samples, seed=seed, max_new_tokens=max_new_tokens,
-                          max_context=context_length(model.config), batch_size=batch_size, tasks=tasks,
-                          backend_run=backend_run)
-
-
-def resolve_spec(style: str, prompt_format: str | None, template: str | None, tokenizer) -> PromptSpec:
-    if style == "completion":
-        return PromptSpec("completion", None, None)
-    from finetune.prompts import resolve_prompt_format
-
-    fmt = resolve_prompt_format(prompt_format or "auto", tokenizer, template)
-    return PromptSpec("instruction", fmt, template if fmt == "custom" else None)
+    label = model_label or getattr(model, "name_or_path", None) or type(model).__name__
+    return run_with_backend(problems, HFBackend(model, tokenizer), out_dir=out_dir,
+                            style=prompt_style if prompt_style != "auto" else "completion",
+                            prompt_format=prompt_format, template=template, n_samples=n_samples,
+                            temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
+                            batch_size=batch_size, tasks=tasks, model_label=label)
 
 
 def generate(problems: list, *, model_ref: str, adapter: str | None = None, out_dir: str | Path,
@@ -316,30 +230,22 @@ def generate(problems: list, *, model_ref: str, adapter: str | None = None, out_
              tasks: list[str] | None = None) -> dict[str, Any]:
     """Generate samples for `problems` with the model `model_ref` (+ `adapter`) into `out_dir`;
     returns the summary (counts, samples/s, prompt style, settings)."""
+    from finetune.checkpoint import resolve_model
+
     check_settings(prompt_style=prompt_style, n_samples=n_samples, temperature=temperature, top_p=top_p,
                    max_new_tokens=max_new_tokens, batch_size=batch_size, backend=backend)
-    if backend == "vllm":
-        from eval.generate_vllm import check_vllm_available
-
-        check_vllm_available()
+    backend_cls = get_backend(backend)
+    backend_cls.check_available()
     source = resolve_model(model_ref, adapter)
     style = prompt_style
     if style == "auto":
         style = "instruction" if source.checkpoint is not None else "completion"
     ckpt = source.checkpoint or {}
-    prompt_format, template = ckpt.get("prompt_format"), ckpt.get("template")  # None for plain models
     label = str(Path(model_ref).resolve()) if Path(model_ref).exists() else model_ref
     label += f" + {Path(adapter).resolve()}" if adapter else ""
-    if backend == "vllm":
-        from eval.generate_vllm import generate_vllm
-
-        return generate_vllm(problems, source=source, out_dir=out_dir, style=style, prompt_format=prompt_format,
-                             template=template, n_samples=n_samples, temperature=temperature, top_p=top_p,
-                             max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size, tasks=tasks,
-                             model_label=label)
-    model, tokenizer = load_hf_model(source)
-    summary = generate_samples(model, tokenizer, problems, out_dir=out_dir, prompt_style=style,
-                               prompt_format=prompt_format, template=template, n_samples=n_samples,
-                               temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
-                               batch_size=batch_size, tasks=tasks, model_label=label)
-    return summary
+    be = backend_cls()
+    be.load(source, seed=seed)
+    return run_with_backend(problems, be, out_dir=out_dir, style=style, prompt_format=ckpt.get("prompt_format"),
+                            template=ckpt.get("template"), n_samples=n_samples, temperature=temperature,
+                            top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size,
+                            tasks=tasks, model_label=label)

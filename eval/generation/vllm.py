@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eval.extract import truncate_at_stop
-from eval.generate import (
-    check_settings,
-    context_length,
-    end_of_sequence_ids,
-    resolve_spec,
-    run_generation,
-)
-from eval.generate_hf import Generation
-from eval.generate_models import ModelSource
+from eval.generation.backend import Backend, Generation, Request, register_backend
+from eval.generation.extract import truncate_at_stop
 from mixing.errors import CodemixError
+
+if TYPE_CHECKING:
+    from finetune.checkpoint import ModelRef
 
 # Requests per llm.generate call: enough for vLLM to keep a GPU busy (its default max_num_seqs
 # is 256) while samples still reach the disk every few seconds.
@@ -45,7 +41,7 @@ def check_vllm_available() -> None:
         raise CodemixError("backend: vllm needs a CUDA GPU and none is visible; use backend: hf")
 
 
-def vllm_model_paths(source: ModelSource) -> dict[str, Any]:
+def vllm_model_paths(source: ModelRef) -> dict[str, Any]:
     """Base model, revision, tokenizer and (unmerged) adapter for vLLM."""
     if source.checkpoint is None:
         return {"model": source.ref, "revision": None, "tokenizer": source.ref, "adapter": source.adapter}
@@ -63,31 +59,38 @@ def _lora_rank(adapter: str) -> int:
     raise CodemixError(f"{adapter}: LoRA rank {r} is above what vLLM serves ({LORA_RANKS[-1]}); use backend: hf")
 
 
-def generate_vllm(problems, *, source: ModelSource, out_dir, style: str, prompt_format: str | None,
-                  template: str | None, n_samples: int, temperature: float, top_p: float, max_new_tokens: int,
-                  seed: int, batch_size: int, tasks, model_label: str) -> dict[str, Any]:
-    check_settings(prompt_style=style, n_samples=n_samples, temperature=temperature, top_p=top_p,
-                   max_new_tokens=max_new_tokens, batch_size=batch_size, backend="vllm")
-    check_vllm_available()
-    from transformers import AutoConfig, AutoTokenizer
-    from vllm import LLM, SamplingParams
+class VLLMBackend(Backend):
+    """vLLM on the visible GPUs; the engine starts only when there is something to generate (a
+    finished run resumes for free), with a context no longer than the longest request needs
+    (less KV-cache memory reserved)."""
+    name = "vllm"
 
-    paths = vllm_model_paths(source)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(paths["tokenizer"])
-        config = AutoConfig.from_pretrained(paths["model"], revision=paths["revision"])
-    except OSError as e:
-        raise CodemixError(f"could not load {paths['model']}: {str(e).splitlines()[0] if str(e) else e!r}") from None
-    spec = resolve_spec(style, prompt_format, template, tokenizer)
-    eos_ids = end_of_sequence_ids(tokenizer, config)
-    adapter = paths["adapter"]
+    @classmethod
+    def check_available(cls) -> None:
+        check_vllm_available()
 
-    def start_engine(rows):
-        """Started only when there is something to generate (a finished run resumes for free), with
-        a context no longer than the longest request needs (less KV-cache memory reserved)."""
-        longest = max(len(r.request.prompt_ids) + r.request.max_new_tokens for r in rows)
+    def load(self, model_ref: ModelRef, *, seed: int) -> None:
+        from transformers import AutoConfig, AutoTokenizer
+
+        from eval.generation.prompts import context_length, end_of_sequence_ids
+
+        self.paths = vllm_model_paths(model_ref)
+        self.seed = seed
         try:
-            llm = LLM(model=paths["model"], revision=paths["revision"], tokenizer=paths["tokenizer"], seed=seed,
+            self.tokenizer = AutoTokenizer.from_pretrained(self.paths["tokenizer"])
+            config = AutoConfig.from_pretrained(self.paths["model"], revision=self.paths["revision"])
+        except OSError as e:
+            raise CodemixError(f"could not load {self.paths['model']}: {str(e).splitlines()[0] if str(e) else e!r}") from None
+        self.eos_ids = end_of_sequence_ids(self.tokenizer, config)
+        self.max_context = context_length(config)
+
+    def _start_engine(self, requests: Sequence[Request]):
+        from vllm import LLM
+
+        paths, adapter = self.paths, self.paths["adapter"]
+        longest = max(len(r.prompt_ids) + r.max_new_tokens for r in requests)
+        try:
+            llm = LLM(model=paths["model"], revision=paths["revision"], tokenizer=paths["tokenizer"], seed=self.seed,
                       dtype="auto", max_model_len=longest, enable_lora=adapter is not None,
                       **({"max_lora_rank": _lora_rank(adapter), "max_loras": 1} if adapter else {}))
         except Exception as e:  # engine start-up: memory, unsupported architecture, adapter shape
@@ -100,28 +103,24 @@ def generate_vllm(problems, *, source: ModelSource, out_dir, style: str, prompt_
             lora = LoRARequest("codemix-adapter", 1, str(Path(adapter).resolve()))
         return llm, lora
 
-    settings = {"model": model_label, "backend": "vllm", "prompt_style": spec.style,
-                "prompt_format": spec.prompt_format, "template": spec.template, "temperature": temperature,
-                "top_p": top_p, "max_new_tokens": max_new_tokens, "seed": seed}
-    greedy = temperature == 0
+    def generate(self, requests, *, batch_size, temperature, top_p, on_batch) -> int:
+        from vllm import SamplingParams
 
-    def backend_run(rows, size, on_batch):
-        llm, lora = start_engine(rows)
-        for start in range(0, len(rows), max(CHUNK, size)):
-            chunk = rows[start: start + max(CHUNK, size)]
+        llm, lora = self._start_engine(requests)
+        greedy = temperature == 0
+        step = max(CHUNK, batch_size)
+        for start in range(0, len(requests), step):
+            indices = list(range(start, min(len(requests), start + step)))
             params = [SamplingParams(
-                n=1, temperature=temperature, top_p=1.0 if greedy else top_p, seed=None if greedy else r.request.seed,
-                max_tokens=r.request.max_new_tokens, stop=list(r.request.stops), stop_token_ids=eos_ids,
-                include_stop_str_in_output=True, skip_special_tokens=True) for r in chunk]
-            outputs = llm.generate([{"prompt_token_ids": r.request.prompt_ids} for r in chunk], params,
+                n=1, temperature=temperature, top_p=1.0 if greedy else top_p,
+                seed=None if greedy else requests[i].seed, max_tokens=requests[i].max_new_tokens,
+                stop=list(requests[i].stops), stop_token_ids=self.eos_ids, include_stop_str_in_output=True,
+                skip_special_tokens=True) for i in indices]
+            outputs = llm.generate([{"prompt_token_ids": requests[i].prompt_ids} for i in indices], params,
                                    lora_request=lora, use_tqdm=False)
-            on_batch(chunk, [_to_generation(o.outputs[0], r.request.stops) for o, r in zip(outputs, chunk, strict=True)])
-        return size
-
-    return run_generation(problems, tokenizer=tokenizer, spec=spec, out_dir=out_dir, settings=settings,
-                          n_samples=n_samples, seed=seed, max_new_tokens=max_new_tokens,
-                          max_context=context_length(config), batch_size=batch_size, tasks=tasks,
-                          backend_run=backend_run)
+            on_batch(indices, [_to_generation(o.outputs[0], requests[i].stops)
+                               for o, i in zip(outputs, indices, strict=True)])
+        return batch_size
 
 
 def _to_generation(out, stops) -> Generation:
@@ -134,3 +133,6 @@ def _to_generation(out, stops) -> Generation:
     else:
         finish = "eos"
     return Generation(text=text, raw=raw, finish=finish, n_tokens=len(out.token_ids))
+
+
+register_backend(VLLMBackend)

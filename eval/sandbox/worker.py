@@ -1,5 +1,5 @@
 """The sandbox worker: a long-lived process that isolates itself once and forks a fresh child
-for every sample (started by `eval.executor`, one per core).
+for every sample (started by `eval.sandbox.executor`, one per core).
 
 Start-up, paid once per worker instead of once per sample:
   1. join the cgroups the harness named (a test guard), die with the harness (PDEATHSIG);
@@ -29,8 +29,8 @@ import struct
 import sys
 import time
 
-from eval import isolation as iso
-from eval import sandbox_child as child
+from eval.sandbox import child
+from eval.sandbox import isolation as iso
 
 # Modules HumanEval/MBPP programs and their tests import. Imported once here they cost nothing
 # per sample (the fork shares them); imported in each child, typing alone takes ~5 ms. But every

@@ -1,6 +1,6 @@
 """The sandboxed executor: a pool of long-lived sandbox workers that run test programs.
 
-`Executor(workers=N)` starts N `eval.sandbox_worker` processes (one per core by default), each
+`Executor(workers=N)` starts N `eval.sandbox.worker` processes (one per core by default), each
 of which isolates itself once and forks a fresh child per program. One harness thread per
 worker feeds it from a shared queue, so a worker sitting in a 3 s timeout never stalls the
 others. A program that times out is queued once more (at the back, so the retry runs under
@@ -13,7 +13,7 @@ restarted, and the program it held is reported as `error`.
 
 Verdicts:
     passed   the program ran to its end: the child wrote the per-run nonce (never exit status
-             alone; see eval.sandbox_child)
+             alone; see eval.sandbox.child)
     failed   it raised (assertion or any other exception, message kept), exited early
              (sys.exit, os._exit), or was killed by a signal (segfault, ...)
     timeout  the wall-clock limit or the CPU-time limit was hit (after one retry)
@@ -45,7 +45,7 @@ VERDICTS = ("passed", "failed", "timeout", "error")
 OPTIONAL_LAYERS = ("user-namespace", "network-namespace", "mount-namespace", "pid-namespace",
                    "ipc-namespace", "uts-namespace", "seccomp", "unprivileged-uid")
 _HEADER = struct.Struct(">I")
-_REPO_ROOT = str(Path(__file__).resolve().parents[1])
+_REPO_ROOT = str(Path(__file__).resolve().parents[2])
 # Samples of worker i run as uid/gid SAMPLE_UID_BASE + i: far above login (1000+) and
 # subordinate-id (100000+) ranges, so no real account shares it. One uid per worker matters
 # because RLIMIT_NPROC counts the processes of a uid: with a shared uid one sample's fork bomb
@@ -129,7 +129,7 @@ class _Worker:
             "cgroups": [str(p) for p in executor.join_cgroups],
         }
         bootstrap = (f"import sys; sys.path.insert(0, {_REPO_ROOT!r}); "
-                     "from eval.sandbox_worker import main; sys.exit(main())")
+                     "from eval.sandbox.worker import main; sys.exit(main())")
         # -I: no PYTHON* variables, no user site, no cwd on sys.path; env: nothing of ours
         # (tokens, keys) reaches the worker, so nothing can leak from it into a sample.
         self.proc = subprocess.Popen(

@@ -23,6 +23,10 @@ from __future__ import annotations
 
 import json
 
+from eval.benchmarks.base import Benchmark
+from eval.benchmarks.problem import Problem
+from eval.benchmarks.registry import register
+from mixing.benchmark_records import read_json_records
 from mixing.errors import CodemixError
 
 _PLUS_INSTRUCTION = ("Please provide a self-contained Python script that solves the following "
@@ -80,10 +84,8 @@ def _cm_check(candidate, atol, oracle):
 '''
 
 
-def plus_problem(record: dict, benchmark: str, where: str):
+def plus_problem(record: dict, benchmark: str, where: str) -> Problem:
     """A Problem from one EvalPlus record (`where` names the file and row in errors)."""
-    from eval.benchmarks import Problem
-
     missing = [f for f in ("task_id", "prompt", "entry_point", "base_input", "plus_input")
                if f not in record]
     reference = record.get("canonical_solution") or record.get("code")
@@ -108,3 +110,17 @@ def plus_problem(record: dict, benchmark: str, where: str):
         instruction=_PLUS_INSTRUCTION.format(prompt=prompt.strip()), entry_point=entry,
         canonical_solution=reference,
         test_code=f"_cm_check({entry}, {atol!r}, {oracle!r})\n", test_setup=setup)
+
+
+def _plus_problems(benchmark: str, path: str | None) -> list[Problem]:
+    if path is None or path == "hub":  # no Hub copy of the release files is read
+        raise CodemixError(f"{benchmark}: pass the EvalPlus release file with --problems "
+                           f"(e.g. {'HumanEvalPlus' if benchmark == 'humaneval+' else 'MbppPlus'}-v0.x.jsonl.gz)")
+    return [plus_problem(r, benchmark, f"{path}: row {i + 1}") for i, r in enumerate(read_json_records(path))]
+
+
+for _name, _file in (("humaneval+", "HumanEvalPlus-v0.x.jsonl.gz"), ("mbpp+", "MbppPlus-v0.x.jsonl.gz")):
+    register(Benchmark(
+        name=_name, scorer="execute", description=f"EvalPlus {_name} (release file {_file})",
+        load=lambda path, _name=_name: _plus_problems(_name, path), default_source=None,
+        path_hint=f"the EvalPlus release file (e.g. {_file})"))

@@ -17,30 +17,14 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from eval.extract import find_stop, truncate_at_stop
+from eval.generation.backend import Backend, Generation, Request, register_backend
+from eval.generation.extract import find_stop, truncate_at_stop
 from mixing.errors import CodemixError
 
 if TYPE_CHECKING:
     import torch
-
-
-@dataclass(frozen=True)
-class Generation:
-    text: str      # the new text, cut at the first stop sequence
-    raw: str       # the new text as generated (up to end-of-sequence or the token limit)
-    finish: str    # "stop" (a stop sequence), "eos" (end-of-sequence token) or "length"
-    n_tokens: int  # tokens generated (up to and including the end-of-sequence token)
-
-
-@dataclass(frozen=True)
-class Request:
-    prompt_ids: list[int]
-    seed: int                  # per-row sampling seed (unused when greedy)
-    max_new_tokens: int        # this row's limit (the context length may lower it below the setting)
-    stops: tuple[str, ...] = ()  # stop sequences of this row (they depend on the prompt's shape)
 
 
 def _make_row_sampler(seeds: Sequence[int], temperature: float, top_p: float, device):
@@ -200,3 +184,34 @@ def generate_all(model, tokenizer, requests: Sequence[Request], *, batch_size: i
         on_batch(indices, gens)
         start += len(indices)
     return batch_size
+
+
+class HFBackend(Backend):
+    """transformers `generate` on one device (GPU when there is one), batched as above."""
+    name = "hf"
+
+    def __init__(self, model=None, tokenizer=None) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        if model is not None:
+            self._configure()
+
+    def load(self, model_ref, *, seed: int) -> None:
+        from finetune.checkpoint import load_for_inference
+
+        self.model, self.tokenizer = load_for_inference(model_ref)
+        self._configure()
+
+    def _configure(self) -> None:
+        from eval.generation.prompts import context_length, end_of_sequence_ids
+
+        self.model.eval()
+        self.eos_ids = end_of_sequence_ids(self.tokenizer, getattr(self.model, "generation_config", None),
+                                           self.model.config)
+        self.max_context = context_length(self.model.config)
+
+    def generate(self, requests, *, batch_size, temperature, top_p, on_batch) -> int:
+        return generate_all(self.model, self.tokenizer, requests, batch_size=batch_size, eos_ids=self.eos_ids,
+                            temperature=temperature, top_p=top_p, on_batch=on_batch)
+
+
+register_backend(HFBackend)

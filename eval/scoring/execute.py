@@ -1,13 +1,11 @@
-"""Scoring: samples in, verdicts and pass@k out (`codemix score`, and `codemix eval` after
-generation).
+"""The `execute` scorer: every sample's program runs against its problem's tests in the
+sandbox; pass@k with bootstrap CIs.
 
-    out_dir/results.jsonl   one row per sample, appended as verdicts arrive (the resume log),
-                            rewritten in task order at the end
-    out_dir/results.json    the summary; its keys are a contract other tools read:
-                            benchmark, problems_hash, samples_hash, n_tasks, samples_per_task,
-                            pass_at_k, pass_at_k_ci, per_task, verdicts, isolation, timing
+    out_dir/results.jsonl     one row per sample, appended as verdicts arrive (the resume log),
+                              rewritten in task order at the end
+    out_dir/results.json      the summary (eval/scoring/results.py lists its keys)
     out_dir/results.run.json  what the log belongs to (benchmark, problems, limits): a log
-                            written for anything else is not resumed
+                              written for anything else is not resumed
 
 A killed run re-run with the same samples keeps every verdict already in results.jsonl and
 executes only the rest; the summary is computed from the log, so it comes out the same.
@@ -17,27 +15,22 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 import time
 import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from eval.benchmarks import load_problems, problems_hash, source_hash
-from eval.executor import VERDICTS, Executor, Job, Limits
+from eval.benchmarks import problems_hash, source_hash
 from eval.passk import pass_at_k_report
-from eval.samples import Sample, read_samples, samples_hash
+from eval.samples import Sample, samples_hash
+from eval.sandbox.executor import VERDICTS, Executor, Job, Limits
+from eval.scoring.results import format_table, log, per_task_counts, sample_counts, select
 from eval.timelimits import time_limits
 from mixing.artifacts import atomic_write_json, atomic_write_text, hash_json
-from mixing.errors import CodemixError
 from mixing.progress import progress
 
 RESULT_FIELDS = ("task_id", "sample_index", "verdict", "error", "duration_s", "retried", "solution_hash")
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _load_log(path: Path, wanted: dict[tuple[str, int], Sample]) -> dict[tuple[str, int], dict]:
@@ -59,7 +52,7 @@ def _load_log(path: Path, wanted: dict[tuple[str, int], Sample]) -> dict[tuple[s
     return done
 
 
-def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: str | None = None,
+def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: str | None = None,
                   k: Sequence[int] = (1, 10, 100), workers: int | None = None,
                   timeout: float | None = None, out_dir: str | Path,
                   tasks: Sequence[str] | None = None, limits: Limits | None = None,
@@ -68,26 +61,10 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
 
     `tasks` restricts scoring to those task ids (samples of other tasks are skipped);
     `executor` lets a caller reuse a running sandbox pool (otherwise one is started)."""
-    if timeout is not None and timeout <= 0:
-        raise CodemixError(f"timeout must be positive, got {timeout}")
-    if workers is not None and workers < 1:
-        raise CodemixError(f"workers must be at least 1, got {workers}")
-    bad_k = [x for x in k if isinstance(x, bool) or not isinstance(x, int) or x < 1]
-    if bad_k or not k:
-        raise CodemixError(f"k must be positive integers, got {list(k)}")
     started = time.monotonic()
-    all_problems = load_problems(benchmark, problems_path)
-    problems = all_problems
-    if tasks is not None:
-        wanted_tasks = set(tasks)
-        unknown = sorted(wanted_tasks - {p.task_id for p in all_problems})
-        if unknown:
-            raise CodemixError(f"{benchmark}: no such task(s): {', '.join(unknown[:5])}")
-        problems = [p for p in all_problems if p.task_id in wanted_tasks]
+    sel = select(benchmark, samples_path, problems_path, tasks)
+    problems, samples, skipped = sel.problems, sel.samples, sel.skipped
     by_id = {p.task_id: p for p in problems}
-    all_samples = read_samples(samples_path, benchmark, {p.task_id: p for p in all_problems})
-    samples = [s for s in all_samples if s.task_id in by_id]
-    skipped = len(all_samples) - len(samples)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -95,10 +72,10 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
     if own_executor:
         executor = Executor(workers=workers, limits=limits or Limits())
     try:
-        _log(f"[score] isolation: {', '.join(executor.layers)}")
+        log(f"[score] isolation: {', '.join(executor.layers)}")
         for name, state in executor.layer_detail.items():
             if state.startswith("unavailable") or state.startswith("partial"):
-                _log(f"[score] warning: isolation layer {name} {state}")
+                log(f"[score] warning: isolation layer {name} {state}")
         limits_by_task, limit_info = time_limits(problems, executor, fixed=timeout)
         run_key = {"benchmark": benchmark, "problems_hash": problems_hash(problems),
                    "time_limits": hash_json(limits_by_task)}
@@ -111,20 +88,20 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
         atomic_write_json(run_path, run_key)
         todo = [s for s in samples if (s.task_id, s.index) not in done]
         if done:
-            _log(f"[score] resuming: {len(done)} verdicts kept from {log_path}, {len(todo)} to run")
+            log(f"[score] resuming: {len(done)} verdicts kept from {log_path}, {len(todo)} to run")
         run_started = time.monotonic()
         # Programs are built when a worker takes the job: MBPP+/HumanEval+ programs carry
         # their test inputs and can be large.
         jobs = [Job((s.task_id, s.index), functools.partial(by_id[s.task_id].test_program, s.solution),
                     limits_by_task[s.task_id]) for s in todo]
-        with open(log_path, "a", encoding="utf-8") as log:
+        with open(log_path, "a", encoding="utf-8") as log_file:
             for (task_id, index), result in progress(executor.run(jobs), desc=f"scoring {benchmark}",
                                                      total=len(jobs), unit="sample"):
                 row = {"task_id": task_id, "sample_index": index, "verdict": result.verdict,
                        "error": result.error, "duration_s": round(result.duration_s, 4),
                        "retried": result.retried, "solution_hash": wanted[task_id, index].solution_hash}
-                log.write(json.dumps(row) + "\n")
-                log.flush()
+                log_file.write(json.dumps(row) + "\n")
+                log_file.flush()
                 done[task_id, index] = row
         run_seconds = time.monotonic() - run_started
         workers_used, restarts = executor.n_workers, executor.restarts
@@ -157,45 +134,17 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
 
 def summarize(benchmark: str, problems, rows: list[dict], k: Sequence[int]) -> dict:
     """The verdict-derived part of results.json (everything but hashes and timing)."""
-    per_task: dict[str, dict[str, int]] = {}
-    for r in rows:
-        t = per_task.setdefault(r["task_id"], {"n": 0, "c": 0})
-        t["n"] += 1
-        t["c"] += r["verdict"] == "passed"
-    missing = [p.task_id for p in problems if p.task_id not in per_task]
-    if missing:
-        _log(f"[score] warning: {len(missing)} task(s) have no samples and are left out of pass@k "
-             f"(not attempted): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    per_task, missing = per_task_counts(problems, rows)
     counts = [(t["n"], t["c"]) for t in per_task.values()]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         means, cis = pass_at_k_report(counts, k)
     for w in caught:
-        _log(f"[score] warning: {w.message}")
-    ns = sorted({n for n, _ in counts})
+        log(f"[score] warning: {w.message}")
     verdicts = Counter(r["verdict"] for r in rows)
     return {
-        "benchmark": benchmark, "n_tasks": len(problems), "n_attempted": len(per_task),
-        "missing_tasks": missing, "n_samples": len(rows),
-        "samples_per_task": ns[0] if ns else 0, "samples_per_task_range": [ns[0], ns[-1]] if ns else [0, 0],
+        "benchmark": benchmark, "metric": "pass@k", "n_tasks": len(problems), "n_attempted": len(per_task),
+        "missing_tasks": missing, "n_samples": len(rows), **sample_counts(per_task),
         "pass_at_k": means, "pass_at_k_ci": cis, "per_task": per_task,
         "verdicts": {v: verdicts.get(v, 0) for v in VERDICTS},
     }
-
-
-def format_table(results: dict) -> str:
-    t = results["timing"]
-    spt = results["samples_per_task_range"]
-    lines = [f"{results['benchmark']}: {results['n_attempted']}/{results['n_tasks']} tasks, "
-             f"{spt[0] if spt[0] == spt[1] else f'{spt[0]}-{spt[1]}'} samples/task, "
-             f"{results['n_samples']} samples ({t['executed']} run, {t['resumed']} resumed) in {t['wall_s']:.1f} s"]
-    lines.append(f"  {'metric':<10}{'value':>8}   95% CI")
-    for key, value in results["pass_at_k"].items():
-        lo, hi = results["pass_at_k_ci"][key]
-        lines.append(f"  {key:<10}{value:>8.4f}   [{lo:.4f}, {hi:.4f}]")
-    if not results["pass_at_k"]:
-        lines.append("  (no pass@k: no k is <= the samples per task)")
-    lines.append("  verdicts: " + " · ".join(f"{v} {n}" for v, n in results["verdicts"].items())
-                 + f" · retried {t['retries']}")
-    lines.append("  isolation: " + ", ".join(results["isolation"]))
-    return "\n".join(lines)

@@ -1,0 +1,44 @@
+"""Scoring: samples in, per-sample verdicts and the benchmark's metric out (`codemix score`, and
+`codemix eval` after generation). `score_samples` dispatches on the benchmark's scorer kind:
+
+- execute (eval/scoring/execute.py): programs run in the sandbox; pass@k.
+- exact_match (eval/scoring/exact_match.py): answers compared with references; accuracy.
+
+Both write results.jsonl and results.json of the same shape (eval/scoring/results.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from eval.scoring.results import check_args, format_table
+
+__all__ = ["format_table", "score_samples"]
+
+
+def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: str | None = None,
+                  k: Sequence[int] = (1, 10, 100), workers: int | None = None,
+                  timeout: float | None = None, out_dir: str | Path,
+                  tasks: Sequence[str] | None = None, limits: Any = None,
+                  executor: Any = None, show_table: bool = True) -> dict:
+    """Score every sample of `samples_path` on `benchmark`; returns the results.json dict.
+
+    `tasks` restricts scoring to those task ids (samples of other tasks are skipped). For
+    executed benchmarks, `executor` lets a caller reuse a running sandbox pool and `limits`
+    sets its resource limits; exact-match benchmarks ignore k, workers, timeout and limits."""
+    from eval.benchmarks import get_benchmark
+
+    check_args(k=k, workers=workers, timeout=timeout)
+    bench = get_benchmark(benchmark)
+    if bench.scorer == "exact_match":
+        from eval.scoring.exact_match import score_exact_match
+
+        return score_exact_match(benchmark, samples_path, out_dir=out_dir, problems_path=problems_path,
+                                 tasks=tasks, show_table=show_table)
+    from eval.scoring.execute import score_execute
+
+    return score_execute(benchmark, samples_path, problems_path=problems_path, k=k, workers=workers,
+                         timeout=timeout, out_dir=out_dir, tasks=tasks, limits=limits, executor=executor,
+                         show_table=show_table)

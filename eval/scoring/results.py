@@ -1,0 +1,103 @@
+"""What both scorer kinds share: selecting problems and samples, and the results.json shape.
+
+results.json keys (a contract other tools read): benchmark, metric ("pass@k" | "accuracy"),
+n_tasks, n_attempted, missing_tasks, n_samples, samples_per_task(_range), per_task {task_id:
+{n, c}}, problems_hash, problems_file_hash, samples_hash, skipped_samples, timing; and
+  execute:     pass_at_k {"pass@k": x}, pass_at_k_ci {"pass@k": [lo, hi]}, verdicts, isolation
+  exact_match: accuracy, accuracy_ci [lo, hi], groups {group: {n_tasks, accuracy, accuracy_ci}}
+Values are fractions in [0, 1]; tables print percentages.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from eval.benchmarks import Problem, load_problems
+from eval.samples import Sample, read_samples
+from mixing.errors import CodemixError
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Selection:
+    problems: list[Problem]       # the problems scored (all, or those in `tasks`)
+    samples: list[Sample]         # the samples of those problems
+    skipped: int                  # samples of other tasks, left out
+
+
+def check_args(*, k: Sequence[int], workers: int | None, timeout: float | None) -> None:
+    if timeout is not None and timeout <= 0:
+        raise CodemixError(f"timeout must be positive, got {timeout}")
+    if workers is not None and workers < 1:
+        raise CodemixError(f"workers must be at least 1, got {workers}")
+    bad_k = [x for x in k if isinstance(x, bool) or not isinstance(x, int) or x < 1]
+    if bad_k or not k:
+        raise CodemixError(f"k must be positive integers, got {list(k)}")
+
+
+def select(benchmark: str, samples_path: str | Path, problems_path: str | None,
+           tasks: Sequence[str] | None) -> Selection:
+    all_problems = load_problems(benchmark, problems_path)
+    problems = all_problems
+    if tasks is not None:
+        wanted_tasks = set(tasks)
+        unknown = sorted(wanted_tasks - {p.task_id for p in all_problems})
+        if unknown:
+            raise CodemixError(f"{benchmark}: no such task(s): {', '.join(unknown[:5])}")
+        problems = [p for p in all_problems if p.task_id in wanted_tasks]
+    by_id = {p.task_id for p in problems}
+    all_samples = read_samples(samples_path, benchmark, {p.task_id: p for p in all_problems})
+    samples = [s for s in all_samples if s.task_id in by_id]
+    return Selection(problems, samples, len(all_samples) - len(samples))
+
+
+def per_task_counts(problems: Sequence[Problem], rows: list[dict]) -> tuple[dict[str, dict[str, int]], list[str]]:
+    """({task_id: {"n": samples, "c": correct}}, ids of problems with no sample)."""
+    per_task: dict[str, dict[str, int]] = {}
+    for r in rows:
+        t = per_task.setdefault(r["task_id"], {"n": 0, "c": 0})
+        t["n"] += 1
+        t["c"] += r["verdict"] == "passed"
+    missing = [p.task_id for p in problems if p.task_id not in per_task]
+    if missing:
+        log(f"[score] warning: {len(missing)} task(s) have no samples and are left out "
+            f"(not attempted): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    return per_task, missing
+
+
+def sample_counts(per_task: dict[str, dict[str, int]]) -> dict:
+    ns = sorted({t["n"] for t in per_task.values()})
+    return {"samples_per_task": ns[0] if ns else 0, "samples_per_task_range": [ns[0], ns[-1]] if ns else [0, 0]}
+
+
+def headline(results: dict) -> str:
+    t = results["timing"]
+    spt = results["samples_per_task_range"]
+    return (f"{results['benchmark']}: {results['n_attempted']}/{results['n_tasks']} tasks, "
+            f"{spt[0] if spt[0] == spt[1] else f'{spt[0]}-{spt[1]}'} samples/task, "
+            f"{results['n_samples']} samples ({t['executed']} run, {t['resumed']} resumed) in {t['wall_s']:.1f} s")
+
+
+def format_table(results: dict) -> str:
+    """The per-benchmark block `codemix score` prints (percentages, 95% CIs)."""
+    lines = [headline(results), f"  {'metric':<10}{'value %':>9}   95% CI"]
+    if results.get("metric") == "accuracy":
+        values = {"accuracy": (results["accuracy"], results["accuracy_ci"])}
+        values.update({f"  {g}": (v["accuracy"], v["accuracy_ci"]) for g, v in results.get("groups", {}).items()})
+    else:
+        values = {key: (v, results["pass_at_k_ci"][key]) for key, v in results["pass_at_k"].items()}
+    for key, (value, (lo, hi)) in values.items():
+        lines.append(f"  {key:<10}{100 * value:>9.1f}   [{100 * lo:.1f}, {100 * hi:.1f}]")
+    if not values:
+        lines.append("  (no pass@k: no k is <= the samples per task)")
+    lines.append("  verdicts: " + " · ".join(f"{v} {n}" for v, n in results["verdicts"].items())
+                 + (f" · retried {results['timing']['retries']}" if "retries" in results["timing"] else ""))
+    if results.get("isolation"):
+        lines.append("  isolation: " + ", ".join(results["isolation"]))
+    return "\n".join(lines)
