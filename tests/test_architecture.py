@@ -48,3 +48,93 @@ def test_modules_stay_readable_sized():
     too_long = {str(p.relative_to(ROOT)): n for p in ROOT.glob("*/*.py")
                 if p.parts[-2] in LAYERS and (n := len(p.read_text(encoding="utf-8").splitlines())) > 600}
     assert not too_long, f"split these modules: {too_long}"
+
+
+# ---------------------------------------------------------------- modules and sub-packages
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _project_modules() -> dict[str, Path]:
+    return {_module_name(p): p for layer in LAYERS for p in (ROOT / layer).rglob("*.py")}
+
+
+def _runtime_imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Project modules `path` imports at run time (anywhere in the file, functions included;
+    `if TYPE_CHECKING:` blocks excluded). `from a.b import c` counts as a.b.c when c is a
+    module, else as a.b."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(n) for n in ast.walk(node))
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in modules)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                if full in modules:
+                    found.add(full)
+                elif node.module in modules:
+                    found.add(node.module)
+    return found
+
+
+def test_no_import_circles():
+    modules = _project_modules()
+    graph = {name: _runtime_imports(path, modules) - {name} for name, path in modules.items()}
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    cycles = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, "import circles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+# Which eval sub-packages may import which: the sandbox knows programs, not problems or models;
+# generation knows prompts and models, not how answers are scored.
+EVAL_RULES = {
+    "eval.sandbox": {"eval.generation", "eval.benchmarks", "eval.scoring", "eval.evaluate", "finetune", "recipes"},
+    "eval.generation": {"eval.sandbox", "eval.benchmarks", "eval.scoring", "eval.evaluate"},
+    "eval.benchmarks": {"eval.sandbox", "eval.generation", "eval.scoring", "eval.evaluate"},
+}
+
+
+@pytest.mark.parametrize("package", sorted(EVAL_RULES))
+def test_eval_sub_packages_keep_their_boundaries(package):
+    modules = _project_modules()
+    forbidden = EVAL_RULES[package]
+    offenders = {}
+    for name, path in modules.items():
+        if name == package or name.startswith(package + "."):
+            bad = {m for m in _runtime_imports(path, modules)
+                   if any(m == f or m.startswith(f + ".") for f in forbidden)}
+            if bad:
+                offenders[name] = sorted(bad)
+    assert not offenders, f"{package} reaches across its boundary: {offenders}"
+
+
+def test_the_cycle_check_sees_lazy_imports(tmp_path):
+    # The check must catch a circle closed by an import inside a function, as the old
+    # eval/benchmarks.py <-> eval/plus.py one was.
+    a = tmp_path / "a.py"
+    a.write_text("def f():\n    from b import g\n")
+    assert _runtime_imports(a, {"a": a, "b": a}) == {"b"}
