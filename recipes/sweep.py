@@ -49,13 +49,15 @@ class Unit:
     values: dict[str, Any]
     mix_dir: Path | None = None   # shared mixture this unit's mix/ links to
     depends_on: str | None = None  # a unit that must be done first (the reference of a random-init model)
+    upstream_key: str | None = None  # that unit's key: its outputs are this unit's inputs
 
     @property
     def key(self) -> str:
-        """What the unit computes: its recipe without the output location."""
+        """What the unit computes: its recipe without the output location (and, for the
+        reference of a random-init model, the key of the cell whose random start it scores)."""
         resolved = self.recipe.resolved()
         resolved.pop("output_dir", None)
-        return hash_json(resolved)
+        return hash_json({"recipe": resolved, "upstream": self.upstream_key} if self.upstream_key else resolved)
 
     def meta(self, sweep_name: str) -> dict[str, Any]:
         mix = None if self.mix_dir is None else _relpath(self.mix_dir, self.dir)
@@ -245,7 +247,8 @@ def _reference_unit(sweep_name: str, baseline: Unit, ref_dir: Path) -> Unit:
         ev["prompt_style"] = "instruction"
     ev.update(model=model, adapter=None, include_base=False)
     data = {"name": f"{sweep_name}.reference", "seed": r.seed, "output_dir": str(ref_dir), "eval": ev}
-    return Unit(REFERENCE_DIR, ref_dir, data, Recipe.model_validate(data), {}, None, depends_on)
+    return Unit(REFERENCE_DIR, ref_dir, data, Recipe.model_validate(data), {}, None, depends_on,
+                baseline.key if depends_on else None)
 
 
 # ---------------------------------------------------------------- state on disk

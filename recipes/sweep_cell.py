@@ -103,9 +103,10 @@ def run_unit(directory: str | os.PathLike, *, quiet: bool = False) -> str:
     from recipes.pipeline import run_mix, run_recipe
 
     directory = Path(directory)
-    meta = json.loads((directory / "cell.json").read_text())
     try:
-        with locked(directory, what=f"codemix sweep {meta['sweep']}: {meta['name']}"):
+        with locked(directory, what=f"codemix sweep: {directory.parent.name}/{directory.name}"):
+            # Read only under the lock: another launcher may be (re)writing it until then.
+            meta = json.loads((directory / "cell.json").read_text())
             if _is_done(directory, meta["key"]):
                 return "done"
             dep = meta.get("depends_on")
