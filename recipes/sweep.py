@@ -293,9 +293,12 @@ def materialize(sweep: Sweep, units: list[Unit]) -> None:
         if unit.dir.is_dir() and lock_holder(unit.dir) is not None:
             continue
         unit.dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(unit.dir / RECIPE_FILE, f"# sweep {sweep.name}, cell {unit.name} (written by codemix sweep)\n"
-                          + yaml.safe_dump(unit.data, sort_keys=False))
-        atomic_write_json(unit.dir / META_FILE, unit.meta(sweep.name))
+        text = f"# sweep {sweep.name}, cell {unit.name} (written by codemix sweep)\n" + yaml.safe_dump(unit.data, sort_keys=False)
+        meta = json.dumps(unit.meta(sweep.name), indent=2) + "\n"
+        for name, content in ((RECIPE_FILE, text), (META_FILE, meta)):
+            path = unit.dir / name
+            if not path.is_file() or path.read_text(encoding="utf-8") != content:  # unchanged: keep its mtime
+                atomic_write_text(path, content)
 
 
 def sweep_json(sweep: Sweep) -> dict[str, Any]:
