@@ -49,6 +49,7 @@ class Unit:
     values: dict[str, Any]
     mix_dir: Path | None = None   # shared mixture this unit's mix/ links to
     depends_on: str | None = None  # a unit that must be done first (the reference of a random-init model)
+    train_launch: dict[str, Any] | None = None  # {processes, accelerate_config}: train in N processes
     upstream_key: str | None = None  # that unit's key: its outputs are this unit's inputs
 
     @property
@@ -62,7 +63,7 @@ class Unit:
     def meta(self, sweep_name: str) -> dict[str, Any]:
         mix = None if self.mix_dir is None else _relpath(self.mix_dir, self.dir)
         return {"sweep": sweep_name, "name": self.name, "values": self.values, "key": self.key, "mix": mix,
-                "depends_on": self.depends_on and f"../{CELLS_DIR}/{self.depends_on}"}
+                "depends_on": self.depends_on and f"../{CELLS_DIR}/{self.depends_on}", "train_launch": self.train_launch}
 
 
 @dataclasses.dataclass
@@ -183,6 +184,12 @@ def load_sweep(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -
     shared_reference = (include_base and recipe.train is not None and recipe.eval is not None
                         and not any(k == "train" or k.startswith("train.model") for k in keys))
 
+    train_launch = None
+    if recipe.train is not None and (cfg.train_processes > 1 or cfg.accelerate_config):
+        from recipes.cmd_train import _accelerate_config
+
+        _accelerate_config(cfg.accelerate_config)  # an unknown name or missing file fails here, up front
+        train_launch = {"processes": cfg.train_processes, "accelerate_config": cfg.accelerate_config}
     cells, seen = [], {}
     for values in expand(cfg):
         name = cell_name(values, labels)
@@ -212,7 +219,7 @@ def load_sweep(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -
         if cell_recipe.mix is not None:
             mix_key = hash_json({"mix": cell_recipe.mix.model_dump(mode="json"), "seed": cell_recipe.seed})
             mix_dir = out / MIXES_DIR / mix_key[:16]
-        cells.append(Unit(name, cell_dir, cell_data, cell_recipe, values, mix_dir))
+        cells.append(Unit(name, cell_dir, cell_data, cell_recipe, values, mix_dir, train_launch=train_launch))
 
     reference, ref_eval_dir = None, None
     if shared_reference:
@@ -248,7 +255,7 @@ def _reference_unit(sweep_name: str, baseline: Unit, ref_dir: Path) -> Unit:
     ev.update(model=model, adapter=None, include_base=False)
     data = {"name": f"{sweep_name}.reference", "seed": r.seed, "output_dir": str(ref_dir), "eval": ev}
     return Unit(REFERENCE_DIR, ref_dir, data, Recipe.model_validate(data), {}, None, depends_on,
-                baseline.key if depends_on else None)
+                upstream_key=baseline.key if depends_on else None)
 
 
 # ---------------------------------------------------------------- state on disk

@@ -125,6 +125,8 @@ def run_unit(directory: str | os.PathLike, *, quiet: bool = False) -> str:
                         # then the mixture is up to date for all of them.
                         with locked(shared, what=f"codemix sweep {meta['sweep']}: mixture for {meta['name']}", wait=True):
                             run_mix(recipe)
+                    if meta.get("train_launch") and recipe.train is not None:
+                        _train_in_processes(directory / "recipe.yaml", meta["train_launch"])
                     run_recipe(recipe, path)
             except Exception as e:  # noqa: BLE001 - one cell's failure must not stop the others
                 message = str(e) if isinstance(e, CodemixError) else f"{type(e).__name__}: {e}"
@@ -139,6 +141,25 @@ def run_unit(directory: str | os.PathLike, *, quiet: bool = False) -> str:
             return "done"
     except LockHeld:
         return "running"
+
+
+def _train_in_processes(recipe_path: Path, launch: dict[str, Any]) -> None:
+    """The train stage as `codemix train --num-processes N` (its own launcher: accelerate on GPUs,
+    torchrun on CPU); the pipeline then finds the training up to date and goes on to eval."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "recipes", "train", str(recipe_path), "--num-processes", str(launch["processes"])]
+    if launch.get("accelerate_config"):
+        cmd += ["--accelerate-config", launch["accelerate_config"]]
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    print(f"[sweep] training in {launch['processes']} processes: {' '.join(cmd[1:])}", flush=True)
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:  # through sys.stdout, so the cell's log.txt gets it too
+            sys.stdout.write(line)
+    if proc.returncode != 0:
+        raise CodemixError(f"training in {launch['processes']} processes failed (exit status {proc.returncode}); "
+                           "see log.txt; re-running the sweep resumes from the last checkpoint")
 
 
 def _dependency_done(dep_dir: Path) -> bool:

@@ -64,6 +64,8 @@ class SweepConfig(BaseModel):
     include_base: bool | None = Field(None, description="Score the untrained base model once for the whole sweep as the reference row (default: the recipe's eval.include_base).")
     launcher: Literal["local", "slurm"] = Field("local", description="Default launcher (the --launcher flag overrides it).")
     parallel: int | None = Field(None, gt=0, description="local launcher: cells at once (default: one per GPU group, or 1 on CPU).")
+    train_processes: int = Field(1, gt=0, description="Data-parallel training processes per cell; >1 runs the train stage as `codemix train --num-processes N` (one per GPU of the cell, e.g. for a full fine-tune with zero3).")
+    accelerate_config: str | None = Field(None, description="accelerate config for multi-process training: ddp, zero2, zero3, fsdp or a file (as `codemix train --accelerate-config`).")
     gpus_per_cell: int = Field(1, ge=0, description="local launcher on a GPU machine: GPUs each cell gets via CUDA_VISIBLE_DEVICES.")
     slurm: SlurmConfig = Field(default_factory=SlurmConfig, description="Slurm resources per cell for --launcher slurm (submitit job array).")
 
