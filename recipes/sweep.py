@@ -174,9 +174,16 @@ def load_sweep(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -
     if recipe.sweep is None:
         raise CodemixError(f"{path}: no sweep: section (declare sweep.grid or sweep.zip; `codemix run` runs a single recipe)")
     cfg = recipe.sweep
+    swept = list(cfg.grid) + list(cfg.zip)
+    for assignment in overrides:
+        key = assignment.partition("=")[0]
+        clash = next((k for k in swept if key == k or key.startswith(k + ".") or k.startswith(key + ".")), None)
+        if clash is not None:
+            raise CodemixError(f"--set {key}: {clash} is swept (sweep.grid / sweep.zip), so the grid's values "
+                               "replace it in every cell; change the grid in the recipe instead, or run a subset with --cells")
     out = Path(recipe.output_dir).resolve()
     base = {k: v for k, v in data.items() if k != "sweep"}
-    keys = list(cfg.grid) + list(cfg.zip)
+    keys = swept
     labels = axis_labels(keys)
     axes = {**cfg.grid, **cfg.zip}
     include_base = cfg.include_base if cfg.include_base is not None else bool(recipe.eval and recipe.eval.include_base)
@@ -331,12 +338,10 @@ def write_sweep_json(sweep: Sweep) -> Path:
 
 
 def plan_table(sweep: Sweep, units: list[Unit]) -> str:
-    rows = [("cell", "state", "detail")]
-    for u in units:
-        st, detail = state(u)
-        rows.append((u.name, st, detail[:100]))
+    states = [state(u) for u in units]
+    rows = [("cell", "state", "detail")] + [(u.name, st, detail[:100]) for u, (st, detail) in zip(units, states, strict=True)]
     width = [max(len(r[i]) for r in rows) for i in range(2)]
     lines = [f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]}".rstrip() for r in rows]
-    counts = {s: sum(state(u)[0] == s for u in units) for s in STATES}
+    counts = {s: sum(st == s for st, _ in states) for s in STATES}
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" ({len(units)} in all)")
     return "\n".join(lines)

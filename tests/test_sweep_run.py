@@ -93,3 +93,19 @@ def test_changing_the_base_recipe_reruns_the_cells(sweep_dir, capsys):
     assert main(["sweep", str(recipe), "--plan"]) == 0
     assert "3 done" in capsys.readouterr().out
     assert Path(out / "sweep.json").is_file()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="the CPU (torchrun + gloo) path")
+def test_train_processes_runs_the_train_stage_in_n_processes(tmp_path, monkeypatch):
+    """sweep.train_processes: 2 -> the cell trains through `codemix train --num-processes 2`."""
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    out = tmp_path / "run"
+    text = RECIPE.format(out=out).replace("max_steps: 12", "max_steps: 2")
+    text = text[:text.index("eval:")]  # mix + train only
+    recipe = tmp_path / "sweep.yaml"
+    recipe.write_text(text + "sweep:\n  grid: {seed: [7]}\n  train_processes: 2\n")
+    assert main(["sweep", str(recipe)]) == 0
+    cell = out / "cells" / "seed=7"
+    assert "[sweep] training in 2 processes" in (cell / "log.txt").read_text()
+    manifest = json.loads((cell / "train/manifest.json").read_text())
+    assert manifest["topology"]["num_processes"] == 2 and manifest["steps"] == 2
