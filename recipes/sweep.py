@@ -174,29 +174,23 @@ def load_sweep(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -
     if recipe.sweep is None:
         raise CodemixError(f"{path}: no sweep: section (declare sweep.grid or sweep.zip; `codemix run` runs a single recipe)")
     cfg = recipe.sweep
-    swept = list(cfg.grid) + list(cfg.zip)
-    for assignment in overrides:
-        key = assignment.partition("=")[0]
-        clash = next((k for k in swept if key == k or key.startswith(k + ".") or k.startswith(key + ".")), None)
-        if clash is not None:
-            raise CodemixError(f"--set {key}: {clash} is swept (sweep.grid / sweep.zip), so the grid's values "
-                               "replace it in every cell; change the grid in the recipe instead, or run a subset with --cells")
+    keys = list(cfg.grid) + list(cfg.zip)
+    _check_overrides(overrides, keys)
     out = Path(recipe.output_dir).resolve()
     base = {k: v for k, v in data.items() if k != "sweep"}
-    keys = swept
     labels = axis_labels(keys)
-    axes = {**cfg.grid, **cfg.zip}
     include_base = cfg.include_base if cfg.include_base is not None else bool(recipe.eval and recipe.eval.include_base)
-    # One reference for the sweep only when every cell starts from the same model.
+    # One reference for the whole sweep only when every cell starts from the same model and is
+    # scored the same way; otherwise each cell scores its own base (eval-base/), as `codemix run` does.
     shared_reference = (include_base and recipe.train is not None and recipe.eval is not None
-                        and not any(k == "train" or k.startswith("train.model") for k in keys))
-
+                        and not any(k in ("train", "eval") or k.startswith(("train.model", "eval.")) for k in keys))
     train_launch = None
     if recipe.train is not None and (cfg.train_processes > 1 or cfg.accelerate_config):
         from recipes.cmd_train import _accelerate_config
 
         _accelerate_config(cfg.accelerate_config)  # an unknown name or missing file fails here, up front
         train_launch = {"processes": cfg.train_processes, "accelerate_config": cfg.accelerate_config}
+
     cells, seen = [], {}
     for values in expand(cfg):
         name = cell_name(values, labels)
@@ -204,29 +198,10 @@ def load_sweep(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -
             raise CodemixError(f"{path}: sweep cells {seen[name]} and {values} both get the name {name!r}; "
                                "use values that differ after formatting")
         seen[name] = values
-        where = f"{path} (sweep cell {name})"
-        cell_data = copy.deepcopy(base)
-        for key, value in values.items():
-            try:
-                apply_override(cell_data, f"{key}={json.dumps(value)}")
-            except CodemixError as e:
-                raise CodemixError(f"{where}: {str(e).removeprefix('--set ')}") from None
-        cell_dir = out / CELLS_DIR / name
-        cell_data["name"] = f"{recipe.name}.{_short(name)}"
-        cell_data["output_dir"] = str(cell_dir)
-        if shared_reference:
-            cell_data["eval"] = {**cell_data["eval"], "include_base": False}
-        elif include_base and cell_data.get("eval") is not None:
-            cell_data["eval"] = {**cell_data["eval"], "include_base": True}
-        try:
-            cell_recipe = Recipe.model_validate(cell_data)
-        except ValidationError as e:
-            raise CodemixError(validation_message(where, e, Recipe)) from None
-        mix_dir = None
-        if cell_recipe.mix is not None:
-            mix_key = hash_json({"mix": cell_recipe.mix.model_dump(mode="json"), "seed": cell_recipe.seed})
-            mix_dir = out / MIXES_DIR / mix_key[:16]
-        cells.append(Unit(name, cell_dir, cell_data, cell_recipe, values, mix_dir, train_launch=train_launch))
+        cell = _cell(path, recipe.name, base, name, values, out / CELLS_DIR / name,
+                     include_base=None if shared_reference else include_base)
+        cell.train_launch = train_launch
+        cells.append(cell)
 
     reference, ref_eval_dir = None, None
     if shared_reference:
@@ -234,7 +209,46 @@ def load_sweep(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -
         ref_eval_dir = f"{REFERENCE_DIR}/eval"
     elif include_base and recipe.train is not None:
         ref_eval_dir = f"{CELLS_DIR}/{cells[0].name}/eval-base"
-    return Sweep(recipe.name, path, recipe, out, axes, cells, reference, ref_eval_dir)
+    return Sweep(recipe.name, path, recipe, out, {**cfg.grid, **cfg.zip}, cells, reference, ref_eval_dir)
+
+
+def _check_overrides(overrides, keys: list[str]) -> None:
+    for assignment in overrides:
+        key = assignment.partition("=")[0]
+        clash = next((k for k in keys if key == k or key.startswith(k + ".") or k.startswith(key + ".")), None)
+        if clash is not None:
+            raise CodemixError(f"--set {key}: {clash} is swept (sweep.grid / sweep.zip), so the grid's values "
+                               "replace it in every cell; change the grid in the recipe instead, or run a subset with --cells")
+
+
+def _cell(path: Path, sweep_name: str, base: dict, name: str, values: dict, cell_dir: Path, *,
+          include_base: bool | None) -> Unit:
+    """The base recipe with the cell's values set, validated; include_base None: the sweep's
+    shared reference scores the base model, so the cell does not."""
+    from pydantic import ValidationError
+
+    from recipes.loader import apply_override, validation_message
+
+    where = f"{path} (sweep cell {name})"
+    data = copy.deepcopy(base)
+    for key, value in values.items():
+        try:
+            apply_override(data, f"{key}={json.dumps(value)}")
+        except CodemixError as e:
+            raise CodemixError(f"{where}: {str(e).removeprefix('--set ')}") from None
+    data["name"] = f"{sweep_name}.{_short(name)}"
+    data["output_dir"] = str(cell_dir)
+    if data.get("eval") is not None:
+        data["eval"] = {**data["eval"], "include_base": bool(include_base)}
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as e:
+        raise CodemixError(validation_message(where, e, Recipe)) from None
+    mix_dir = None
+    if recipe.mix is not None:
+        mix_dir = cell_dir.parent.parent / MIXES_DIR / hash_json({"mix": recipe.mix.model_dump(mode="json"),
+                                                                  "seed": recipe.seed})[:16]
+    return Unit(name, cell_dir, data, recipe, values, mix_dir)
 
 
 def _short(name: str) -> str:
