@@ -264,3 +264,36 @@ def test_slurm_launcher_through_submitits_local_executor(tmp_path, monkeypatch, 
     assert main(["sweep", str(path), "--launcher", "slurm", "--cluster", "local", "--gpus-per-cell", "0",
                  "--cells", "general_fraction=0,budget=60"]) == 0
     assert _runs(out / "cells" / "general_fraction=0,budget=60") == 1
+
+
+def test_reference_is_shared_only_when_model_and_eval_settings_are_common(tmp_path):
+    from tests.test_run import RECIPE
+
+    base = yaml.safe_load(RECIPE.format(out=tmp_path / "out"))
+
+    def load(sweep: dict, **train_model):
+        data = {**base, "sweep": sweep}
+        if train_model:
+            data["train"] = {**base["train"], "model": train_model}
+        path = tmp_path / "r.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return load_sweep(str(path))
+
+    sweep = load({"grid": {"mix.general_fraction": [0, 0.2]}})
+    assert [c.recipe.eval.include_base for c in sweep.cells] == [False, False]
+    ref = sweep.reference
+    assert ref.depends_on == sweep.cells[0].name and sweep.reference_eval_dir == "reference/eval"
+    assert ref.recipe.eval.model == str(sweep.cells[0].dir / "train" / "base") and ref.recipe.train is None
+    assert ref.recipe.eval.prompt_style == "instruction" and ref.recipe.eval.tasks == base["eval"]["tasks"]
+    assert ref.upstream_key == sweep.cells[0].key  # retraining the baseline invalidates the reference
+
+    pretrained = load({"grid": {"mix.general_fraction": [0, 0.2]}}, path="org/some-model")
+    assert pretrained.reference.depends_on is None and pretrained.reference.recipe.eval.model == "org/some-model"
+
+    per_cell = load({"grid": {"eval.max_new_tokens": [8, 16]}})  # eval settings differ: each cell its own base
+    assert per_cell.reference is None and [c.recipe.eval.include_base for c in per_cell.cells] == [True, True]
+    assert per_cell.reference_eval_dir == "cells/max_new_tokens=8/eval-base"
+
+    off = load({"grid": {"seed": [1, 2]}, "include_base": False})
+    assert off.reference is None and off.reference_eval_dir is None
+    assert [c.recipe.eval.include_base for c in off.cells] == [False, False]
