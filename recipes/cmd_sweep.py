@@ -14,7 +14,7 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plan", action="store_true", help="print the cells and their state (done, running, failed, pending); run nothing")
     p.add_argument("--cells", metavar="NAME,...", help="run only these cells (names as --plan prints them; separate with ';' if names contain commas)")
     p.add_argument("--launcher", choices=("local", "slurm"), help="where cells run (default: the recipe's sweep.launcher, else local)")
-    p.add_argument("--parallel", type=int, metavar="N", help="local: cells at once (default: one per GPU group on a GPU machine, else 1)")
+    p.add_argument("--parallel", type=int, metavar="N", help="local: cells at once (default: sweep.parallel, else one per GPU group on a GPU machine, else 1)")
     p.add_argument("--gpus-per-cell", type=int, metavar="N", help="GPUs per cell (local: CUDA_VISIBLE_DEVICES groups; slurm: --gpus-per-node)")
     p.add_argument("--fail-fast", action="store_true", help="stop starting cells after the first failure (default: report it and go on)")
     s = p.add_argument_group("slurm launcher (override the recipe's sweep.slurm)")
@@ -60,9 +60,14 @@ def _split_commas(spec: str, known: set[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mixing.errors import CodemixError
     from recipes import sweep as sw
     from recipes.launchers import LaunchOptions, get_launcher
 
+    if args.parallel is not None and args.parallel < 1:
+        raise CodemixError(f"--parallel must be >= 1, got {args.parallel}")
+    if args.gpus_per_cell is not None and args.gpus_per_cell < 0:
+        raise CodemixError(f"--gpus-per-cell must be >= 0, got {args.gpus_per_cell}")
     sweep = sw.load_sweep(args.recipe, args.overrides)
     cells = _resolve_cells(sweep, args.cells)
     units = cells + ([sweep.reference] if sweep.reference is not None else [])
@@ -77,8 +82,6 @@ def run(args: argparse.Namespace) -> int:
     for item in args.sbatch:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            from mixing.errors import CodemixError
-
             raise CodemixError(f"--sbatch {item!r}: expected KEY=VALUE, e.g. --sbatch constraint=h100")
         slurm.setdefault("additional", {})[key.lstrip("-")] = value
     options = LaunchOptions(parallel=args.parallel, gpus_per_cell=args.gpus_per_cell, fail_fast=args.fail_fast,
