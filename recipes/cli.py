@@ -20,6 +20,7 @@ COMMANDS = {
     "score": "Execute code samples against a benchmark's tests and report pass@k.",
     "eval": "Generate completions with a checkpoint or model and score them.",
     "run": "Run every stage a recipe declares (mix -> train -> eval), skipping up-to-date ones.",
+    "sweep": "Run every cell of a recipe's sweep: grid (locally or on Slurm), skipping finished cells.",
     "validate": "Validate recipe files (or list the bundled ones).",
 }
 

@@ -17,5 +17,8 @@ def run(args: argparse.Namespace) -> int:
     from recipes.pipeline import run_recipe
 
     recipe, path = load_recipe(args.recipe, args.overrides)
+    if recipe.sweep is not None:
+        print(f"note: {path} declares a sweep; `codemix run` runs its base values only "
+              f"(`codemix sweep {args.recipe}` runs the grid)")
     run_recipe(recipe, path, force=args.force)
     return 0

@@ -21,7 +21,12 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         recipe, path = load_recipe(name, args.overrides)
         stages = [s for s in ("mix", "train", "eval") if getattr(recipe, s) is not None]
-        print(f"ok  {path}  name={recipe.name}  stages={'+'.join(stages) or 'none'}  hash={recipe.hash()[:12]}")
+        cells = ""
+        if recipe.sweep is not None:  # every cell is validated too, before anything runs
+            from recipes.sweep import load_sweep
+
+            cells = f"  sweep={len(load_sweep(name, args.overrides).cells)} cells"
+        print(f"ok  {path}  name={recipe.name}  stages={'+'.join(stages) or 'none'}  hash={recipe.hash()[:12]}{cells}")
         if args.show:
             print(yaml.safe_dump(recipe.resolved(), sort_keys=False))
     return 0

@@ -10,6 +10,7 @@ from eval.config import EvalConfig
 from finetune.config import TrainConfig
 from mixing.artifacts import hash_json
 from mixing.config import MixConfig
+from recipes.sweep_config import SweepConfig
 
 
 class Recipe(BaseModel):
@@ -21,6 +22,7 @@ class Recipe(BaseModel):
     mix: MixConfig | None = Field(None, description="Build the training mixture.")
     train: TrainConfig | None = Field(None, description="Fine-tune a model on the mixture.")
     eval: EvalConfig | None = Field(None, description="Generate and score on code benchmarks.")
+    sweep: SweepConfig | None = Field(None, description="Vary recipe keys over a grid: `codemix sweep` runs one cell per combination.")
 
     @field_validator("name")
     @classmethod

@@ -1,0 +1,102 @@
+"""The `sweep:` section of a recipe: which keys vary, and how the cells are launched."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.([A-Za-z_][A-Za-z0-9_]*|[0-9]+))*")
+_TIME = re.compile(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?")
+
+
+def slurm_minutes(spec: str) -> int:
+    """Slurm's --time formats (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS) as whole minutes."""
+    m = _TIME.fullmatch(spec.strip())
+    if not m:
+        raise ValueError(f"time {spec!r}: use Slurm's format, e.g. 24:00:00, 2-00:00:00 or 90 (minutes)")
+    days, a, b, c = (int(x) if x else None for x in m.groups())
+    if days is not None:  # D-HH[:MM[:SS]]
+        minutes = days * 1440 + a * 60 + (b or 0) + ((c or 0) > 0)
+    elif c is not None:  # HH:MM:SS
+        minutes = a * 60 + b + (c > 0)
+    elif b is not None:  # MM:SS
+        minutes = a + (b > 0)
+    else:  # MM
+        minutes = a
+    if minutes <= 0:
+        raise ValueError(f"time {spec!r} is zero")
+    return minutes
+
+
+class SlurmConfig(BaseModel):
+    """Defaults fit one 7B full/LoRA fine-tune + vLLM eval on one 80 GB GPU per cell."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    partition: str | None = Field(None, description="Slurm partition (default: the cluster's default partition).")
+    time: str = Field("24:00:00", description="Wall-time limit per cell, in Slurm's format (HH:MM:SS, D-HH:MM:SS or minutes).")
+    nodes: int = Field(1, gt=0, description="Nodes per cell.")
+    gpus_per_node: int = Field(1, ge=0, description="GPUs per cell (per node).")
+    cpus_per_task: int = Field(8, gt=0, description="CPU cores per cell (tokenisation, data loading and the sandboxed executor use them).")
+    mem: str | None = Field("64G", description="Memory per node, e.g. 64G (None: the partition's default).")
+    account: str | None = Field(None, description="Slurm account to charge.")
+    qos: str | None = Field(None, description="Slurm quality of service.")
+    constraint: str | None = Field(None, description="Node feature constraint, e.g. a100|h100.")
+    array_parallelism: int = Field(64, gt=0, description="Most cells running at once (the job array's % limit).")
+    job_name: str | None = Field(None, description="Job name (default: codemix-<recipe name>).")
+    setup: list[str] = Field(default_factory=list, description="Shell lines run before each cell, e.g. 'source .venv/bin/activate'.")
+    additional: dict[str, Any] = Field(default_factory=dict, description="Extra sbatch options without the leading --, e.g. {exclusive: true, mail-type: END}.")
+
+    @field_validator("time")
+    @classmethod
+    def _time_ok(cls, v: str) -> str:
+        slurm_minutes(v)
+        return v
+
+
+class SweepConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="Dotted recipe key -> values; the cells are the product of all lists (and of the zip group).")
+    zip: dict[str, list[Any]] = Field(default_factory=dict, description="Keys varied together (equal-length lists), e.g. mix.budget with train.max_steps; one axis of the product.")
+    include_base: bool | None = Field(None, description="Score the untrained base model once for the whole sweep as the reference row (default: the recipe's eval.include_base).")
+    launcher: Literal["local", "slurm"] = Field("local", description="Default launcher (the --launcher flag overrides it).")
+    parallel: int | None = Field(None, gt=0, description="local launcher: cells at once (default: one per GPU group, or 1 on CPU).")
+    train_processes: int = Field(1, gt=0, description="Data-parallel training processes per cell; >1 runs the train stage as `codemix train --num-processes N` (one per GPU of the cell, e.g. for a full fine-tune with zero3).")
+    accelerate_config: str | None = Field(None, description="accelerate config for multi-process training: ddp, zero2, zero3, fsdp or a file (as `codemix train --accelerate-config`).")
+    gpus_per_cell: int = Field(1, ge=0, description="local launcher on a GPU machine: GPUs each cell gets via CUDA_VISIBLE_DEVICES.")
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig, description="Slurm resources per cell for --launcher slurm (submitit job array).")
+
+    @model_validator(mode="after")
+    def _axes_ok(self) -> SweepConfig:
+        if not self.grid and not self.zip:
+            raise ValueError("a sweep needs at least one key under grid: or zip:")
+        for group, axes in (("grid", self.grid), ("zip", self.zip)):
+            for key, values in axes.items():
+                if not _KEY.fullmatch(key):
+                    raise ValueError(f"{group}.{key}: not a dotted recipe key (e.g. mix.general_fraction)")
+                if key.split(".")[0] in ("name", "output_dir", "sweep"):
+                    raise ValueError(f"{group}.{key}: the sweep sets this itself; it cannot be swept")
+                if not values:
+                    raise ValueError(f"{group}.{key}: empty list of values")
+                if len({_hashable(v) for v in values}) != len(values):
+                    raise ValueError(f"{group}.{key}: repeated values {values}")
+        both = set(self.grid) & set(self.zip)
+        if both:
+            raise ValueError(f"{', '.join(sorted(both))}: in both grid and zip")
+        keys = list(self.grid) + list(self.zip)
+        nested = [(a, b) for a in keys for b in keys if a != b and b.startswith(a + ".")]
+        if nested:
+            raise ValueError(f"{nested[0][1]} lies inside {nested[0][0]}; sweep one or the other")
+        lengths = {k: len(v) for k, v in self.zip.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"zip lists must have equal lengths, got {lengths}")
+        return self
+
+
+def _hashable(v: Any) -> Any:
+    import json
+
+    return json.dumps(v, sort_keys=True, default=str)
