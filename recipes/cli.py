@@ -21,6 +21,8 @@ COMMANDS = {
     "eval": "Generate completions with a checkpoint or model and score them.",
     "run": "Run every stage a recipe declares (mix -> train -> eval), skipping up-to-date ones.",
     "validate": "Validate recipe files (or list the bundled ones).",
+    "compare": "Paired comparison of two results.json of one benchmark (bootstrap CI, McNemar).",
+    "report": "Tables, paired statistics and plots over sweep or run directories.",
 }
 
 
