@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
                              settings=cfg.model_dump(), seed=args.seed, k=cfg.k, problems=cfg.problems,
                              tasks=cfg.tasks, workers=cfg.workers, timeout=cfg.timeout, force=args.force)
     print()
-    print(results_table(results))
+    trained = args.adapter is not None or (Path(args.model) / "manifest.json").is_file()
+    print(results_table(results, label="trained" if trained else "base"))
     print(f"\nresults: {out}/<benchmark>/results.json")
     return 0
