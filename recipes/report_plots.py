@@ -106,8 +106,12 @@ def plot_curves(analysis: Analysis, cell_values: dict[str, list[tuple[float, flo
                        label="single seeds")
         ax.errorbar(x, y, yerr=[np.maximum(0, y - lo), np.maximum(0, hi - y)], fmt="o", color=COLORS[0],
                     capsize=3, zorder=3, label="trained (mean, 95% CI)")
-        for xi, yi, hii in zip(x, y, hi, strict=True):
-            ax.annotate(f"{yi:.1f}", (xi, hii), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=7)
+        crowded = len(x) > 8  # alternate labels above / below the CI bars so neighbours do not collide
+        for j, (xi, yi, loi, hii) in enumerate(zip(x, y, lo, hi, strict=True)):
+            below = crowded and j % 2 == 1
+            ax.annotate(f"{yi:.1f}", (xi, loi if below else hii), xytext=(0, -3 if below else 3),
+                        textcoords="offset points", ha="center", va="top" if below else "bottom",
+                        fontsize=6 if crowded else 7)
         loc = analysis.best.get(bench)
         if loc is not None:
             ax.plot(loc.curve_x, loc.curve_y * 100, color=COLORS[0], alpha=0.6, label=f"{loc.fit} fit")
@@ -129,7 +133,8 @@ def plot_curves(analysis: Analysis, cell_values: dict[str, list[tuple[float, flo
         ax.set_ylim(-0.03 * top, top * 1.15)
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_xlabel(name)
-        ax.set_ylabel(f"{metric} (%), n={n} problems" if bench != AVERAGE else f"mean {metric} (%) over benchmarks")
+        ax.set_ylabel(f"{metric} (%), n={n} problems" if bench != AVERAGE
+                      else f"mean {metric} (%) of {len(analysis.benchmarks)} benchmarks, n={n}")
         best = f": best {name} {loc.best:.3g} [{loc.ci[0]:.3g}, {loc.ci[1]:.3g}]" if loc is not None else ""
         ax.set_title(bench + best, fontsize=9)
     for ax in list(axes.flat)[len(panels):]:
@@ -161,8 +166,8 @@ def plot_problem_map(analysis: Analysis, path: str | Path, title: str) -> Path |
     plt = _plt()
     benches = list(analysis.differences)
     n_cfg = max(len(v[1]) for v in analysis.differences.values())
-    fig, axes = plt.subplots(len(benches), 1, figsize=(10, 1.2 + 0.35 * n_cfg * len(benches) + 0.9 * len(benches)),
-                             dpi=120, squeeze=False)
+    fig, axes = plt.subplots(len(benches), 1, figsize=(10, 0.8 + (0.9 + 0.3 * n_cfg) * len(benches)),
+                             dpi=120, squeeze=False, layout="constrained")
     image = None
     for ax, bench in zip(axes[:, 0], benches, strict=True):
         tasks, names, diff = analysis.differences[bench]
@@ -178,7 +183,8 @@ def plot_problem_map(analysis: Analysis, path: str | Path, title: str) -> Path |
         ax.set_xlabel(f"{bench}: the {len(order)} of n={len(tasks)} problems where a cell differs from "
                       f"the baseline ({analysis.baseline})", fontsize=8)
     if image is not None:
-        fig.colorbar(image, ax=axes[:, 0].tolist(), label="score - baseline's", shrink=0.8)
+        fig.colorbar(image, ax=axes[:, 0].tolist(), label="score - baseline's", shrink=min(0.8, 4 / (1 + n_cfg)),
+                     aspect=12)
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
