@@ -183,7 +183,7 @@ def best_lines(analysis: Analysis) -> list[str]:
     lines = []
     for bench, loc in analysis.best.items():
         edge = f"; max at the range's edge in {loc.edge_share:.0%} of resamples" if loc.edge_share >= 0.005 else ""
-        lines.append(f"best {name} on {bench}: {loc.best:.3g} [{loc.ci[0]:.3g}, {loc.ci[1]:.3g}]{edge}")
+        lines.append(f"best {name} on {bench}: {loc.best:.2g} [{loc.ci[0]:.2g}, {loc.ci[1]:.2g}]{edge}")
     return lines
 
 
