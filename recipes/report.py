@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from recipes.report_data import Cell, Outcome
+from recipes.report_data import Cell, Outcome, mix_text
 
 
 def _outcomes(results: dict[str, dict] | None) -> dict[str, Outcome]:
@@ -28,15 +28,6 @@ def results_table(results: dict[str, dict], reference: dict[str, dict] | None = 
 
     cells, benches = _cells(results, reference, label, composition, train)
     return text_table(cell_columns(cells, benches, label="model"), cells)
-
-
-def mix_text(composition: dict[str, Any] | None) -> str:
-    """'general_fraction 0.25: 180 code + 60 general rows' (what a run's mixture was)."""
-    if not composition:
-        return ""
-    rows = " + ".join(f"{n} {d}" for d, n in composition["domains"].items()) + " rows"
-    gf = composition.get("general_fraction")
-    return f"general_fraction {gf}: {rows}" if gf is not None else rows
 
 
 def plot_results(results: dict[str, dict], reference: dict[str, dict] | None, path: str | Path, title: str, *,

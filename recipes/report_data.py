@@ -133,6 +133,15 @@ def mix_composition(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
             "domains": domains, "sources": {s["name"]: s.get("realised") for s in manifest.get("sources", [])}}
 
 
+def mix_text(composition: dict[str, Any] | None) -> str:
+    """'general_fraction 0.25: 180 code + 60 general rows' (what a run's mixture was)."""
+    if not composition:
+        return ""
+    rows = " + ".join(f"{n} {d}" for d, n in composition["domains"].items()) + " rows"
+    gf = composition.get("general_fraction")
+    return f"general_fraction {gf}: {rows}" if gf is not None else rows
+
+
 @dataclass
 class Cell:
     """One trained model (a run directory) and what varied to make it."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from mixing.artifacts import atomic_write_text
 from recipes.report_analysis import AVERAGE, Analysis, axis_label
-from recipes.report_data import Outcome
+from recipes.report_data import Outcome, mix_text
 from recipes.report_plots import plot_bars, plot_curves, plot_problem_map, reference_points
 from recipes.report_study import Study
 from recipes.report_tables import (
@@ -98,6 +98,11 @@ def title_of(study: Study, analysis: Analysis) -> str:
     seed_text = f" x {'/'.join(map(str, seeds))} seeds" if seeds and seeds != [1] else ""
     if analysis.axis:
         return f"{study.name}: {metric} vs {axis_label(analysis.axis)} ({len(analysis.configs)} values{seed_text})"
+    if len(analysis.configs) == 1:
+        cell = analysis.configs[0].cells[0]
+        mix = mix_text(cell.mix)
+        return (f"{study.name}: {metric}, trained" + (" vs base model" if study.base else " model")
+                + seed_text + (f"\n({mix})" if mix else ""))
     keys = sorted({axis_label(k) for c in analysis.configs for k in c.values})
     return f"{study.name}: {metric} by {', '.join(keys) or 'run'} ({len(analysis.configs)} configurations{seed_text})"
 
