@@ -109,7 +109,11 @@ def numeric_axis(configs: list[Config], axis: str | None) -> tuple[str | None, s
         if not match:
             raise CodemixError(f"--axis {axis!r}: not a swept key (swept: {', '.join(keys) or 'none'})")
         axis = match[0]
-        others = [k for k in varying if k != axis]
+        # keys zipped with the axis (one value per axis value, e.g. train.max_steps with mix.budget)
+        # vary along the same line; anything else is a second dimension
+        others = [k for k in varying if k != axis
+                  and len({(repr(c.values.get(axis)), repr(c.values.get(k))) for c in configs})
+                  > len({repr(c.values.get(axis)) for c in configs})]
         if others:
             return None, f"best value: other keys vary too ({', '.join(others)}); report one slice at a time"
     elif len(varying) == 1:

@@ -193,7 +193,7 @@ def test_report_refuses_mixed_problem_sets_and_unknown_baseline(tmp_path, capsys
     assert "mbpp: cells were scored on different problems" in capsys.readouterr().err
 
 
-def test_report_lists_unfinished_cells_and_uses_bars_without_numeric_axis(tmp_path, capsys):
+def test_report_lists_unfinished_cells_and_skips_the_fit_with_two_points(tmp_path, capsys):
     sweep = write_sweep(tmp_path / "s", fractions=(0.0, 0.1))
     spec = json.loads((sweep / "sweep.json").read_text())
     spec["cells"].append({"name": "general_fraction=0.2,seed=1", "values": {"mix.general_fraction": 0.2, "seed": 1},
@@ -204,3 +204,17 @@ def test_report_lists_unfinished_cells_and_uses_bars_without_numeric_axis(tmp_pa
     assert "2 of 3 cells with results" in out and "failed" in out
     assert "needs at least 3 distinct axis values" in out  # two points: no best-value fit
     assert not (sweep / "report/best.csv").exists() and (sweep / "report/report.png").is_file()
+
+
+def test_numeric_axis_accepts_zipped_keys_but_not_a_second_dimension():
+    from recipes.report_analysis import Config, numeric_axis
+
+    zipped = [Config(f"b={b}", {"mix.budget": b, "train.max_steps": b // 10}, []) for b in (1000, 2000, 4000)]
+    assert numeric_axis(zipped, None)[0] is None and "choose one with --axis" in numeric_axis(zipped, None)[1]
+    assert numeric_axis(zipped, "budget") == ("mix.budget", None)
+    grid = [Config(f"{a},{b}", {"mix.general_fraction": a, "train.learning_rate": b}, [])
+            for a in (0.0, 0.1, 0.2) for b in (1e-5, 2e-5)]
+    axis, why = numeric_axis(grid, "general_fraction")
+    assert axis is None and "train.learning_rate" in why
+    words = [Config(f"p={p}", {"train.prompt_format": p}, []) for p in ("alpaca", "plain")]
+    assert numeric_axis(words, None) == (None, "best value: train.prompt_format is not numeric")
