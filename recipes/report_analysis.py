@@ -246,6 +246,9 @@ def _best(out: Analysis, configs: list[Config], boots: dict, suggest_k: int) -> 
         if not names:
             continue
         points = np.array([out.row(n, bench).value for n in names])
+        if np.ptp(points) == 0:
+            out.notes.append(f"best value on {bench}: every configuration scores {points[0] * 100:.1f}%; no maximum")
+            continue
         x = np.array([xs_all[n] for n in names])
         try:
             out.best[bench] = best_location(x, np.column_stack(reps), points, fit=out.fit, level=out.level)

@@ -157,9 +157,16 @@ class Cell:
 
     @property
     def config(self) -> str:
-        """The configuration name: the swept values without the seed (seeds of one config share it)."""
+        """The configuration name: the cell's name without its seed part (seeds of one
+        configuration share it), so a sweep's own names (`general_fraction=0,seed=2`) carry over."""
+        if "seed" not in self.values:
+            return self.name
+        parts = self.name.split(",")
+        seedless = [p for p in parts if p != f"seed={self.values['seed']}"]
+        if len(seedless) == len(parts) - 1:
+            return ",".join(seedless) or "all"
         rest = {k: v for k, v in self.values.items() if k != "seed"}
-        return cell_name(rest) if rest else (self.name if "seed" not in self.values else "all")
+        return cell_name(rest) if rest else "all"
 
     @property
     def seed(self) -> Any:

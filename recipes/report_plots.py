@@ -120,8 +120,8 @@ def plot_curves(analysis: Analysis, cell_values: dict[str, list[tuple[float, flo
         base_value = _base_value(base, bench, analysis.benchmarks)
         if base_value is not None:
             ax.axhline(base_value * 100, color=BASE_COLOR, linestyle="--", linewidth=1, label="base (untrained)")
-            ax.annotate(f"base {base_value * 100:.1f}", (x.min() if len(x) else 0, base_value * 100), xytext=(0, 3),
-                        textcoords="offset points", fontsize=7, color=BASE_COLOR)
+            ax.annotate(f"base {base_value * 100:.1f}", (0.5, base_value * 100), xycoords=("axes fraction", "data"),
+                        xytext=(0, 3), textcoords="offset points", ha="center", fontsize=7, color=BASE_COLOR)
             top = max(top, base_value * 100)
         for rx, ry in (reference or {}).get(bench, []):
             ax.scatter([rx], [ry], marker="D", color=COLORS[3], zorder=4,
@@ -178,6 +178,7 @@ def plot_problem_map(analysis: Analysis, path: str | Path, title: str) -> Path |
             image = ax.imshow(diff[:, order], cmap="PiYG", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
         else:
             ax.text(0.5, 0.5, "no problem differs from the baseline", ha="center", va="center", transform=ax.transAxes)
+            ax.set_ylim(len(names) - 0.5, -0.5)  # rows top-down, as imshow draws them
         ax.set_yticks(range(len(names)), labels, fontsize=7)
         ax.set_xticks([])
         ax.set_xlabel(f"{bench}: the {len(order)} of n={len(tasks)} problems where a cell differs from "
