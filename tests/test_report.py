@@ -218,3 +218,24 @@ def test_numeric_axis_accepts_zipped_keys_but_not_a_second_dimension():
     assert axis is None and "train.learning_rate" in why
     words = [Config(f"p={p}", {"train.prompt_format": p}, []) for p in ("alpaca", "plain")]
     assert numeric_axis(words, None) == (None, "best value: train.prompt_format is not numeric")
+
+
+def test_configurations_keep_the_sweeps_cell_names():
+    from recipes.report_data import Cell
+
+    assert Cell("general_fraction=0,seed=2", {"mix.general_fraction": 0.0, "seed": 2}).config == "general_fraction=0"
+    assert Cell("general_fraction=0", {"mix.general_fraction": 0.0}).config == "general_fraction=0"
+    assert Cell("run7", {"mix.general_fraction": 0.0, "seed": 2}).config == "general_fraction=0.0"
+    assert Cell("seed=3", {"seed": 3}).config == "all"
+
+
+def test_flat_scores_have_no_best_value(tmp_path, capsys):
+    sweep = write_sweep(tmp_path / "flat", fractions=(0.0, 0.1, 0.2))
+    for res_path in sweep.glob("cells/*/eval/*/results.json"):
+        res = json.loads(res_path.read_text())
+        write_results(res_path.parent, res["benchmark"], {t: {"n": 1, "c": 0} for t in res["per_task"]},
+                      problems_hash=res["problems_hash"])
+    assert main(["report", str(sweep), "--resamples", "500"]) == 0
+    out = capsys.readouterr().out
+    assert "best value on average: every configuration scores 0.0%; no maximum" in out
+    assert "best general_fraction" not in out and not (sweep / "report/best.csv").exists()
