@@ -9,14 +9,13 @@ benchmark), so the average's interval carries the same training noise as its par
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mixing.errors import CodemixError
-from recipes.report_data import Cell, cell_name
+from recipes.report_data import Cell
 from recipes.report_study import Study
 from recipes.stats import (
     DEFAULT_ALPHA,
@@ -266,11 +265,3 @@ def _best(out: Analysis, configs: list[Config], boots: dict, suggest_k: int) -> 
 
 def axis_label(key: str | None) -> str:
     return key.rsplit(".", 1)[-1] if key else ""
-
-
-def config_label(values: dict[str, Any], fallback: str) -> str:
-    return cell_name(values) if values else fallback
-
-
-def fmt_pct(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value * 100:.{digits}f}"

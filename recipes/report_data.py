@@ -18,8 +18,6 @@ import numpy as np
 
 from mixing.errors import CodemixError
 
-MODEL_NAMES = ("trained", "base")  # the one naming for a run's two models, everywhere
-
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
     try:
