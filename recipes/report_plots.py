@@ -134,7 +134,7 @@ def plot_curves(analysis: Analysis, cell_values: dict[str, list[tuple[float, flo
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_xlabel(name)
         ax.set_ylabel(f"{metric} (%), n={n} problems" if bench != AVERAGE
-                      else f"mean {metric} (%) of {len(analysis.benchmarks)} benchmarks, n={n}")
+                      else f"mean {metric} (%), {len(analysis.benchmarks)} benchm., n={n}")
         best = f": best {name} {loc.best:.2g} [{loc.ci[0]:.2g}, {loc.ci[1]:.2g}]" if loc is not None else ""
         ax.set_title(bench + best, fontsize=9)
     for ax in list(axes.flat)[len(panels):]:
