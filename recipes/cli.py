@@ -22,6 +22,8 @@ COMMANDS = {
     "run": "Run every stage a recipe declares (mix -> train -> eval), skipping up-to-date ones.",
     "sweep": "Run every cell of a recipe's sweep: grid (locally or on Slurm), skipping finished cells.",
     "validate": "Validate recipe files (or list the bundled ones).",
+    "compare": "Paired comparison of two results.json of one benchmark (bootstrap CI, McNemar).",
+    "report": "Tables, paired statistics and plots over sweep or run directories.",
 }
 
 

@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or default_out_dir(args.model)
     results = evaluate_model(args.model, cfg, adapter=args.adapter, out_dir=out, seed=args.seed, force=args.force)
     print()
-    print(results_table(results))
+    trained = args.adapter is not None or (Path(args.model) / "manifest.json").is_file()
+    print(results_table(results, label="trained" if trained else "base"))
     print("\nresults: " + ", ".join(str(Path(out) / b / "results.json") for b in results))
     return 0

@@ -72,19 +72,24 @@ def run_eval(recipe: Recipe, *, force: bool = False) -> tuple[dict, dict | None]
 SUMMARY_KEYS = ("metric", "pass_at_k", "pass_at_k_ci", "accuracy", "accuracy_ci", "groups", "n_tasks")
 
 
-def _summary_block(results: dict[str, dict]) -> dict[str, dict]:
-    return {b: {k: r[k] for k in SUMMARY_KEYS if k in r} for b, r in results.items()}
+def _headline(results: dict[str, Any]) -> dict[str, Any]:
+    """The numbers summary.json keeps of a results.json (either scorer kind)."""
+    return {k: results[k] for k in SUMMARY_KEYS if k in results}
 
 
 def run_recipe(recipe: Recipe, recipe_path: Path, *, force: bool = False) -> dict[str, Any]:
     """Run mix -> train -> eval as declared; write <output_dir>/summary.json (+ summary.png)."""
     from recipes.report import plot_results, results_table
+    from recipes.report_data import mix_composition
 
     t0 = time.time()
     out = Path(recipe.output_dir)
     stages: dict[str, Any] = {}
+    composition = None
     if recipe.mix is not None:
-        stages["mix"] = {"content_hash": run_mix(recipe, force=force)["content_hash"]}
+        manifest = run_mix(recipe, force=force)
+        composition = mix_composition(manifest)  # the mixing ratio and rows per domain / source
+        stages["mix"] = {"content_hash": manifest["content_hash"], **composition}
     if recipe.train is not None:
         m = run_train(recipe, force=force)
         stages["train"] = {"final_loss": m["final_loss"], "tokens": m["tokens"], "wall_s": m["wall_s"]}
@@ -92,12 +97,14 @@ def run_recipe(recipe: Recipe, recipe_path: Path, *, force: bool = False) -> dic
                                "stages": stages, "results": {}, "reference": None}
     if recipe.eval is not None:
         results, ref = run_eval(recipe, force=force)
-        summary["results"] = _summary_block(results)
+        summary["results"] = {b: _headline(r) for b, r in results.items()}
         if ref is not None:
-            summary["reference"] = _summary_block(ref)
+            summary["reference"] = {b: _headline(r) for b, r in ref.items()}
         print()
-        print(results_table(summary["results"], summary["reference"]))
-        plot_results(summary["results"], summary["reference"], out / "summary.png", title=recipe.name)
+        print(results_table(summary["results"], summary["reference"], composition=composition,
+                            train=stages.get("train")))
+        plot_results(summary["results"], summary["reference"], out / "summary.png", title=recipe.name,
+                     composition=composition)
     summary.update({"wall_s": round(time.time() - t0, 2), "versions": package_versions(), "created": utc_now()})
     atomic_write_json(out / "summary.json", summary)
     print(f"\nsummary: {out / 'summary.json'}" + (f", plot: {out / 'summary.png'}" if recipe.eval else ""))

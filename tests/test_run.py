@@ -133,3 +133,25 @@ def test_a_killed_eval_is_not_resumed_into_changed_inputs(run_dir, capsys):
     assert main(["run", str(recipe), "--set", "eval.include_base=false", "--set", "eval.max_new_tokens=10"]) == 0
     assert "PLANTED" not in (bench / "samples.jsonl").read_text()
     assert json.loads((bench / "inputs.json").read_text())["inputs"]["generation"]["max_new_tokens"] == 10
+
+
+def test_report_and_compare_read_the_run(run_dir, capsys):
+    # `codemix report` / `compare` on a real run: the CSV holds results.json's and the manifests' numbers
+    from recipes.report import results_table
+
+    out, _ = run_dir
+    summary = json.loads((out / "summary.json").read_text())
+    mix = summary["stages"]["mix"]
+    assert mix["general_fraction"] == 0.25 and mix["domains"] == {"code": 180, "general": 60}
+    table = results_table(summary["results"], summary["results"], composition=mix, train=summary["stages"]["train"])
+    assert re.search(r"\ntrained\s+180/60\s", table) and re.search(r"\nbase\s+-\s", table)
+    assert main(["compare", str(out / "eval-base/pyfuncs"), str(out / "eval/pyfuncs"), "--json"]) == 0
+    cmp = json.loads(capsys.readouterr().out)
+    res = json.loads((out / "eval/pyfuncs/results.json").read_text())
+    assert cmp["b"] == res["pass_at_k"]["pass@1"] and cmp["n_problems"] == 3 and cmp["test"] == "mcnemar"
+    assert main(["report", str(out), "--resamples", "500", "--out", str(out.parent / "report")]) == 0
+    text = (out.parent / "report" / "report.csv").read_text().splitlines()
+    header, trained = text[0].split(","), dict(zip(text[0].split(","), text[1].split(","), strict=True))
+    assert "pyfuncs pass@1" in header and trained["cell"] == "run"
+    assert float(trained["pyfuncs pass@1"]) == res["pass_at_k"]["pass@1"]
+    assert float(trained["train loss"]) == json.loads((out / "train/manifest.json").read_text())["final_loss"]

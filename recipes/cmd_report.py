@@ -1,0 +1,59 @@
+"""`codemix report DIR...`: one table, paired statistics and plots over sweep or run directories.
+
+    codemix report runs/sweep [--baseline CELL] [--reference CSV] [--out DIR]
+    codemix report runs/a runs/b runs/c        # plain run dirs: what varied is read from their recipes
+
+Prints the tables and writes report.md, report.csv (+ comparisons.csv, best.csv, curve.csv,
+problems.csv) and PNG plots into --out (default: the first directory's report/).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="sweep directories (sweep.json) or run directories")
+    p.add_argument("--baseline", default=None, help="the cell every other is compared with (default: the sweep's baseline, else the first cell)")
+    p.add_argument("--reference", default=None,
+                   help="CSV of published numbers to overlay (axis column, then benchmark columns in percent); "
+                        "'paper-code-mix' names the bundled one")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: DIR/report for the first DIR)")
+    p.add_argument("--axis", default=None, help="the numeric swept key to find the best value along (default: the only one)")
+    p.add_argument("--fit", default="quadratic", help="curve for the best value: quadratic (default) or cubic")
+    p.add_argument("--k", type=int, default=1, help="pass@k to compare (default 1)")
+    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same intervals)")
+    p.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate for the verdicts (default 0.05)")
+    p.add_argument("--suggest", type=int, default=0, metavar="K", help="also propose the K next axis values to run")
+
+
+def reference_path(name: str) -> Path:
+    p = Path(name)
+    if p.is_file():
+        return p
+    bundled = Path(__file__).parent / "references" / f"{name}.csv"
+    return bundled if bundled.is_file() else p
+
+
+def run(args: argparse.Namespace) -> int:
+    from mixing.errors import CodemixError
+    from recipes.report_analysis import analyse
+    from recipes.report_data import load_reference
+    from recipes.report_study import collect
+    from recipes.report_write import write_report
+
+    if args.resamples < 100:
+        raise CodemixError(f"--resamples must be at least 100, got {args.resamples}")
+    if not 0 < args.alpha < 1:
+        raise CodemixError(f"--alpha must be in (0, 1), got {args.alpha}")
+    study = collect(args.dirs, baseline=args.baseline, k=args.k)
+    if not study.done:
+        raise CodemixError(f"{', '.join(map(str, args.dirs))}: no cell has results yet")
+    analysis = analyse(study, resamples=args.resamples, seed=args.seed, alpha=args.alpha, fit=args.fit,
+                       axis=args.axis, suggest_k=args.suggest)
+    reference = load_reference(reference_path(args.reference)) if args.reference else None
+    written = write_report(study, analysis, args.out or args.dirs[0] / "report", reference)
+    print(written.text)
+    return 0

@@ -1,0 +1,267 @@
+"""The statistics of a report: every configuration against the baseline on every benchmark and
+on the average over benchmarks, Holm-corrected, and the best value along a numeric axis.
+
+A configuration is the cells that differ only in `seed`. Per benchmark, all runs share one
+problem-resampling matrix (paired); each configuration's seeds are resampled inside each
+replicate with draws shared across benchmarks (a seed is one trained model, scored on every
+benchmark), so the average's interval carries the same training noise as its parts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mixing.errors import CodemixError
+from recipes.report_data import Cell
+from recipes.report_study import Study
+from recipes.stats import (
+    DEFAULT_ALPHA,
+    DEFAULT_LEVEL,
+    DEFAULT_RESAMPLES,
+    bootstrap_p_value,
+    group_means,
+    holm,
+    mcnemar_exact,
+    percentile_ci,
+    resampled_means,
+    rng_for,
+    seed_choices,
+    verdict,
+)
+from recipes.stats_curve import FITS, BestLocation, best_location, suggest
+
+AVERAGE = "average"
+
+
+@dataclass
+class Config:
+    name: str
+    values: dict[str, Any]  # swept values without the seed
+    cells: list[Cell]
+
+    @property
+    def seeds(self) -> int:
+        return len(self.cells)
+
+
+@dataclass
+class Row:
+    """One configuration on one benchmark (or the average), and its comparison to the baseline."""
+
+    config: str
+    benchmark: str
+    metric: str
+    n_problems: int
+    seeds: int
+    value: float
+    ci: tuple[float, float] | None
+    delta: float | None = None
+    delta_ci: tuple[float, float] | None = None
+    test: str | None = None
+    p_value: float | None = None
+    p_holm: float | None = None
+    verdict: str | None = None
+    b_only: int | None = None  # problems only this configuration solves (McNemar)
+    a_only: int | None = None  # problems only the baseline solves
+
+
+@dataclass
+class Analysis:
+    benchmarks: list[str]
+    configs: list[Config]
+    baseline: str | None
+    rows: list[Row]
+    axis: str | None = None
+    fit: str = "quadratic"
+    best: dict[str, BestLocation] = field(default_factory=dict)
+    suggestions: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    # per benchmark: (task ids, config names, (configs x problems) score minus the baseline's)
+    differences: dict[str, tuple[tuple[str, ...], list[str], np.ndarray]] = field(default_factory=dict)
+    resamples: int = DEFAULT_RESAMPLES
+    seed: int = 0
+    level: float = DEFAULT_LEVEL
+    alpha: float = DEFAULT_ALPHA
+
+    def row(self, config: str, benchmark: str) -> Row | None:
+        return next((r for r in self.rows if r.config == config and r.benchmark == benchmark), None)
+
+
+def group_configs(cells: list[Cell]) -> list[Config]:
+    configs: dict[str, Config] = {}
+    for cell in cells:
+        cfg = configs.setdefault(cell.config, Config(cell.config, {k: v for k, v in cell.values.items()
+                                                                   if k != "seed"}, []))
+        cfg.cells.append(cell)
+    return list(configs.values())
+
+
+def numeric_axis(configs: list[Config], axis: str | None) -> tuple[str | None, str | None]:
+    """(axis, None) when the configurations lie on one numeric axis, else (None, why not)."""
+    keys = sorted({k for c in configs for k in c.values})
+    varying = [k for k in keys if len({repr(c.values.get(k)) for c in configs}) > 1]
+    if axis is not None:
+        match = [k for k in keys if k == axis or k.rsplit(".", 1)[-1] == axis]
+        if not match:
+            raise CodemixError(f"--axis {axis!r}: not a swept key (swept: {', '.join(keys) or 'none'})")
+        axis = match[0]
+        # keys zipped with the axis (one value per axis value, e.g. train.max_steps with mix.budget)
+        # vary along the same line; anything else is a second dimension
+        others = [k for k in varying if k != axis
+                  and len({(repr(c.values.get(axis)), repr(c.values.get(k))) for c in configs})
+                  > len({repr(c.values.get(axis)) for c in configs})]
+        if others:
+            return None, f"best value: other keys vary too ({', '.join(others)}); report one slice at a time"
+    elif len(varying) == 1:
+        axis = varying[0]
+    else:
+        return None, (f"best value: needs one numeric swept axis, found {len(varying)}"
+                      + (f" ({', '.join(varying)}); choose one with --axis" if varying else ""))
+    values = [c.values.get(axis) for c in configs]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return None, f"best value: {axis} is not numeric"
+    return axis, None
+
+
+def analyse(study: Study, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, level: float = DEFAULT_LEVEL,
+            alpha: float = DEFAULT_ALPHA, fit: str = "quadratic", axis: str | None = None,
+            suggest_k: int = 0) -> Analysis:
+    if fit not in FITS:
+        raise CodemixError(f"--fit {fit!r}: choose one of {', '.join(FITS)}")
+    configs = group_configs(study.done)
+    base_cell = study.baseline_cell()
+    baseline = base_cell.config if base_cell is not None and base_cell in study.done else None
+    out = Analysis(study.benchmarks(), configs, baseline, [], resamples=resamples, seed=seed, level=level,
+                   alpha=alpha, fit=fit)
+    if study.baseline and baseline is None:
+        out.notes.append(f"baseline cell {study.baseline!r} has no results: no comparisons")
+    choices = {c.name: seed_choices(c.seeds, resamples, rng_for(seed, "seeds", c.name)) for c in configs}
+    boots: dict[str, dict[str, np.ndarray]] = {}  # benchmark -> config -> (B,) replicates
+    for bench in out.benchmarks:
+        boots[bench] = _benchmark(out, bench, configs, choices, baseline)
+    _average(out, configs, boots, baseline)
+    for bench in [*out.benchmarks, AVERAGE]:  # Holm within each column: the cells compared there
+        rows = [r for r in out.rows if r.benchmark == bench and r.p_value is not None]
+        for r, p in zip(rows, holm([r.p_value for r in rows]), strict=True):
+            r.p_holm = float(p)
+            r.verdict = verdict(r.delta, r.p_holm, alpha)
+    out.axis, why = numeric_axis(configs, axis) if len(configs) > 1 else (None, None)
+    if why:
+        out.notes.append(why)
+    if out.axis:
+        _best(out, configs, boots, suggest_k)
+    return out
+
+
+def _benchmark(out: Analysis, bench: str, configs: list[Config], choices: dict, baseline: str | None):
+    have = [c for c in configs if all(bench in cell.outcomes for cell in c.cells)]
+    if not have:
+        out.notes.append(f"{bench}: no configuration has it for every seed; left out")
+        return {}
+    hashes = {cell.outcomes[bench].problems_hash for c in have for cell in c.cells} - {None}
+    if len(hashes) > 1:
+        files = [f"{cell.name}: {cell.outcomes[bench].problems_hash[:12]}" for c in have for cell in c.cells
+                 if cell.outcomes[bench].problems_hash]
+        raise CodemixError(f"{bench}: cells were scored on different problems (problems_hash differs: "
+                           f"{'; '.join(files[:4])}); compare like with like")
+    ref_cfg = next((c for c in have if c.name == baseline), have[0])
+    task_ids = ref_cfg.cells[0].outcomes[bench].task_ids
+    if any(cell.outcomes[bench].scores is None for c in have for cell in c.cells):
+        out.notes.append(f"{bench}: some results.json lack per_task counts; no comparisons on it")
+        for c in have:
+            o = c.cells[0].outcomes[bench]
+            out.rows.append(Row(c.name, bench, o.metric, o.n_problems, c.seeds, o.value, o.ci))
+        return {}
+    x = np.vstack([cell.outcomes[bench].aligned(task_ids) for c in have for cell in c.cells])
+    run_means = resampled_means(x, out.resamples, rng_for(out.seed, "problems", bench))
+    columns, start, boots, points = {}, 0, {}, {}
+    for c in have:
+        columns[c.name] = list(range(start, start + c.seeds))
+        start += c.seeds
+        boots[c.name] = group_means(run_means, columns[c.name], choices[c.name])
+        points[c.name] = x[columns[c.name]].mean(axis=0)  # per-problem, averaged over seeds
+    base_pts = points.get(baseline)
+    diffs = []
+    for c in have:
+        first = c.cells[0].outcomes[bench]
+        if c.seeds == 1:  # exactly the numbers in results.json
+            value, ci = first.value, first.ci
+        else:
+            value, ci = float(points[c.name].mean()), percentile_ci(boots[c.name], out.level)
+        row = Row(c.name, bench, first.metric, len(task_ids), c.seeds, value, ci)
+        if base_pts is not None and c.name != baseline:
+            base_cfg = next(b for b in have if b.name == baseline)
+            _compare(row, boots[c.name] - boots[baseline], float(points[c.name].mean() - base_pts.mean()),
+                     out.level, two_level=max(c.seeds, base_cfg.seeds) > 1)
+            single = all(cell.outcomes[bench].single_sample for cell in c.cells + base_cfg.cells)
+            if c.seeds == base_cfg.seeds == 1 and single:
+                row.test = "mcnemar"
+                row.p_value, row.b_only, row.a_only = mcnemar_exact(x[columns[baseline][0]], x[columns[c.name][0]])
+            diffs.append((c.name, points[c.name] - base_pts))
+        out.rows.append(row)
+    if diffs:
+        out.differences[bench] = (task_ids, [d[0] for d in diffs], np.vstack([d[1] for d in diffs]))
+    return boots
+
+
+def _compare(row: Row, deltas: np.ndarray, delta: float, level: float, *, two_level: bool) -> None:
+    row.delta = delta
+    row.delta_ci = percentile_ci(deltas, level)
+    row.test = "two-level bootstrap" if two_level else "bootstrap"
+    row.p_value = bootstrap_p_value(deltas)
+
+
+def _average(out: Analysis, configs: list[Config], boots: dict, baseline: str | None) -> None:
+    """The paper's headline: the mean over benchmarks, for configurations scored on all of them."""
+    if len(out.benchmarks) < 2:
+        return
+    full = [c for c in configs if all(c.name in boots[b] for b in out.benchmarks)]
+    multi_seed_baseline = baseline is not None and any(c.name == baseline and c.seeds > 1 for c in configs)
+    for c in full:
+        parts = [out.row(c.name, b) for b in out.benchmarks]
+        value = float(np.mean([p.value for p in parts]))
+        rep = np.mean([boots[b][c.name] for b in out.benchmarks], axis=0)
+        row = Row(c.name, AVERAGE, parts[0].metric if len({p.metric for p in parts}) == 1 else "mixed",
+                  sum(p.n_problems for p in parts), c.seeds, value, percentile_ci(rep, out.level))
+        if baseline is not None and c.name != baseline and any(b.name == baseline for b in full):
+            base_rep = np.mean([boots[b][baseline] for b in out.benchmarks], axis=0)
+            base_val = float(np.mean([out.row(baseline, b).value for b in out.benchmarks]))
+            _compare(row, rep - base_rep, value - base_val, out.level, two_level=c.seeds > 1 or multi_seed_baseline)
+        out.rows.append(row)
+
+
+def _best(out: Analysis, configs: list[Config], boots: dict, suggest_k: int) -> None:
+    xs_all = {c.name: float(c.values[out.axis]) for c in configs}
+    for bench in [*out.benchmarks, AVERAGE]:
+        if bench == AVERAGE:
+            names = [c.name for c in configs if out.row(c.name, AVERAGE) is not None]
+            reps = [np.mean([boots[b][n] for b in out.benchmarks], axis=0) for n in names]
+        else:
+            names = [n for n in boots.get(bench, {})]
+            reps = [boots[bench][n] for n in names]
+        if not names:
+            continue
+        points = np.array([out.row(n, bench).value for n in names])
+        if np.ptp(points) == 0:
+            out.notes.append(f"best value on {bench}: every configuration scores {points[0] * 100:.1f}%; no maximum")
+            continue
+        x = np.array([xs_all[n] for n in names])
+        try:
+            out.best[bench] = best_location(x, np.column_stack(reps), points, fit=out.fit, level=out.level)
+        except ValueError as e:
+            out.notes.append(f"best value on {bench}: {e}")
+            continue
+        target = AVERAGE if len(out.benchmarks) > 1 else out.benchmarks[0]
+        if suggest_k and bench == target:
+            out.suggestions = suggest(x, np.column_stack(reps), points, suggest_k, fit=out.fit)
+    edge = [b for b, loc in out.best.items() if loc.edge_share > 0.2]
+    if edge:
+        out.notes.append(f"the maximum sits at the edge of the {out.axis} range in over 20% of resamples "
+                         f"({', '.join(edge)}): the interval is bounded by the grid; extend it")
+
+
+def axis_label(key: str | None) -> str:
+    return key.rsplit(".", 1)[-1] if key else ""
