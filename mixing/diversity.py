@@ -115,7 +115,8 @@ def measure(table: pa.Table, cfg: DiversityConfig, *, seed: int, decontam: Decon
     groups: dict[str, dict[str, Any]] = {}
     for name, mask in _groups(sources, domains):
         gx = x[mask]
-        sample = sem.sample_rows(len(gx), cfg.sample, np.random.default_rng(_group_seed(seed, "vendi", name)))
+        # One seed for every group: groups holding the same rows get the same sample.
+        sample = sem.sample_rows(len(gx), cfg.sample, np.random.default_rng(_group_seed(seed, "vendi")))
         metrics: dict[str, Any] = lex.task_metrics(tasks[mask].tolist())
         metrics.update(lex.lexical_metrics(ngrams, mask))
         metrics.update(vendi=sem.vendi_score(gx[sample]), vendi_rows=len(sample),
@@ -158,12 +159,15 @@ def read_block(mix_dir: str | Path) -> dict[str, Any] | None:
     if manifest and isinstance(manifest.get("diversity"), dict):
         return manifest["diversity"]
     p = d / JSON_NAME
-    if p.is_file():
-        try:
-            return json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise CodemixError(f"{p}: unreadable ({e}); run `codemix diversity {d}` again") from None
-    return None
+    if not p.is_file():
+        return None
+    try:
+        block = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise CodemixError(f"{p}: unreadable ({e}); run `codemix diversity {d}` again") from None
+    if manifest and block.get("content_hash") not in (None, manifest.get("content_hash")):
+        return None  # measured on other rows than the mixture now holds
+    return block
 
 
 def summary_columns(mix_dir: str | Path) -> dict[str, float]:

@@ -31,6 +31,7 @@ import pyarrow as pa
 from mixing import cleaning, decontam, formats, neardup, quotas, sources, writer
 from mixing.artifacts import (
     atomic_path,
+    atomic_write_json,
     canonical_json,
     hash_json,
     is_up_to_date,
@@ -229,7 +230,13 @@ def build_mixture(mix: MixConfig, *, seed: int, out_dir: str | Path, recipe: dic
     inputs_hash, fp, refs = inputs_fingerprint(mix, seed)
     data_path = out_dir / DATA_FILES[mix.output_format]
     if not force and is_up_to_date(out_dir, inputs_hash) and data_path.is_file():
-        return read_manifest(out_dir), False
+        manifest = read_manifest(out_dir)
+        if mix.diversity.enabled and _diversity_key(mix, seed, manifest["content_hash"]) != \
+                (manifest.get("diversity") or {}).get("key"):
+            # Same rows, new diversity settings (or none measured yet): measure, keep the data.
+            manifest["diversity"] = _diversity(mix, seed, out_dir, writer.read_table(data_path), manifest["content_hash"])
+            write_manifest(out_dir, manifest)
+        return manifest, False
     with _allocator():
         return _build(mix, seed, out_dir, data_path, recipe, recipe_hash, inputs_hash, fp, refs, t0), True
 
@@ -259,7 +266,7 @@ def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: di
     mixture = writer.RowSet([b for r in results for b in r.batches], rows[order], repeats[order])
     # The old manifest goes first: a crash while writing must not leave it vouching for new data.
     (out_dir / "manifest.json").unlink(missing_ok=True)
-    for stale in DATA_FILES.values():
+    for stale in (*DATA_FILES.values(), "diversity.json", "diversity_map.png"):  # they describe the old rows
         (out_dir / stale).unlink(missing_ok=True)
     with atomic_path(data_path) as tmp:
         write = writer.write_jsonl if mix.output_format == "jsonl" else writer.write_parquet
@@ -279,8 +286,29 @@ def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: di
         "timings_s": {"mix": round(t_mix - t0, 3), "write": round(t_write - t_mix, 3),
                       "total": round(time.perf_counter() - t0, 3)},
     }
+    if mix.diversity.enabled:
+        manifest["diversity"] = _diversity(mix, seed, out_dir, mixture.table(), content_hash)
     write_manifest(out_dir, manifest)
     return manifest
+
+
+def _diversity_key(mix: MixConfig, seed: int, content_hash: str) -> str:
+    from mixing import diversity
+
+    return diversity.settings_key(mix.diversity, seed, content_hash, mix.decontaminate)
+
+
+def _diversity(mix: MixConfig, seed: int, out_dir: Path, table: pa.Table, content_hash: str) -> dict[str, Any]:
+    """The mixture's diversity block (also written to diversity.json, with the map beside it).
+    Not part of `inputs_hash`: it describes the rows, so changing its settings re-measures an
+    up-to-date mixture without rebuilding it."""
+    from mixing import diversity
+
+    block = diversity.measure(table, mix.diversity, seed=seed, decontam=mix.decontaminate,
+                              map_path=out_dir / diversity.MAP_NAME, title=f"mixture {out_dir}")
+    block.update(key=_diversity_key(mix, seed, content_hash), content_hash=content_hash)
+    atomic_write_json(out_dir / diversity.JSON_NAME, block)
+    return block
 
 
 def _dedup_report(mix: MixConfig, params: neardup.LSHParams | None, results: list[SourceResult]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ COMMANDS = {
     "eval": "Generate completions with a checkpoint or model and score them.",
     "run": "Run every stage a recipe declares (mix -> train -> eval), skipping up-to-date ones.",
     "validate": "Validate recipe files (or list the bundled ones).",
+    "diversity": "Measure how diverse a mixture, recipe's mixture or data file is (table, diversity.json, 2-D map).",
 }
 
 
