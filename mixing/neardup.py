@@ -6,7 +6,8 @@ permutation parameters taken from `datasketch.MinHash(num_perm, seed)`; the band
 from datasketch's `MinHashLSH` parameter optimiser for the threshold. So a row's signature here
 is bit for bit the one `MinHash(hashfunc=identity).update_batch(shingle_hashes)` gives (a test
 checks it), and the kept rows equal those of the plain per-row datasketch loop (insert a row
-unless `MinHashLSH.query` finds a kept row with estimated Jaccard >= threshold).
+unless `MinHashLSH.query` finds a kept row with estimated Jaccard >= threshold), with the same
+band weights.
 
 Why not that loop itself: per row it hashes every shingle with sha1 in Python, builds a MinHash
 and queries the LSH (`speed/diversity_speed.py` measures it on the same rows). Here shingles are
@@ -41,13 +42,21 @@ class LSHParams:
     ngram: int = 5            # words per shingle
     num_perm: int = 128       # MinHash permutations
     seed: int = 1             # datasketch's permutation seed
+    # Weight of false positives in datasketch's band optimiser (false negatives: 1 - this).
+    # Candidates are verified with the signature estimate, so a false positive costs one
+    # comparison while a false negative is a duplicate left in. At 0.8 with 128 perms the even
+    # 0.5/0.5 weights give 9 bands x 13 rows: a pair at Jaccard 0.8 becomes a candidate with
+    # p = 0.40, at 0.9 with p = 0.93; 0.1/0.9 gives 14 x 9: p = 0.87 and 0.999 (and 0.13 for
+    # pairs at 0.6, which verification then rejects).
+    false_positive_weight: float = 0.1
 
     @cached_property
     def bands(self) -> tuple[int, int]:
-        """(bands, rows per band) minimising false positives + negatives at the threshold."""
+        """(bands, rows per band) minimising weighted false positives + negatives at the threshold."""
         from datasketch.lsh import _optimal_param
 
-        return _optimal_param(self.threshold, self.num_perm, 0.5, 0.5)
+        w = self.false_positive_weight
+        return _optimal_param(self.threshold, self.num_perm, w, 1.0 - w)
 
     @cached_property
     def permutations(self) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +102,7 @@ def shingle_hashes(texts: pa.Array, ngram: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def _signature_block(hv: np.ndarray, starts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Signatures of the rows whose shingles start at `starts` within `hv`.
+    """(perms, rows) signatures of the rows whose shingles start at `starts` within `hv`.
 
     Laid out (perms, shingles) so that each permutation's row is contiguous for the reduction:
     measured ~500 ns per shingle for 128 perms, against ~1.7 us for the (shingles, perms)
@@ -102,53 +111,75 @@ def _signature_block(hv: np.ndarray, starts: np.ndarray, a: np.ndarray, b: np.nd
     phv = np.empty((len(a), len(h)), np.uint32)
     np.multiply(a[:, None], h[None, :], out=phv)  # uint32 wraps: the mod 2^32 of the scheme
     np.add(phv, b[:, None], out=phv)
-    return np.minimum.reduceat(phv, starts, axis=1).T
+    return np.minimum.reduceat(phv, starts, axis=1)
 
 
-def signatures(texts: pa.Array, params: LSHParams) -> np.ndarray:
-    """(rows, num_perm) uint32 MinHash signatures; rows without words are all EMPTY."""
+def _fold(columns: np.ndarray, salt: int) -> np.ndarray:
+    """A 64-bit hash of each column of a (k, rows) uint32 array: sum of value x random odd
+    64-bit multiplier (mod 2^64), then mixed; two different columns collide with probability
+    ~2^-64. Row by row over the contiguous (k, rows) layout: on the (rows, k) layout a strided
+    column or a row-wise `sum(axis=1)` measured ~5x slower."""
+    mult = np.random.default_rng(salt).integers(0, 1 << 63, columns.shape[0], dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    acc = np.full(columns.shape[1], np.uint64(salt), np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(columns.shape[0]):
+            acc += columns[k].astype(np.uint64) * mult[k]
+        return mix64(acc)
+
+
+@dataclass
+class Sketches:
+    """MinHash signatures of a batch of rows, with the LSH band keys and a whole-signature hash."""
+
+    sig: np.ndarray    # (rows, num_perm) uint32
+    keys: np.ndarray   # (rows, bands) uint64: hash of each band's rows_per_band values
+    full: np.ndarray   # (rows,) uint64: hash of the whole signature
+    valid: np.ndarray  # (rows,) bool: the row has words (a signature)
+
+    def __len__(self) -> int:
+        return len(self.sig)
+
+    def __getitem__(self, idx) -> Sketches:
+        return Sketches(self.sig[idx], self.keys[idx], self.full[idx], self.valid[idx])
+
+    @staticmethod
+    def concat(parts: list[Sketches]) -> Sketches:
+        return Sketches(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("sig", "keys", "full", "valid")))
+
+
+def signatures(texts: pa.Array, params: LSHParams) -> Sketches:
+    """MinHash sketches of `texts`; rows without words get an all-EMPTY signature, valid=False."""
     from mixing.cleaning import bounded_map
 
     hv, offsets = shingle_hashes(texts, params.ngram)
     n = len(offsets) - 1
     a, b = params.permutations
-    sig = np.full((n, params.num_perm), EMPTY, np.uint32)
-    nonempty = np.flatnonzero(np.diff(offsets) > 0)
+    bands, r = params.bands
+    out = Sketches(np.full((n, params.num_perm), EMPTY, np.uint32), np.zeros((n, bands), np.uint64),
+                   np.zeros(n, np.uint64), np.diff(offsets) > 0)
+    nonempty = np.flatnonzero(out.valid)
     if not len(nonempty):
-        return sig
+        return out
     # Blocks of whole rows holding about WINDOWS_PER_BLOCK shingles each.
     row_starts = offsets[nonempty]
     cuts = np.searchsorted(row_starts, np.arange(0, int(offsets[-1]), WINDOWS_PER_BLOCK))
     cuts = np.unique(np.r_[cuts, len(nonempty)])
     blocks = [(int(lo), int(hi)) for lo, hi in zip(cuts[:-1], cuts[1:], strict=True) if hi > lo]
 
-    def work(block: tuple[int, int]) -> tuple[int, int, np.ndarray]:
+    def work(block: tuple[int, int]):
         lo, hi = block
         first, last = int(row_starts[lo]), int(offsets[nonempty[hi - 1] + 1])
-        return lo, hi, _signature_block(hv[first:last], row_starts[lo:hi] - first, a, b)
+        m = _signature_block(hv[first:last], row_starts[lo:hi] - first, a, b)
+        keys = np.stack([_fold(m[i * r:(i + 1) * r], i + 1) for i in range(bands)], axis=1)
+        return lo, hi, m, keys, _fold(m, 0)
 
     # numpy releases the GIL in these kernels: two blocks really run at once.
-    for lo, hi, block_sig in bounded_map(work, blocks):
-        sig[nonempty[lo:hi]] = block_sig
-    return sig
-
-
-def _fold(cols: np.ndarray, salt: int) -> np.ndarray:
-    """A 64-bit hash of each row of a (rows, k) uint32 array: sum of value x random odd 64-bit
-    multiplier (mod 2^64), then mixed. Two different rows collide with probability ~2^-64; one
-    vectorised pass instead of k passes of a per-column mix (measured 10x faster)."""
-    mult = np.random.default_rng(salt).integers(0, 1 << 63, cols.shape[1], dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    with np.errstate(over="ignore"):
-        return mix64((cols.astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64) + np.uint64(salt))
-
-
-def band_keys(sig: np.ndarray, params: LSHParams) -> np.ndarray:
-    """(rows, bands) uint64: one hash of each band's `rows_per_band` signature values."""
-    bands, r = params.bands
-    keys = np.zeros((len(sig), bands), np.uint64)
-    for i in range(bands):
-        keys[:, i] = _fold(sig[:, i * r:(i + 1) * r], i + 1)
-    return keys
+    for lo, hi, m, keys, full in bounded_map(work, blocks):
+        rows = nonempty[lo:hi]
+        out.sig[rows] = m.T
+        out.keys[rows] = keys
+        out.full[rows] = full
+    return out
 
 
 def _in_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -177,17 +208,16 @@ class NearDupIndex:
     def __len__(self) -> int:
         return len(self.sigs)
 
-    def add(self, sig: np.ndarray, labels: list[int] | None = None) -> None:
-        valid = ~(sig == EMPTY).all(axis=1)
-        sig = sig[valid]
-        labels = [lab for lab, v in zip(labels if labels is not None else [0] * len(valid), valid, strict=True) if v]
-        keys = band_keys(sig, self.params)
+    def add(self, sk: Sketches, labels: list[int] | None = None) -> None:
+        labels = labels if labels is not None else [0] * len(sk)
+        labels = [lab for lab, v in zip(labels, sk.valid.tolist(), strict=True) if v]
+        sk = sk[sk.valid]
         base = len(self.sigs)
         for band, table in enumerate(self.tables):
-            for j, key in enumerate(keys[:, band].tolist()):
+            for j, key in enumerate(sk.keys[:, band].tolist()):
                 table.setdefault(key, []).append(base + j)
-            self.sorted_keys[band] = np.sort(np.concatenate([self.sorted_keys[band], keys[:, band]]))
-        self.sigs = np.concatenate([self.sigs, sig])
+            self.sorted_keys[band] = np.sort(np.concatenate([self.sorted_keys[band], sk.keys[:, band]]))
+        self.sigs = np.concatenate([self.sigs, sk.sig])
         self.labels.extend(labels)
 
     def candidates(self, keys: list[int]) -> set[int]:
@@ -202,28 +232,27 @@ class NearDupIndex:
         """The candidates whose estimated Jaccard with `row` reaches the threshold."""
         if not cands:
             return []
-        agree = np.count_nonzero(self.sigs[cands] == row, axis=1)
+        agree = (self.sigs[cands] == row).sum(axis=1)  # count_nonzero(axis=) casts via astype: slower
         need = self.params.threshold * self.params.num_perm
         return [c for c, e in zip(cands, agree.tolist(), strict=True) if e >= need]
 
-    def query(self, sig: np.ndarray) -> np.ndarray:
+    def query(self, sk: Sketches) -> np.ndarray:
         """Per row: the label of a stored near-duplicate (the first stored), or -1."""
-        out = np.full(len(sig), -1, np.int64)
-        if not len(self) or not len(sig):
+        out = np.full(len(sk), -1, np.int64)
+        if not len(self) or not len(sk):
             return out
-        keys = band_keys(sig, self.params)
-        hit = np.zeros(len(sig), bool)
-        for band in range(keys.shape[1]):
-            hit |= _in_sorted(self.sorted_keys[band], keys[:, band])
-        hit &= ~(sig == EMPTY).all(axis=1)
+        hit = np.zeros(len(sk), bool)
+        for band in range(sk.keys.shape[1]):
+            hit |= _in_sorted(self.sorted_keys[band], sk.keys[:, band])
+        hit &= sk.valid
         for j in np.flatnonzero(hit).tolist():
-            found = self.similar(sig[j], sorted(self.candidates(keys[j].tolist())))
+            found = self.similar(sk.sig[j], sorted(self.candidates(sk.keys[j].tolist())))
             if found:
                 out[j] = self.labels[found[0]]
         return out
 
 
-def first_copies(sig: np.ndarray, params: LSHParams, earlier: NearDupIndex | None = None) -> np.ndarray:
+def first_copies(sk: Sketches, params: LSHParams, earlier: NearDupIndex | None = None) -> np.ndarray:
     """Keep mask over rows in the given order: a row is dropped when it is a near-duplicate
     (estimated Jaccard >= threshold, found through the LSH bands) of a kept row before it or of
     a row in `earlier`. Rows without words are always kept.
@@ -232,16 +261,16 @@ def first_copies(sig: np.ndarray, params: LSHParams, earlier: NearDupIndex | Non
     dropped at once (whatever its first copy matches, it matches too, with the same estimate),
     and a row that shares no band key with any other row or with `earlier` has no candidate, so
     it is kept without a lookup. Only the remaining rows go through the Python loop."""
-    n = len(sig)
+    n = len(sk)
     keep = np.ones(n, bool)
     if n == 0:
         return keep
-    valid = np.flatnonzero(~(sig == EMPTY).all(axis=1))
+    valid = np.flatnonzero(sk.valid)
     first = np.zeros(n, bool)
-    first[valid[np.unique(_fold(sig[valid], 0), return_index=True)[1]]] = True
+    first[valid[np.unique(sk.full[valid], return_index=True)[1]]] = True
     keep[valid] = first[valid]
     rest = np.flatnonzero(first)
-    keys = band_keys(sig[rest], params)
+    keys = sk.keys[rest]
     collide = np.zeros(len(rest), bool)
     for band in range(keys.shape[1]):
         _, inverse, counts = np.unique(keys[:, band], return_inverse=True, return_counts=True)
@@ -249,11 +278,11 @@ def first_copies(sig: np.ndarray, params: LSHParams, earlier: NearDupIndex | Non
         if earlier is not None:
             collide |= _in_sorted(earlier.sorted_keys[band], keys[:, band])
     local = NearDupIndex(params)
-    local.sigs = sig
+    local.sigs = sk.sig
     tables = local.tables
-    for i in np.flatnonzero(collide).tolist():
-        j = int(rest[i])
-        row_keys = keys[i].tolist()
+    sig = sk.sig
+    todo = np.flatnonzero(collide)
+    for j, row_keys in zip(rest[todo].tolist(), keys[todo].tolist(), strict=True):
         if (earlier is not None and earlier.similar(sig[j], sorted(earlier.candidates(row_keys)))) \
                 or local.similar(sig[j], sorted(local.candidates(row_keys))):
             keep[j] = False

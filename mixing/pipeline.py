@@ -89,11 +89,11 @@ class SourceResult:
     report: dict[str, Any]
     removed: dict[str, list[str]]  # benchmark -> removed row ids
     examples: list[dict[str, Any]]
-    signatures: np.ndarray | None = None  # MinHash signatures of the selected first copies (dedup: near)
+    signatures: neardup.Sketches | None = None  # MinHash sketches of the selected first copies (dedup: near)
 
 
 def _eligible(order: np.ndarray, found: cleaning.Cleaning, taken: np.ndarray,
-              near: tuple[np.ndarray, neardup.LSHParams, neardup.NearDupIndex] | None = None
+              near: tuple[neardup.Sketches, neardup.LSHParams, neardup.NearDupIndex | None] | None = None
               ) -> tuple[np.ndarray, np.ndarray, int]:
     """(uncontaminated rows, rows that are also not duplicates, how many of those were near
     duplicates), both in sampling order.
@@ -128,7 +128,7 @@ def _near_params(mix: MixConfig) -> neardup.LSHParams | None:
     return neardup.LSHParams(threshold=c.threshold, ngram=c.ngram, num_perm=c.num_perm)
 
 
-def _flag_near_copies(found: cleaning.Cleaning, index: decontam.BenchmarkIndex, sig: np.ndarray) -> cleaning.Cleaning:
+def _flag_near_copies(found: cleaning.Cleaning, index: decontam.BenchmarkIndex, sig: neardup.Sketches) -> cleaning.Cleaning:
     """Add rows whose instruction is a near-copy of a benchmark prompt to the flagged rows."""
     hit = index.near.query(sig)
     rows = np.flatnonzero(hit >= 0)
