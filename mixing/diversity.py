@@ -232,5 +232,7 @@ def table_text(block: dict[str, Any]) -> str:
     extra = [f"note: {n}" for n in block.get("notes", [])]
     k = block.get("clusters_k")
     legend = (f"vendi on a seeded sample of <= {block['config']['sample']} rows per group; clusters of k={k} "
-              "(k-means on the whole mixture); prox.* = mean over problems of the nearest row's cosine similarity")
+              "(k-means on the whole mixture)")
+    if bench:
+        legend += "; prox.* = mean over problems of the nearest row's cosine similarity"
     return "\n".join([line, format_table(headers, rows), legend, *extra])
