@@ -128,10 +128,17 @@ def run(args: argparse.Namespace) -> int:
     if args.overrides and Path(args.target).is_dir():
         raise CodemixError("--set applies to a RECIPE target only")
     got = _resolve(args)
+    from mixing.config import MixConfig
+
     recipe, manifest = got["recipe"], got["manifest"]
-    mix = recipe.mix if recipe is not None else None
-    cfg = _settings(mix.diversity if mix is not None else None, args)
     recorded = (manifest or {}).get("recipe") or {}
+    mix = recipe.mix if recipe is not None else None
+    if mix is None and recorded.get("mix"):
+        try:  # a built mixture: the settings its recipe recorded (decontamination files, diversity)
+            mix = MixConfig.model_validate(recorded["mix"])
+        except ValueError:
+            mix = None  # recorded by another codemix version: use the defaults
+    cfg = _settings(mix.diversity if mix is not None else None, args)
     seed = args.seed if args.seed is not None else (recipe.seed if recipe is not None else recorded.get("seed", 0))
     decontam = mix.decontaminate if mix is not None else None
     out = Path(args.out) if args.out else got["out"]
