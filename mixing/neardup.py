@@ -15,7 +15,9 @@ hashed by the vectorised tokeniser of `mixing.ngrams` (whitespace tokens, lowerc
 spacing or case change nothing), all signatures of a chunk come from one (shingles x perms)
 uint32 array and `np.minimum.reduceat`, chunks run on two threads, and the LSH step only loops in
 Python over rows that share a band with another row — a row whose band keys are all unique has
-no candidate and is kept without a lookup.
+no candidate and is kept without a lookup. Measured on 200,000 instructions (2 cores shared with
+other jobs): 5.0 CPU-seconds in all, where the datasketch loop spends 10.7 CPU-seconds on 20,000
+(21x per row), deciding the same for 99.65% of rows (its sha1 shingle hashes differ from ours).
 
 Shingles: word n-grams (default 5). A row with fewer than n words is one shingle (the whole
 row); a row with no words has no signature and is never a duplicate.
