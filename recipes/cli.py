@@ -24,6 +24,7 @@ COMMANDS = {
     "validate": "Validate recipe files (or list the bundled ones).",
     "compare": "Paired comparison of two results.json of one benchmark (bootstrap CI, McNemar).",
     "report": "Tables, paired statistics and plots over sweep or run directories.",
+    "diversity": "Measure how diverse a mixture, recipe's mixture or data file is (table, diversity.json, 2-D map).",
 }
 
 
