@@ -168,11 +168,15 @@ class _Worker:
         # string-hash secret is fixed then, and every forked sample inherits it). Not -I, which
         # would ignore PYTHONHASHSEED: -s (no user site) and the bootstrap's dropping of the
         # cwd entry from sys.path give the rest of what -I did, with no other PYTHON* set.
+        # -S: no `site` at start-up, so the .pth files of site-packages do not run: here they
+        # import certifi, pathlib, zipfile, importlib.resources and more, 4.3 MB of memory and
+        # 67 mappings that every sample's fork would copy (the worker then adds site-packages
+        # to sys.path itself: eval.sandbox.worker.add_site_packages).
         env = {"PATH": "/usr/bin:/bin"}
         if executor.hash_seed != "random":
             env["PYTHONHASHSEED"] = str(executor.hash_seed)
         self.proc = subprocess.Popen(
-            [*executor.command_prefix, executor.python, "-s", "-c", bootstrap, json.dumps(cfg)],
+            [*executor.command_prefix, executor.python, "-s", "-S", "-c", bootstrap, json.dumps(cfg)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
             cwd="/", start_new_session=True, close_fds=True)
         self.hello: dict | None = None

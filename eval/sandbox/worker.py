@@ -54,6 +54,34 @@ _HEADER = struct.Struct(">I")
 _COMPILED_KEEP = 4
 
 
+def add_site_packages() -> None:
+    """What `site` would have done for the samples, minus running the .pth files' code: the
+    worker starts with -S (see eval.sandbox.executor), so installed packages are put on sys.path
+    here, with the directories .pth files name, and exit()/quit()/help() become builtins again."""
+    import site
+
+    for d in site.getsitepackages():
+        if not os.path.isdir(d) or d in sys.path:
+            continue
+        sys.path.append(d)
+        for name in sorted(n for n in os.listdir(d) if n.endswith(".pth")):
+            try:
+                with open(os.path.join(d, name), encoding="utf-8") as f:
+                    lines = f.read().splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue
+            for line in lines:
+                line = line.strip()
+                if not line or line.startswith(("#", "import ", "import\t")):
+                    continue
+                path = os.path.join(d, line)
+                if os.path.isdir(path) and path not in sys.path:
+                    sys.path.append(path)
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
+
+
 def send(fd: int, obj: dict) -> None:
     data = json.dumps(obj).encode()
     view = memoryview(_HEADER.pack(len(data)) + data)
@@ -384,6 +412,7 @@ def main() -> int:
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
+    add_site_packages()
     layers: dict[str, str] = {}
     _unshare_all(layers, cfg.get("disable", []))
     if layers["pid-namespace"] == "used":
