@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -24,6 +24,7 @@ class EvalConfig(BaseModel):
     k: list[int] = Field(default_factory=lambda: [1], description="pass@k values to report.")
     workers: int | None = Field(None, description="Executor workers (default: one per core).")
     timeout: float | None = Field(None, gt=0, description="Per-sample time limit in seconds (default: measured per problem).")
+    hash_seed: Annotated[int, Field(ge=0, le=4294967295, strict=True)] | Literal["random"] = Field(0, description="PYTHONHASHSEED of the executed samples, also the seed `random` starts from in each (default 0: the same verdicts in every run); 'random' for a random one per sandbox worker.")
     tasks: list[str] | None = Field(None, description="Only these task ids (default: all).")
     include_base: bool = Field(False, description="Also score the untrained base model as a reference.")
 

@@ -82,7 +82,7 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
         phash = problems_hash(probs)
         inputs = {"model": ident, "benchmark": bench, "problems_hash": phash, "seed": seed, "k": sorted(config.k),
                   "tasks": sorted(config.tasks) if config.tasks else None, "timeout": config.timeout,
-                  "generation": settings}
+                  "hash_seed": config.hash_seed, "generation": settings}
         inputs_hash = hash_json(inputs)
         if not force and is_up_to_date(bench_dir, inputs_hash):
             import json
@@ -99,7 +99,8 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
                        **settings)
         results = score_samples(bench, bench_dir / "samples.jsonl", problems_path=problems_path,
                                 k=tuple(config.k), workers=config.workers, timeout=config.timeout, out_dir=bench_dir,
-                                tasks=[p.task_id for p in probs] if config.tasks else None)
+                                tasks=[p.task_id for p in probs] if config.tasks else None,
+                                hash_seed=config.hash_seed)
         metric = {key: results[key] for key in METRIC_KEYS if key in results}
         write_manifest(bench_dir, {
             "inputs_hash": inputs_hash, "benchmark": bench, "problems_hash": phash,

@@ -8,6 +8,8 @@ import argparse
 import re
 from pathlib import Path
 
+from recipes.cmd_score import hash_seed_arg
+
 
 def _csv(cast):
     return lambda s: [cast(x) for x in s.split(",") if x.strip()]
@@ -30,6 +32,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", type=_csv(str), default=None, help="only these task ids (comma-separated)")
     p.add_argument("--workers", type=int, default=None, help="executor workers (default: one per core)")
     p.add_argument("--timeout", type=float, default=None, help="per-sample time limit in seconds")
+    p.add_argument("--hash-seed", type=hash_seed_arg, default=None,
+                   help="PYTHONHASHSEED (and `random` seed) of the executed samples, or 'random' (default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="output dir (default: evals/<model name>)")
     p.add_argument("--force", action="store_true", help="regenerate and rescore even when up to date")
@@ -60,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     given = {"benchmarks": args.benchmarks, "prompt_style": args.prompt_style, "backend": args.backend,
              "n_samples": args.n_samples, "temperature": args.temperature, "top_p": args.top_p,
              "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size, "k": args.k,
-             "tasks": args.tasks, "workers": args.workers, "timeout": args.timeout, "problems": problems}
+             "tasks": args.tasks, "workers": args.workers, "timeout": args.timeout, "problems": problems,
+             "hash_seed": args.hash_seed}
     try:
         cfg = EvalConfig(model=args.model, adapter=args.adapter, **{k: v for k, v in given.items() if v is not None})
     except ValidationError as e:

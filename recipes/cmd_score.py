@@ -2,7 +2,7 @@
 compared with its reference answers (accuracy), as the benchmark declares.
 
     codemix score --benchmark humaneval --samples samples.jsonl [--problems PATH]
-                  [--k 1,10,100] [--workers N] [--timeout S] [--out DIR]
+                  [--k 1,10,100] [--workers N] [--timeout S] [--hash-seed N|random] [--out DIR]
 
 Writes DIR/results.jsonl (one verdict per sample) and DIR/results.json (pass@k with 95%
 bootstrap intervals, per-task counts, verdict counts, isolation layers, timing), prints a table.
@@ -25,6 +25,18 @@ def _k_list(text: str) -> list[int]:
     return ks
 
 
+def hash_seed_arg(text: str) -> int | str:
+    if text == "random":
+        return text
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'random', got {text!r}") from None
+    if not 0 <= seed <= 4294967295:
+        raise argparse.ArgumentTypeError(f"must be in [0, 4294967295] (PYTHONHASHSEED's range), got {seed}")
+    return seed
+
+
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--benchmark", required=True,
                    help="benchmark the samples answer (humaneval, mbpp, mbpp-sanitized, humaneval+, mbpp+, pyfuncs, "
@@ -38,6 +50,10 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="sandbox workers (default: one per core)")
     p.add_argument("--timeout", type=float, default=None,
                    help="per-sample time limit in seconds (default: max(3 s, 5 x the reference solution's runtime))")
+    p.add_argument("--hash-seed", type=hash_seed_arg, default=0,
+                   help="PYTHONHASHSEED of the samples, also the seed `random` starts from in each "
+                        "(default 0: the same verdicts in every run; recorded in results.json); "
+                        "'random': a random one per worker and fresh `random` state per sample")
     p.add_argument("--tasks", default=None, help="only these task ids, comma-separated")
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default: SAMPLES's name + '.score' beside it)")
@@ -63,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     out = args.out or default_out_dir(args.samples)
     score_samples(args.benchmark, args.samples, problems_path=args.problems, k=args.k,
-                  workers=args.workers, timeout=args.timeout, out_dir=out, tasks=tasks)
+                  workers=args.workers, timeout=args.timeout, out_dir=out, tasks=tasks,
+                  hash_seed=args.hash_seed)
     print(f"results: {out / 'results.json'}")
     return 0

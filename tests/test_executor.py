@@ -7,7 +7,15 @@ import time
 
 import pytest
 
-from eval.sandbox.executor import SAMPLE_UID_BASE, Executor, Job, Limits
+from eval.sandbox.executor import (
+    FULL_SPEED,
+    SAMPLE_UID_BASE,
+    Executor,
+    Job,
+    Limits,
+    RunResult,
+    worth_retrying,
+)
 
 TESTS_PASS = "def f(x):\n    return x + 1\n\nassert f(1) == 2\n"
 
@@ -83,7 +91,8 @@ def test_sample_runs_unprivileged_in_its_own_empty_scratch_dir(executor):
              "assert os.listdir('.') == [], os.listdir('.')\n"          # fresh every time
              "open('leftover.txt', 'w').write('x' * 1000)\n"            # the dir is writable
              "assert os.environ['HOME'] == os.getcwd() == tempfile.gettempdir()\n"
-             "assert sorted(os.environ) == ['HOME', 'LANG', 'LC_ALL', 'PATH', 'PYTHONDONTWRITEBYTECODE', 'PYTHONIOENCODING', 'TMPDIR']\n"
+             "assert sorted(os.environ) == ['HOME', 'LANG', 'LC_ALL', 'PATH', 'PYTHONDONTWRITEBYTECODE', 'PYTHONHASHSEED', 'PYTHONIOENCODING', 'TMPDIR']\n"
+             "assert os.environ['PYTHONHASHSEED'] == '0'\n"
              "import sys\nassert sys.stdin.read() == ''\n")
     if os.geteuid() == 0:
         probe += f"assert {SAMPLE_UID_BASE} <= os.getuid() < {SAMPLE_UID_BASE} + 64, os.getuid()\n"
@@ -92,15 +101,46 @@ def test_sample_runs_unprivileged_in_its_own_empty_scratch_dir(executor):
 
 
 def test_timeouts_are_retried_once_and_do_not_block_other_workers(executor):
+    # A sample that sleeps through its limit used no CPU: it may have been starved by load, so
+    # it gets a second try (a waiting sample and a starved one look the same from outside).
     start = time.monotonic()
-    jobs = [Job("loop", "while True:\n    pass\n", 1.0)] + [Job(i, TESTS_PASS, 1.0) for i in range(40)]
+    jobs = [Job("sleep", "import time\ntime.sleep(100)\n", 1.0)] + [Job(i, TESTS_PASS, 1.0) for i in range(40)]
     results = dict(executor.run(jobs))
     elapsed = time.monotonic() - start
-    loop = results.pop("loop")
-    assert loop.verdict == "timeout" and loop.retried and "wall-clock limit of 1 s" in loop.error
-    assert 1.9 < loop.duration_s < 3.5  # two attempts of ~1 s
+    slept = results.pop("sleep")
+    assert slept.verdict == "timeout" and slept.retried and "wall-clock limit of 1 s" in slept.error
+    assert 1.9 < slept.duration_s < 3.5  # two attempts of ~1 s
+    assert slept.cpu_s < 0.2
     assert {r.verdict for r in results.values()} == {"passed"}
     assert elapsed < 4.0  # the 40 quick ones ran on the other worker meanwhile
+
+
+def test_a_loop_that_used_its_whole_limit_at_full_speed_is_not_retried(executor):
+    # The rule itself, on the numbers the worker reports...
+    assert not worth_retrying(RunResult("timeout", "", 3.0, cpu_s=2.97), 3.0)   # a calm infinite loop
+    assert not worth_retrying(RunResult("timeout", "", 1.6, cpu_s=4.0), 3.0)    # threads hit RLIMIT_CPU
+    assert worth_retrying(RunResult("timeout", "", 3.0, cpu_s=1.4), 3.0)        # got half a core: load
+    assert not worth_retrying(RunResult("timeout", "", 6.0, cpu_s=1.4, retried=True), 3.0)
+    assert not worth_retrying(RunResult("passed", "", 0.1, cpu_s=0.1), 3.0)
+    # ...and end to end: the loop is retried exactly when it got less than FULL_SPEED of a core
+    # (a shared machine decides which; both branches are checked against the measured CPU time).
+    loop = run_one(executor, "while True:\n    pass\n", timeout=1.0)
+    assert loop.verdict == "timeout"
+    if loop.retried:
+        assert 1.9 < loop.duration_s < 3.5 and loop.cpu_s < FULL_SPEED * 1.0 + 1.1
+    else:
+        assert 0.9 < loop.duration_s < 1.5 and FULL_SPEED * 1.0 <= loop.cpu_s <= loop.duration_s + 0.05
+
+
+def test_cpu_time_of_the_sample_is_measured(executor):
+    burn = run_one(executor, "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3:\n    pass\n")
+    assert burn.verdict == "passed" and 0.28 < burn.cpu_s < burn.duration_s + 0.05
+    # CPU time of the processes it started counts too (reaped by the worker after the sample)
+    kids = run_one(executor, "import os, time\nif os.fork() == 0:\n    t = time.process_time()\n"
+                             "    while time.process_time() - t < 0.3:\n        pass\n    os._exit(0)\nos.wait()\n")
+    assert kids.verdict == "passed" and kids.cpu_s > 0.28
+    nap = run_one(executor, "import time\ntime.sleep(0.3)\n")
+    assert nap.verdict == "passed" and nap.cpu_s < 0.1 and nap.duration_s > 0.3
 
 
 def test_cpu_limit_is_a_timeout_too():
@@ -141,10 +181,61 @@ def test_limits_are_applied():
     assert got["nofile"].verdict == "failed" and "Too many open files" in got["nofile"].error
 
 
-def test_reseeded_random_per_sample(executor):
-    # Forked from one worker, samples would share its random state unless reseeded.
-    results = dict(executor.run(Job(i, "import random\nassert random.random() < 0.5\n", 5.0) for i in range(30)))
-    assert {r.verdict for r in results.values()} == {"passed", "failed"}
+def test_random_starts_from_the_hash_seed_in_every_sample(executor):
+    # Forked from one worker, samples would continue its random sequence unless reseeded: with
+    # the default seed 0 each one starts where random.seed(0) starts, so its draws never
+    # depend on what ran before it.
+    import random
+
+    first = random.Random(0).random()
+    program = f"import random\nassert random.random() == {first!r}\nrandom.random()\n"
+    results = dict(executor.run(Job(i, program, 5.0) for i in range(20)))
+    assert {r.verdict for r in results.values()} == {"passed"}
+
+
+# MBPP/480 as StarCoder answered it: "brilliant girl" has 3 i's and 3 l's, and which one max()
+# returns is whichever the set yields first, decided by the string-hash seed.
+TIE = ("def get_max_occuring_char(s):\n    return max(set(s), key=s.count)\n\n"
+       "assert get_max_occuring_char('data') == 'a'\nassert get_max_occuring_char('create') == 'e'\n"
+       "assert get_max_occuring_char('brilliant girl') == 'i'\n")
+# Fails with the set's iteration order in its message: a fingerprint of the hash seed.
+SET_ORDER = "import random\nraise AssertionError(repr((list({'w%d' % i for i in range(16)}), random.random())))\n"
+
+
+def test_a_hash_dependent_verdict_is_the_same_in_every_run():
+    import subprocess
+    import sys
+
+    verdicts, orders = set(), set()
+    for _ in range(5):  # fresh workers each time: under random hash seeds these would differ
+        with Executor(workers=2) as ex:
+            assert ex.hash_seed == 0
+            got = dict(ex.run([Job(("tie", i), TIE, 5.0) for i in range(4)]
+                              + [Job(("order", i), SET_ORDER, 5.0) for i in range(4)]))
+        verdicts |= {r.verdict for k, r in got.items() if k[0] == "tie"}
+        orders |= {r.error for k, r in got.items() if k[0] == "order"}
+    assert len(verdicts) == 1 and len(orders) == 1, (verdicts, orders)
+    # The semantics of PYTHONHASHSEED=0 and random.seed(0): a user reproduces a verdict with
+    # `PYTHONHASHSEED=0 python program.py` (plus the seed call).
+    here = subprocess.run([sys.executable, "-c", "import random\nrandom.seed(0)\n" + SET_ORDER],
+                          env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    assert orders.pop().split(" (line")[0] in here.stderr
+
+
+def test_hash_seed_random_restores_per_worker_seeds():
+    orders = set()
+    for _ in range(2):
+        with Executor(workers=2, hash_seed="random") as ex:
+            assert ex.hash_seed == "random"
+            orders |= {r.error for _, r in ex.run(Job(i, SET_ORDER, 5.0) for i in range(8))}
+    # 4 workers with their own hash seeds, 8 samples with fresh random state each
+    assert len(orders) >= 4, orders
+    probe = "import os\nassert 'PYTHONHASHSEED' not in os.environ\n"
+    with Executor(workers=1, hash_seed="random") as ex:
+        assert run_one(ex, probe).verdict == "passed"
+    for bad in (-1, 2 ** 32, "0", True, 1.5):
+        with pytest.raises(ValueError, match="hash seed"):
+            Executor(workers=1, hash_seed=bad)
 
 
 def test_without_the_strong_layers_it_still_works_and_says_so(tmp_path):

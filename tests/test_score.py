@@ -60,10 +60,11 @@ def test_score_writes_results_with_the_contract_keys(tmp_path, problems, capsys)
     assert res["per_task"]["HumanEval/3"] == {"n": 4, "c": 2}
     assert res["verdicts"] == {"passed": 16, "failed": 16, "timeout": 0, "error": 0}
     assert "rlimits" in res["isolation"] and res["timing"]["executed"] == 32
+    assert res["hash_seed"] == 0  # the default: the same verdicts in every run
     assert res["timing"]["time_limit"]["mode"] == "measured"
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 32
-    assert set(rows[0]) >= {"task_id", "sample_index", "verdict", "error", "duration_s", "retried"}
+    assert set(rows[0]) >= {"task_id", "sample_index", "verdict", "error", "duration_s", "cpu_s", "retried"}
     assert [(r["task_id"], r["sample_index"]) for r in rows[:5]] == [("HumanEval/0", i) for i in range(4)] + [("HumanEval/1", 0)]
     assert {r["verdict"] for r in rows if r["sample_index"] % 2} == {"failed"}
     printed = capsys.readouterr()
@@ -116,6 +117,18 @@ def test_resume_after_a_kill_mid_run(tmp_path, problems):
             assert res[key] == fresh[key], key
     assert (out / "results.jsonl").read_text().count("\n") == 48
     assert first["pass_at_k"]["pass@1"] == pytest.approx(0.5)
+
+
+def test_hash_seed_random_is_recorded_and_not_resumed_into(tmp_path, problems):
+    samples = write_samples(tmp_path / "s.jsonl", problems, tasks=TASKS[:2], per_task=2)
+    out = tmp_path / "out"
+    assert main(["score", "--benchmark", "humaneval", "--samples", str(samples), "--out", str(out),
+                 "--k", "1", "--workers", "1", "--timeout", "5", "--hash-seed", "random"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["hash_seed"] == "random" and res["timing"]["executed"] == 4
+    # verdicts found under another seed are executed again, not resumed
+    res = score_samples("humaneval", samples, k=(1,), workers=1, timeout=5.0, out_dir=out, tasks=TASKS[:2])
+    assert res["hash_seed"] == 0 and res["timing"]["executed"] == 4 and res["timing"]["resumed"] == 0
 
 
 def test_changed_samples_are_rescored_not_resumed(tmp_path, problems):
@@ -179,6 +192,8 @@ def test_bad_samples_files_are_clear_errors(tmp_path, capsys, content, message):
     (["--timeout", "-1"], "--timeout must be positive"),
     (["--benchmark", "humanevil"], "unknown benchmark 'humanevil' (did you mean 'humaneval'?)"),
     (["--tasks", "HumanEval/9999"], "no such task"),
+    (["--hash-seed", "abc"], "expected an integer or 'random'"),
+    (["--hash-seed", "-1"], "PYTHONHASHSEED's range"),
 ])
 def test_cli_argument_errors(tmp_path, problems, capsys, args, message):
     samples = write_samples(tmp_path / "s.jsonl", problems, tasks=TASKS[:1], per_task=1)

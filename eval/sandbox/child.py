@@ -103,15 +103,20 @@ def run_program(program: str, nonce: bytes, code=None) -> None:
     os._exit(0)
 
 
-def sample_environment(workdir: str) -> dict[str, str]:
+def sample_environment(workdir: str, hash_seed: int | None = None) -> dict[str, str]:
     """The whole environment a sample sees: no variable of the harness survives (tokens, keys,
-    proxies); HOME and TMPDIR point at its own scratch directory."""
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
-            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8",
-            "PYTHONDONTWRITEBYTECODE": "1"}
+    proxies); HOME and TMPDIR point at its own scratch directory; with a fixed hash seed,
+    PYTHONHASHSEED, so Python processes the sample starts hash as it does."""
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
+           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8",
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    if hash_seed is not None:
+        env["PYTHONHASHSEED"] = str(hash_seed)
+    return env
 
 
-def prepare_server(workdir: str, rlimits: dict[str, int], seccomp_filter) -> None:
+def prepare_server(workdir: str, rlimits: dict[str, int], seccomp_filter, *,
+                   hash_seed: int | None = None) -> None:
     """Everything that is the same for every sample, done once in the worker so the children
     inherit it through fork instead of paying for it (a child's setup is ~0.1 ms this way):
     environment, Python's std streams and tempdir, rlimits that cannot hurt the worker itself,
@@ -119,7 +124,7 @@ def prepare_server(workdir: str, rlimits: dict[str, int], seccomp_filter) -> Non
     import tempfile
 
     os.environ.clear()
-    os.environ.update(sample_environment(workdir))
+    os.environ.update(sample_environment(workdir, hash_seed))
     tempfile.tempdir = workdir
     sys.argv = [""]
     for stream in (sys.stdout, sys.stderr):
@@ -131,18 +136,19 @@ def prepare_server(workdir: str, rlimits: dict[str, int], seccomp_filter) -> Non
         seccomp_filter.load()
 
 
-def reseed_random() -> None:
-    """random.seed() with 128 fresh bits, called by the worker right before every fork, so each
-    child starts from its own fresh state, as a fresh interpreter would, and never from the
-    worker's sequence or a sibling's. The plain call reads 2.5 KB from the kernel's RNG; seeding
-    the C generator directly with 16 bytes costs ~15 us in the worker, where the child paid
-    ~95 us (the state's pages are shared with the worker: writing them there means copying)."""
+def reseed_random(seed: int | None = None) -> None:
+    """Called by the worker right before every fork, so each child starts from a known state and
+    never from the worker's sequence or a sibling's: `seed` (then every sample draws what
+    `random.seed(seed)` gives: the same verdicts in every run), or, with None, 128 fresh bits,
+    as a fresh interpreter would. The plain random.seed() reads 2.5 KB from the kernel's RNG;
+    seeding the C generator directly costs ~15 us in the worker, where the child paid ~95 us (the
+    state's pages are shared with the worker: writing them there means copying)."""
     random = sys.modules.get("random")
     if random is None:  # not imported: a child importing it seeds itself from the kernel
         return
     import _random
 
-    _random.Random.seed(random._inst, int.from_bytes(os.urandom(16), "little"))
+    _random.Random.seed(random._inst, int.from_bytes(os.urandom(16), "little") if seed is None else seed)
     random._inst.gauss_next = None
 
 

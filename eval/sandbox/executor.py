@@ -16,8 +16,15 @@ Verdicts:
              alone; see eval.sandbox.child)
     failed   it raised (assertion or any other exception, message kept), exited early
              (sys.exit, os._exit), or was killed by a signal (segfault, ...)
-    timeout  the wall-clock limit or the CPU-time limit was hit (after one retry)
+    timeout  the wall-clock limit or the CPU-time limit was hit (after one retry, unless the
+             program spent the whole limit on the CPU: see `worth_retrying`)
     error    the sandbox could not run it: setup failed in the child, or the worker died
+
+Determinism: by default every worker runs under PYTHONHASHSEED=0 and reseeds `random` with 0
+before every sample, so set iteration order, `max(set(s), key=s.count)` on a tie, and unseeded
+`random` calls come out the same in every run, worker and machine (paired comparisons of
+mixtures rely on it). `hash_seed="random"` gives every worker its own random hash seed and every
+sample 128 fresh bits of `random` state, as a fresh interpreter would.
 """
 
 from __future__ import annotations
@@ -56,6 +63,12 @@ SAMPLE_UID_BASE = 1_900_000_000
 _ANSWER_GRACE_S = 20.0
 _START_TIMEOUT_S = 60.0
 _PIPELINE = 2  # requests queued per worker: one running, one waiting
+# A timed-out program that got at least this share of its time limit as CPU time ran at full
+# speed for the whole limit (an infinite loop): more time under less load would not finish it,
+# so it is not retried. On this 2-core machine a calm infinite loop gets 0.98-1.0 of its 3 s
+# limit; one sharing a core with another busy process gets about 0.5 and is retried.
+FULL_SPEED = 0.9
+HASH_SEED_MAX = 4294967295  # PYTHONHASHSEED's range
 _EMPTY = object()
 
 
@@ -100,6 +113,25 @@ class RunResult:
     error: str
     duration_s: float
     retried: bool = False
+    cpu_s: float = 0.0  # user+system time of every process of the program (both attempts)
+
+
+def worth_retrying(result: RunResult, timeout: float) -> bool:
+    """A timeout is retried once, unless the program used its whole limit at full speed.
+
+    A program near its limit on a loaded machine may finish when run again under other load;
+    one that spent >= FULL_SPEED of the limit on the CPU (or hit the CPU-time limit) would
+    time out again, and retrying it only doubles what an infinite loop costs."""
+    return result.verdict == "timeout" and not result.retried and result.cpu_s < FULL_SPEED * timeout
+
+
+def check_hash_seed(hash_seed: int | str) -> int | str:
+    """`hash_seed` as the executor takes it: an int in PYTHONHASHSEED's range or "random"."""
+    if hash_seed == "random":
+        return hash_seed
+    if isinstance(hash_seed, bool) or not isinstance(hash_seed, int) or not 0 <= hash_seed <= HASH_SEED_MAX:
+        raise ValueError(f"hash seed must be an integer in [0, {HASH_SEED_MAX}] or 'random', got {hash_seed!r}")
+    return hash_seed
 
 
 def home_directories() -> list[str]:
@@ -127,14 +159,25 @@ class _Worker:
             "error_chars": executor.limits.error_chars,
             "hide": home_directories(),
             "cgroups": [str(p) for p in executor.join_cgroups],
+            "hash_seed": executor.hash_seed,
         }
-        bootstrap = (f"import sys; sys.path.insert(0, {_REPO_ROOT!r}); "
-                     "from eval.sandbox.worker import main; sys.exit(main())")
-        # -I: no PYTHON* variables, no user site, no cwd on sys.path; env: nothing of ours
-        # (tokens, keys) reaches the worker, so nothing can leak from it into a sample.
+        bootstrap = ("import sys; sys.path[:] = [p for p in sys.path if p]; "
+                     f"sys.path.insert(0, {_REPO_ROOT!r}); from eval.sandbox.worker import main; sys.exit(main())")
+        # env: nothing of ours (tokens, keys) reaches the worker, so nothing can leak from it into
+        # a sample; only the hash seed, which must be in place when the interpreter starts (its
+        # string-hash secret is fixed then, and every forked sample inherits it). Not -I, which
+        # would ignore PYTHONHASHSEED: -s (no user site) and the bootstrap's dropping of the
+        # cwd entry from sys.path give the rest of what -I did, with no other PYTHON* set.
+        # -S: no `site` at start-up, so the .pth files of site-packages do not run: here they
+        # import certifi, pathlib, zipfile, importlib.resources and more, 4.3 MB of memory and
+        # 67 mappings that every sample's fork would copy (the worker then adds site-packages
+        # to sys.path itself: eval.sandbox.worker.add_site_packages).
+        env = {"PATH": "/usr/bin:/bin"}
+        if executor.hash_seed != "random":
+            env["PYTHONHASHSEED"] = str(executor.hash_seed)
         self.proc = subprocess.Popen(
-            [*executor.command_prefix, executor.python, "-I", "-c", bootstrap, json.dumps(cfg)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"},
+            [*executor.command_prefix, executor.python, "-s", "-S", "-c", bootstrap, json.dumps(cfg)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
             cwd="/", start_new_session=True, close_fds=True)
         self.hello: dict | None = None
         self._buffer = bytearray()
@@ -224,12 +267,17 @@ class Executor:
 
     Each worker is owned by one harness thread that lives as long as the executor: it starts
     the worker (PDEATHSIG ties a process to the thread that forked it, so short-lived threads
-    must not start workers), feeds it, and restarts it when it dies."""
+    must not start workers), feeds it, and restarts it when it dies.
+
+    `hash_seed`: PYTHONHASHSEED of the workers, also the seed `random` starts from in every
+    sample (default 0: the same verdicts in every run); "random" for a random one per worker
+    and fresh `random` state per sample."""
 
     def __init__(self, workers: int | None = None, limits: Limits | None = None, *,
                  retry_timeouts: bool = True, join_cgroups: Sequence[str | os.PathLike] = (),
                  disable: Sequence[str] = (), python: str = sys.executable,
-                 command_prefix: Sequence[str] = ()):
+                 command_prefix: Sequence[str] = (), hash_seed: int | str = 0):
+        self.hash_seed = check_hash_seed(hash_seed)
         self.n_workers = max(1, workers or os.cpu_count() or 1)
         self.limits, self.retry_timeouts = limits or Limits(), retry_timeouts
         self.join_cgroups = [Path(p) / "cgroup.procs" for p in join_cgroups]
@@ -274,7 +322,7 @@ class Executor:
                 if isinstance(item, BaseException):
                     raise item
                 job, result = item
-                if result.verdict == "timeout" and self.retry_timeouts and not result.retried:
+                if self.retry_timeouts and worth_retrying(result, job.timeout):
                     # Slow or noisy machines flip verdicts near the limit: one more try, queued
                     # at the back so it runs under different load.
                     self._todo.put((job, result, run))
@@ -333,9 +381,11 @@ class Executor:
                 broken = False
             if not run.cancelled:
                 result = RunResult(answer["verdict"], answer.get("error", ""),
-                                   float(answer.get("duration_s", 0.0)), retried=first is not None)
+                                   float(answer.get("duration_s", 0.0)), retried=first is not None,
+                                   cpu_s=float(answer.get("cpu_s", 0.0)))
                 if first is not None:
                     result.duration_s += first.duration_s
+                    result.cpu_s += first.cpu_s
                 run.results.put((job, result))
         worker.close()
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import resource
 import select
 import shutil
 import signal
@@ -51,6 +52,34 @@ _HEADER = struct.Struct(">I")
 # Compiled programs kept by the worker (see Server._compile): a few suffice for the repeats of
 # consecutive samples, and a small cache keeps the memory every fork copies small.
 _COMPILED_KEEP = 4
+
+
+def add_site_packages() -> None:
+    """What `site` would have done for the samples, minus running the .pth files' code: the
+    worker starts with -S (see eval.sandbox.executor), so installed packages are put on sys.path
+    here, with the directories .pth files name, and exit()/quit()/help() become builtins again."""
+    import site
+
+    for d in site.getsitepackages():
+        if not os.path.isdir(d) or d in sys.path:
+            continue
+        sys.path.append(d)
+        for name in sorted(n for n in os.listdir(d) if n.endswith(".pth")):
+            try:
+                with open(os.path.join(d, name), encoding="utf-8") as f:
+                    lines = f.read().splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue
+            for line in lines:
+                line = line.strip()
+                if not line or line.startswith(("#", "import ", "import\t")):
+                    continue
+                path = os.path.join(d, line)
+                if os.path.isdir(path) and path not in sys.path:
+                    sys.path.append(path)
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
 
 
 def send(fd: int, obj: dict) -> None:
@@ -109,6 +138,9 @@ class Server:
         self.own_scratch = False
         self._fork = os.fork
         self._compiled: dict[str, tuple] = {}
+        # None: a random hash seed (the interpreter's own) and fresh `random` state per sample.
+        seed = cfg.get("hash_seed", "random")
+        self.random_seed: int | None = None if seed == "random" else int(seed)
 
     # ------------------------------------------------------------ one-time set-up
 
@@ -155,7 +187,7 @@ class Server:
             except ImportError:
                 pass
         rlimits = {k: v for k, v in self.cfg["rlimits"].items() if k != "nproc"}
-        child.prepare_server(self.workdir, rlimits, seccomp_filter)
+        child.prepare_server(self.workdir, rlimits, seccomp_filter, hash_seed=self.random_seed)
         if seccomp_filter is not None:
             L["seccomp"] = "used"
         L["rlimits"] = "used"
@@ -203,15 +235,18 @@ class Server:
             code, error = self._compile(program)
             if code is None:  # does not compile: nothing to run
                 return {"verdict": "failed", "error": error[: int(self.cfg["error_chars"])],
-                        "duration_s": 0.0, "output_bytes": 0}
+                        "duration_s": 0.0, "cpu_s": 0.0, "output_bytes": 0}
         nonce = os.urandom(16).hex().encode()
-        child.reseed_random()
+        child.reseed_random(self.random_seed)
         workdir = self.workdir
         os.mkdir(workdir, 0o700)
         if self.uid is not None:
             os.chown(workdir, self.uid, self.gid)
         out_r, out_w = os.pipe()
         res_r, res_w = os.pipe()
+        # CPU time of the sample: every process of it ends reaped by this server (PID 1 of the
+        # namespace, or the subreaper), so the children's rusage grows by exactly its total.
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.monotonic()
         pid = self._fork()
         if pid == 0:
@@ -230,6 +265,8 @@ class Server:
         status = self._wait(pid, start + timeout, {out_r: out})
         duration = time.monotonic() - start
         self._kill_everything(pid)
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
         self._drain({out_r: out, res_r: res})
         os.close(out_r)
         os.close(res_r)
@@ -241,7 +278,7 @@ class Server:
         tail = out.last(300).decode("utf-8", "replace").strip()
         verdict, error = child.verdict(status, res.last(4096), nonce, tail, timeout)
         return {"verdict": verdict, "error": error[: int(self.cfg["error_chars"])],
-                "duration_s": round(duration, 4), "output_bytes": out.total}
+                "duration_s": round(duration, 4), "cpu_s": round(cpu, 4), "output_bytes": out.total}
 
     def _compile(self, program: str):
         """compile_program, remembering the last few results: samples of one task often repeat
@@ -375,6 +412,7 @@ def main() -> int:
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
+    add_site_packages()
     layers: dict[str, str] = {}
     _unshare_all(layers, cfg.get("disable", []))
     if layers["pid-namespace"] == "used":

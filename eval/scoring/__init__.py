@@ -22,15 +22,22 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
                   k: Sequence[int] = (1, 10, 100), workers: int | None = None,
                   timeout: float | None = None, out_dir: str | Path,
                   tasks: Sequence[str] | None = None, limits: Any = None,
-                  executor: Any = None, show_table: bool = True) -> dict:
+                  executor: Any = None, show_table: bool = True, hash_seed: int | str = 0) -> dict:
     """Score every sample of `samples_path` on `benchmark`; returns the results.json dict.
 
     `tasks` restricts scoring to those task ids (samples of other tasks are skipped). For
     executed benchmarks, `executor` lets a caller reuse a running sandbox pool and `limits`
-    sets its resource limits; exact-match benchmarks ignore k, workers, timeout and limits."""
+    sets its resource limits, `hash_seed` the samples' PYTHONHASHSEED and `random` seed (or
+    "random"); exact-match benchmarks ignore k, workers, timeout, limits and hash_seed."""
     from eval.benchmarks import get_benchmark
+    from eval.sandbox.executor import check_hash_seed
+    from mixing.errors import CodemixError
 
     check_args(k=k, workers=workers, timeout=timeout)
+    try:
+        check_hash_seed(hash_seed)
+    except ValueError as e:
+        raise CodemixError(str(e)) from None
     bench = get_benchmark(benchmark)
     if bench.scorer == "exact_match":
         from eval.scoring.exact_match import score_exact_match
@@ -41,4 +48,4 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
 
     return score_execute(benchmark, samples_path, problems_path=problems_path, k=k, workers=workers,
                          timeout=timeout, out_dir=out_dir, tasks=tasks, limits=limits, executor=executor,
-                         show_table=show_table)
+                         show_table=show_table, hash_seed=hash_seed)

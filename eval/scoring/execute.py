@@ -30,7 +30,7 @@ from eval.timelimits import time_limits
 from mixing.artifacts import atomic_write_json, atomic_write_text, hash_json
 from mixing.progress import progress
 
-RESULT_FIELDS = ("task_id", "sample_index", "verdict", "error", "duration_s", "retried", "solution_hash")
+RESULT_FIELDS = ("task_id", "sample_index", "verdict", "error", "duration_s", "cpu_s", "retried", "solution_hash")
 
 
 def _load_log(path: Path, wanted: dict[tuple[str, int], Sample]) -> dict[tuple[str, int], dict]:
@@ -56,11 +56,15 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
                   k: Sequence[int] = (1, 10, 100), workers: int | None = None,
                   timeout: float | None = None, out_dir: str | Path,
                   tasks: Sequence[str] | None = None, limits: Limits | None = None,
-                  executor: Executor | None = None, show_table: bool = True) -> dict:
+                  executor: Executor | None = None, show_table: bool = True,
+                  hash_seed: int | str = 0) -> dict:
     """Execute every sample against its problem's tests; returns the results.json dict.
 
     `tasks` restricts scoring to those task ids (samples of other tasks are skipped);
-    `executor` lets a caller reuse a running sandbox pool (otherwise one is started)."""
+    `executor` lets a caller reuse a running sandbox pool (otherwise one is started, with
+    `hash_seed`: PYTHONHASHSEED and `random`'s seed in every sample, or "random"). The hash seed
+    in force is recorded in results.json and keys the resume log: verdicts found under another
+    seed are not reused."""
     started = time.monotonic()
     sel = select(benchmark, samples_path, problems_path, tasks)
     problems, samples, skipped = sel.problems, sel.samples, sel.skipped
@@ -70,7 +74,7 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
 
     own_executor = executor is None
     if own_executor:
-        executor = Executor(workers=workers, limits=limits or Limits())
+        executor = Executor(workers=workers, limits=limits or Limits(), hash_seed=hash_seed)
     try:
         log(f"[score] isolation: {', '.join(executor.layers)}")
         for name, state in executor.layer_detail.items():
@@ -78,7 +82,7 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
                 log(f"[score] warning: isolation layer {name} {state}")
         limits_by_task, limit_info = time_limits(problems, executor, fixed=timeout)
         run_key = {"benchmark": benchmark, "problems_hash": problems_hash(problems),
-                   "time_limits": hash_json(limits_by_task)}
+                   "time_limits": hash_json(limits_by_task), "hash_seed": executor.hash_seed}
         log_path, run_path = out / "results.jsonl", out / "results.run.json"
         previous = json.loads(run_path.read_text()) if run_path.is_file() else None
         wanted = {(s.task_id, s.index): s for s in samples}
@@ -99,13 +103,14 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
                                                      total=len(jobs), unit="sample"):
                 row = {"task_id": task_id, "sample_index": index, "verdict": result.verdict,
                        "error": result.error, "duration_s": round(result.duration_s, 4),
-                       "retried": result.retried, "solution_hash": wanted[task_id, index].solution_hash}
+                       "cpu_s": round(result.cpu_s, 4), "retried": result.retried, "solution_hash": wanted[task_id, index].solution_hash}
                 log_file.write(json.dumps(row) + "\n")
                 log_file.flush()
                 done[task_id, index] = row
         run_seconds = time.monotonic() - run_started
         workers_used, restarts = executor.n_workers, executor.restarts
         isolation, isolation_detail = executor.layers, executor.layer_detail
+        hash_seed_used = executor.hash_seed
     finally:
         if own_executor:
             executor.close()
@@ -119,7 +124,7 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
         "problems_file_hash": source_hash(benchmark, problems_path),
         "samples_hash": samples_hash(samples_path),
         "skipped_samples": skipped,
-        "isolation": isolation, "isolation_detail": isolation_detail,
+        "isolation": isolation, "isolation_detail": isolation_detail, "hash_seed": hash_seed_used,
         "timing": {"wall_s": round(time.monotonic() - started, 3), "run_s": round(run_seconds, 3),
                    "executed": len(todo), "resumed": len(rows) - len(todo),
                    "samples_per_s": round(len(todo) / run_seconds, 2) if todo and run_seconds > 0 else None,

@@ -3,7 +3,8 @@
 results.json keys (a contract other tools read): benchmark, metric ("pass@k" | "accuracy"),
 n_tasks, n_attempted, missing_tasks, n_samples, samples_per_task(_range), per_task {task_id:
 {n, c}}, problems_hash, problems_file_hash, samples_hash, skipped_samples, timing; and
-  execute:     pass_at_k {"pass@k": x}, pass_at_k_ci {"pass@k": [lo, hi]}, verdicts, isolation
+  execute:     pass_at_k {"pass@k": x}, pass_at_k_ci {"pass@k": [lo, hi]}, verdicts, isolation,
+               hash_seed (PYTHONHASHSEED and `random` seed of the samples, or "random")
   exact_match: accuracy, accuracy_ci [lo, hi], groups {group: {n_tasks, accuracy, accuracy_ci}}
 Values are fractions in [0, 1]; tables print percentages.
 """
