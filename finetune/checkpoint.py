@@ -250,7 +250,32 @@ def base_model_ref(path: str | Path) -> str:
 def listed_files(train_dir: Path) -> list[str]:
     """Every file under a training output, relative, sorted (what the manifest's `files` lists)."""
     return sorted(str(p.relative_to(train_dir)) for p in train_dir.rglob("*")
-                  if p.is_file() and p.name != "manifest.json")
+                  if p.is_file() and p.name != "manifest.json" and not p.name.startswith("."))
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why a trainer checkpoint directory cannot be resumed from (None: its files read back).
+    Cheap structural checks, no tensors loaded: a safetensors header must cover the file (a
+    truncated file fails: "incomplete metadata, file not fully covered"), torch's .pt/.pth/.bin
+    files are zip archives whose central directory sits at the end (a cut file has none), and
+    trainer_state.json must parse."""
+    import json
+    import zipfile
+
+    from safetensors import SafetensorError, safe_open
+
+    for f in sorted(p for p in Path(path).iterdir() if p.is_file()):
+        try:
+            if f.suffix == ".safetensors":
+                with safe_open(str(f), "pt"):
+                    pass
+            elif f.suffix in (".pt", ".pth", ".bin"):
+                zipfile.ZipFile(f).close()
+            elif f.name == "trainer_state.json":
+                json.loads(f.read_text(encoding="utf-8"))
+        except (SafetensorError, zipfile.BadZipFile, ValueError, OSError) as e:
+            return f"{f.name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+    return None
 
 
 def plot_losses(losses: list[dict], out: Path, title: str) -> None:
