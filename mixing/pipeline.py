@@ -199,9 +199,9 @@ def build_mixture(mix: MixConfig, *, seed: int, out_dir: str | Path, recipe: dic
             warn(f"the mixture in {out_dir} is damaged ({'; '.join(state.problems)}): rebuilding it")
         elif state.kind == "stale" and data_path.is_file():
             old = state.manifest
-            announce_replacement("mix", out_dir, old=(old.get("recipe") or {}).get("mix"),
-                                 new=recipe.get("mix"), old_hash=old.get("recipe_hash"), new_hash=recipe_hash,
-                                 keep=keep)
+            announce_replacement("mix", out_dir, old={"mix": (old.get("recipe") or {}).get("mix"), "seed": old.get("seed")},
+                                 new={"mix": recipe.get("mix"), "seed": seed}, old_hash=old.get("recipe_hash"),
+                                 new_hash=recipe_hash, keep=keep)
         with _allocator():
             return _build(mix, seed, out_dir, data_path, recipe, recipe_hash, inputs_hash, fp, refs, t0), True
 

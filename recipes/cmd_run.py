@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from recipes.cli import add_recipe_args
+from recipes.cli import add_guard_args, add_recipe_args
 
 
 def register(p: argparse.ArgumentParser) -> None:
     add_recipe_args(p)
     p.add_argument("--force", action="store_true", help="rebuild every stage even when up to date")
+    add_guard_args(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -17,5 +18,5 @@ def run(args: argparse.Namespace) -> int:
     from recipes.pipeline import run_recipe
 
     recipe, path = load_recipe(args.recipe, args.overrides)
-    run_recipe(recipe, path, force=args.force)
+    run_recipe(recipe, path, force=args.force, wait=args.wait, keep=args.keep)
     return 0
