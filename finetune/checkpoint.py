@@ -16,6 +16,7 @@ Layout of a finished run (every directory is self-contained: Hugging Face tools 
       merged/         merge: true only: the adapter folded into the base, same files as model/
       loss.png        the training loss curve
       logs/           tensorboard event files (report_to: tensorboard)
+      .lock           the stage lock (mixing.locks): who is working here, empty when nobody is
 
 While a run is unfinished, `train/checkpoints/` holds what resuming needs: run.json (the inputs
 hash), tokenizer/ and base/ built at the start, and the trainer's `checkpoint-<step>/` (weights,
@@ -26,7 +27,8 @@ base_model {kind: hub|local|random, id, revision, commit, arch, model_type}; met
 prompt_format (chat_template|alpaca|magicoder|plain|custom, resolved); template (the custom
 template string, else null); losses [{step, loss, learning_rate, grad_norm, ...}] every
 logging_steps and at the last step; final_loss; tokens (non-padding input tokens trained on,
-all processes); wall_s. Also: inputs_hash, recipe, seed, is_adapter, artifact, files, steps,
+all processes); wall_s; outputs {file: {size, mtime_ns, sha256}} (what "up to date" checks).
+Also: inputs_hash, recipe, seed, is_adapter, artifact, files, steps,
 epochs, tokens_per_s, train_s, resumed_from_step, data (rows, truncated/dropped rows, tokens per
 epoch), parameters, precision, packing, topology, package_versions, template_text, created.
 """
