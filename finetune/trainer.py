@@ -27,6 +27,7 @@ from finetune.prompts import resolve_prompt_format, template_text
 from finetune.threads import configure_torch_threads
 from mixing.artifacts import (
     announce_replacement,
+    atomic_path,
     atomic_write_json,
     hash_json,
     package_versions,
@@ -110,14 +111,19 @@ def _train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, rec
         modeling.check_target_modules(cfg, config)
         # -------- validation done: from here on we write
         if state.is_main_process:
-            _prepare_dirs(out_dir, progress_dir, run_hash, resuming)
+            _prepare_dirs(out_dir, progress_dir, resuming)
             if not resuming:
-                tokenizer.save_pretrained(progress_dir / TOKENIZER_DIR)
+                # Each written whole or not at all, and run.json last: it vouches for them, so a
+                # kill or a full disk here never leaves a base without weights that a re-run trusts.
+                with atomic_path(progress_dir / TOKENIZER_DIR) as tmp:
+                    tokenizer.save_pretrained(tmp)
                 if source.kind == "random":
                     base = modeling.build_random_model(config, seed)
-                    base.save_pretrained(progress_dir / ckpt.RANDOM_BASE)
-                    tokenizer.save_pretrained(progress_dir / ckpt.RANDOM_BASE)
+                    with atomic_path(progress_dir / ckpt.RANDOM_BASE) as tmp:
+                        base.save_pretrained(tmp)
+                        tokenizer.save_pretrained(tmp)
                     del base
+                atomic_write_json(progress_dir / RUN_FILE, {"inputs_hash": run_hash, "started": utc_now()})
     model = modeling.load_model(cfg, source, config, precision, progress_dir / ckpt.RANDOM_BASE)
 
     from finetune.sft import make_trainer
@@ -192,7 +198,7 @@ def _run_hash(progress_dir: Path) -> str | None:
         return None
 
 
-def _prepare_dirs(out_dir: Path, progress_dir: Path, run_hash: str, resuming: bool) -> None:
+def _prepare_dirs(out_dir: Path, progress_dir: Path, resuming: bool) -> None:
     """Invalidate a previous finished run (manifest first, so a crash never leaves an old manifest
     next to new weights), then start or keep the in-progress area."""
     (out_dir / "manifest.json").unlink(missing_ok=True)
@@ -203,7 +209,6 @@ def _prepare_dirs(out_dir: Path, progress_dir: Path, run_hash: str, resuming: bo
     _remove(progress_dir)
     _remove(out_dir / ckpt.LOGS)
     progress_dir.mkdir(parents=True)
-    atomic_write_json(progress_dir / RUN_FILE, {"inputs_hash": run_hash, "started": utc_now()})
 
 
 def _release_memory() -> None:

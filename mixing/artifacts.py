@@ -13,6 +13,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -263,3 +264,36 @@ def stage_dir_guard(directory: str | os.PathLike, *, what: str, wait: float | bo
         if e.filename is None:
             e.filename = str(directory)
         raise
+    except Exception as e:  # safetensors (SafetensorError) and torch.save wrap the OS error in their own
+        code = _embedded_errno(e, directory)
+        if code is None:
+            raise
+        raise OSError(code, os.strerror(code), str(directory)) from e
+
+
+_ERRNO_IN_TEXT = re.compile(r"os error (\d+)|Os \{ code: (\d+)")
+
+
+def _embedded_errno(e: BaseException, directory: Path) -> int | None:
+    """The errno inside a library's wrapped I/O error: safetensors (Rust) says "os error 28" or
+    `Os { code: 28, ...}`. torch.save's zip writer gives no errno ("file write failed", or
+    "unexpected pos 118656 vs 118544" when a write came up short), so one probe write of 1 MiB
+    into `directory` says whether the disk (or the file size limit) is the cause."""
+    text = str(e)
+    m = _ERRNO_IN_TEXT.search(text)
+    if m:
+        return int(m.group(1) or m.group(2))
+    if "inline_container" not in text and "file write failed" not in text:
+        return None
+    probe = directory / f".write-probe-{os.getpid()}"
+    try:
+        with open(probe, "wb") as f:
+            f.write(bytes(1 << 20))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        return err.errno
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    return None

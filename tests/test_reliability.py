@@ -263,3 +263,25 @@ def test_threads_follow_affinity_and_cgroup_quota(tmp_path, monkeypatch):
         assert configure_torch_threads(tmp_path)["intra_op_threads"] == 3
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_full_disk_during_training_is_one_line_and_the_rerun_trains(tmp_path):
+    """torch.save and safetensors wrap the OS error in their own exceptions; the stage still ends
+    in one line, and the half-written in-progress state is not trusted by the re-run."""
+    faults = (REPO / "tests" / "test_faults.py").read_text()
+    start = faults.index('RUN_RECIPE = """') + len('RUN_RECIPE = """')
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(faults[start:faults.index('"""', start)].format(out=tmp_path / "run"))
+    assert main(["mix", str(recipe)]) == 0
+    for limit in (20_000, 120_000):  # the random base's weights / the first trainer checkpoint
+        proc = _cli("train", str(recipe), limit_fsize=limit)
+        _, err = proc.communicate(timeout=300)
+        lines = [x for x in err.strip().splitlines() if x.startswith("codemix:")]
+        assert proc.returncode == 2 and "Traceback" not in err, err
+        assert lines == [lines[-1]] and str(tmp_path / "run" / "train") in lines[0] and "File too large" in lines[0]
+        assert not (tmp_path / "run" / "train" / "manifest.json").exists()
+    proc = _cli("train", str(recipe))
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert stage_state(tmp_path / "run" / "train", read_manifest(tmp_path / "run" / "train")["inputs_hash"]).current
