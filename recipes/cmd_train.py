@@ -83,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
 
         with state.main_process_first():
             build_mixture(recipe.mix, seed=recipe.seed, out_dir=out / "mix", recipe=recipe.resolved(),
-                          recipe_hash=recipe.hash(), wait=args.wait, keep=args.keep)
+                          recipe_hash=recipe.hash(), keep=args.keep,
+                          # the others only find it up to date, possibly several at once: they queue
+                          wait=True if not state.is_main_process else args.wait)
     manifest, built = train(recipe.train, seed=recipe.seed, mixture_dir=out / "mix", out_dir=out / "train",
                             recipe=recipe.resolved(), recipe_hash=recipe.hash(), force=args.force,
                             wait=args.wait, keep=args.keep)

@@ -244,3 +244,12 @@ def test_kill_codemix_run_in_each_stage(reference_run, tmp_path, stage, seed):
     assert "Traceback" not in err
     assert _artifacts(out) == _artifacts(ref_out), f"kill in {stage} at u={u:.2f} ({landed})"
     assert not (out / "train" / "checkpoints").exists()
+    if stage == "score":
+        # Then damage the finished run's eval outputs: a cut samples file must not be "up to date".
+        samples = out / "eval" / "humaneval" / "samples.jsonl"
+        lines = samples.read_text().splitlines(keepends=True)
+        samples.write_text("".join(lines[: len(lines) // 2]))
+        proc = _start(["run", str(tmp_path / "r.yaml")], tmp_path)
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0 and "damaged" in err, err
+        assert _artifacts(out) == _artifacts(ref_out)
