@@ -254,12 +254,16 @@ def announce_replacement(stage: str, stage_dir: str | os.PathLike, *, old: dict[
 def stage_dir_guard(directory: str | os.PathLike, *, what: str, wait: float | bool = False) -> Iterator[Path]:
     """Hold the directory's lock (mixing.locks) for the body, and name the directory in an OS
     error that carries no file name (a failed write() on an open file reports only the errno)."""
-    from mixing.locks import locked
+    from mixing.locks import LockHeld, locked
 
     directory = Path(directory)
     try:
         with locked(directory, what=what, wait=wait):
             yield directory
+    except LockHeld as e:
+        if wait is False and e.args:  # name the flag that waits (the lock module does not know it)
+            e.args = (f"{e.args[0]} (or pass --wait to wait for it)", *e.args[1:])
+        raise
     except OSError as e:
         if e.filename is None:
             e.filename = str(directory)

@@ -70,7 +70,7 @@ def test_two_runs_on_one_output_dir(tmp_path, capsys):
         # The second stops at once with one line that names the holder...
         assert main(["run", str(recipe)]) == 2
         line = _error_line(capsys)
-        assert f"pid {first.pid} on host {os.uname().nodename}" in line and str(out) in line
+        assert f"pid {first.pid} on host {os.uname().nodename}" in line and str(out) in line and "--wait" in line
         # ...or, with --wait, waits for it and then finds the mixture it built up to date.
         assert main(["run", str(recipe), "--wait", "120"]) == 0
         assert "[mix] up to date" in capsys.readouterr().out
