@@ -112,7 +112,7 @@ def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, in
 
         print(f"{bench}: up to date ({bench_dir})")
         return json.loads((bench_dir / "results.json").read_text(encoding="utf-8"))
-    started = _started(bench_dir)
+    started = started_inputs(bench_dir)
     other = started is not None and started.get("inputs_hash") != inputs_hash
     if other and any((bench_dir / f).is_file() for f in ("results.json", "samples.jsonl")):
         announce_replacement(f"eval {bench}", bench_dir, old=started.get("inputs"), new=inputs,
@@ -149,7 +149,7 @@ def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, in
     return results
 
 
-def _started(bench_dir: Path) -> dict | None:
+def started_inputs(bench_dir: Path) -> dict | None:
     """inputs.json: what the work in `bench_dir` was started with (None: nothing started)."""
     import json
 

@@ -79,7 +79,7 @@ def _check_inputs(out: Path, args: argparse.Namespace, tasks: list[str] | None) 
     replace the results of other inputs (other samples, tasks, k, ...) without saying so;
     `--keep` refuses."""
     from eval.benchmarks import source_hash
-    from eval.evaluate import INPUTS_FILE, _started
+    from eval.evaluate import INPUTS_FILE, started_inputs
     from eval.samples import samples_hash
     from mixing.artifacts import announce_replacement, atomic_write_json, hash_json
 
@@ -88,7 +88,7 @@ def _check_inputs(out: Path, args: argparse.Namespace, tasks: list[str] | None) 
               "problems_file_hash": source_hash(args.benchmark, args.problems), "tasks": tasks,
               "k": sorted(args.k), "timeout": args.timeout}
     inputs_hash = hash_json(inputs)
-    started = _started(out)
+    started = started_inputs(out)
     if (out / "results.json").is_file() and (started or {}).get("inputs_hash") != inputs_hash:
         announce_replacement("score", out, old=(started or {}).get("inputs"), new=inputs,
                              old_hash=(started or {}).get("inputs_hash", "unrecorded"), new_hash=inputs_hash,
