@@ -22,12 +22,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mixing.artifacts import (
+    announce_replacement,
     atomic_write_json,
     hash_json,
-    is_up_to_date,
     package_versions,
     read_manifest,
+    record_outputs,
+    stage_dir_guard,
+    stage_state,
     utc_now,
+    warn,
     write_manifest,
 )
 from mixing.errors import CodemixError
@@ -36,6 +40,9 @@ if TYPE_CHECKING:
     from eval.config import EvalConfig
 
 INPUTS_FILE = "inputs.json"
+# The files a benchmark's manifest vouches for (size + hash), checked by "up to date".
+OUTPUT_FILES = ("inputs.json", "prompts.jsonl", "generation.json", "samples.jsonl", "samples.raw.jsonl",
+                "results.jsonl", "results.run.json", "results.json")
 GENERATION_KEYS = ("prompt_style", "backend", "n_samples", "temperature", "top_p", "max_new_tokens", "batch_size")
 # The headline numbers of either scorer kind, copied into the stage manifest.
 METRIC_KEYS = ("metric", "pass_at_k", "pass_at_k_ci", "accuracy", "accuracy_ci", "groups")
@@ -57,13 +64,14 @@ def model_identity(model_ref: str, adapter: str | None) -> dict[str, Any]:
 
 def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, seed: int,
                    adapter: str | None = None, force: bool = False,
-                   recipe_hash: str | None = None) -> dict[str, dict[str, Any]]:
+                   recipe_hash: str | None = None, wait: float | bool = False,
+                   keep: bool = False) -> dict[str, dict[str, Any]]:
     """Generate then score on each of `config.benchmarks`; returns {benchmark: results.json}.
     `config` is the validated `eval:` section (or what `codemix eval`'s flags built): it travels
-    whole, and nothing it already checked is checked again here."""
+    whole, and nothing it already checked is checked again here. Each benchmark directory is
+    locked while it is worked on (`wait`: see mixing.locks.locked); `keep` refuses to replace
+    results of other inputs."""
     from eval.benchmarks import get_benchmark, load_problems, problems_hash
-    from eval.generation import generate
-    from eval.scoring import score_samples
 
     for bench in config.benchmarks:
         get_benchmark(bench)  # unknown names fail before any model loads
@@ -84,47 +92,75 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
                   "tasks": sorted(config.tasks) if config.tasks else None, "timeout": config.timeout,
                   "hash_seed": config.hash_seed, "generation": settings}
         inputs_hash = hash_json(inputs)
-        if not force and is_up_to_date(bench_dir, inputs_hash):
-            import json
-
-            print(f"{bench}: up to date ({bench_dir})")
-            out[bench] = json.loads((bench_dir / "results.json").read_text(encoding="utf-8"))
-            continue
-        if force or _started_with(bench_dir) != inputs_hash:
-            _clear_stale(bench_dir)
-        # Recorded before any work: a killed run resumes only into the same inputs (a retrained
-        # checkpoint at the same path must not inherit the old checkpoint's samples).
-        atomic_write_json(bench_dir / INPUTS_FILE, {"inputs_hash": inputs_hash, "inputs": inputs})
-        gen = generate(probs, model_ref=model_ref, adapter=adapter, out_dir=bench_dir, seed=seed, tasks=None,
-                       **settings)
-        results = score_samples(bench, bench_dir / "samples.jsonl", problems_path=problems_path,
-                                k=tuple(config.k), workers=config.workers, timeout=config.timeout, out_dir=bench_dir,
-                                tasks=[p.task_id for p in probs] if config.tasks else None,
-                                hash_seed=config.hash_seed)
-        metric = {key: results[key] for key in METRIC_KEYS if key in results}
-        write_manifest(bench_dir, {
-            "inputs_hash": inputs_hash, "benchmark": bench, "problems_hash": phash,
-            "model": ident, "recipe_hash": recipe_hash, "seed": seed,
-            "generation": {**settings, "prompt_style": gen.get("prompt_style", settings["prompt_style"])},
-            "generation_summary": gen, **metric,
-            "samples_hash": results.get("samples_hash"), "versions": package_versions(), "created": utc_now(),
-        })
-        out[bench] = results
+        with stage_dir_guard(bench_dir, what=f"codemix eval {bench}", wait=wait):
+            out[bench] = _evaluate_benchmark(bench, bench_dir, probs, phash, inputs, inputs_hash, config=config,
+                                             model_ref=model_ref, adapter=adapter, ident=ident, settings=settings,
+                                             seed=seed, force=force, keep=keep, recipe_hash=recipe_hash)
     return out
 
 
-def _started_with(bench_dir: Path) -> str | None:
-    """The inputs hash the work in `bench_dir` was started with (None: nothing started)."""
+def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, inputs: dict, inputs_hash: str, *,
+                        config: EvalConfig, model_ref: str, adapter: str | None, ident: dict, settings: dict,
+                        seed: int, force: bool, keep: bool, recipe_hash: str | None) -> dict[str, Any]:
+    from eval.generation import generate
+    from eval.scoring import score_samples
+
+    problems_path = config.problems.get(bench)
+    state = stage_state(bench_dir, inputs_hash)
+    if not force and state.current:
+        import json
+
+        print(f"{bench}: up to date ({bench_dir})")
+        return json.loads((bench_dir / "results.json").read_text(encoding="utf-8"))
+    started = started_inputs(bench_dir)
+    other = started is not None and started.get("inputs_hash") != inputs_hash
+    if other and any((bench_dir / f).is_file() for f in ("results.json", "samples.jsonl")):
+        announce_replacement(f"eval {bench}", bench_dir, old=started.get("inputs"), new=inputs,
+                             old_hash=(state.manifest or {}).get("recipe_hash") or started.get("inputs_hash"),
+                             new_hash=recipe_hash or inputs_hash, keep=keep)
+    if state.kind == "damaged":
+        # An edited samples file would be resumed into as if the model had written it: redo all.
+        warn(f"the results in {bench_dir} are damaged ({'; '.join(state.problems[:3])}): generating and scoring again")
+    if force or other or state.kind == "damaged":
+        _clear_stale(bench_dir)
+    # Recorded before any work: a killed run resumes only into the same inputs (a retrained
+    # checkpoint at the same path must not inherit the old checkpoint's samples).
+    atomic_write_json(bench_dir / INPUTS_FILE, {"inputs_hash": inputs_hash, "inputs": inputs})
+    threads = None
+    if settings["backend"] == "hf":  # generation runs in this process's torch
+        from finetune.threads import configure_torch_threads
+
+        threads = configure_torch_threads()
+    gen = generate(probs, model_ref=model_ref, adapter=adapter, out_dir=bench_dir, seed=seed, tasks=None,
+                   **settings)
+    results = score_samples(bench, bench_dir / "samples.jsonl", problems_path=problems_path,
+                            k=tuple(config.k), workers=config.workers, timeout=config.timeout, out_dir=bench_dir,
+                            tasks=[p.task_id for p in probs] if config.tasks else None, hash_seed=config.hash_seed)
+    metric = {key: results[key] for key in METRIC_KEYS if key in results}
+    outputs = [f for f in OUTPUT_FILES if (bench_dir / f).is_file()]
+    write_manifest(bench_dir, {
+        "inputs_hash": inputs_hash, "benchmark": bench, "problems_hash": phash,
+        "model": ident, "recipe_hash": recipe_hash, "seed": seed,
+        "generation": {**settings, "prompt_style": gen.get("prompt_style", settings["prompt_style"])},
+        "generation_summary": gen, "cpu_threads": threads, **metric,
+        "samples_hash": results.get("samples_hash"), "outputs": record_outputs(bench_dir, outputs),
+        "versions": package_versions(), "created": utc_now(),
+    })
+    return results
+
+
+def started_inputs(bench_dir: Path) -> dict | None:
+    """inputs.json: what the work in `bench_dir` was started with (None: nothing started)."""
     import json
 
     try:
-        return json.loads((bench_dir / INPUTS_FILE).read_text(encoding="utf-8")).get("inputs_hash")
-    except (OSError, ValueError, AttributeError):
+        started = json.loads((bench_dir / INPUTS_FILE).read_text(encoding="utf-8"))
+        return started if isinstance(started, dict) else None
+    except (OSError, ValueError):
         return None
 
 
 def _clear_stale(bench_dir: Path) -> None:
     """Inputs changed: old samples and verdicts must not be resumed into the new run."""
-    for name in (INPUTS_FILE, "prompts.jsonl", "generation.json", "samples.jsonl", "samples.raw.jsonl",
-                 "results.jsonl", "results.run.json", "results.json", "manifest.json"):
+    for name in (*OUTPUT_FILES, "manifest.json"):
         (bench_dir / name).unlink(missing_ok=True)

@@ -16,6 +16,7 @@ Layout of a finished run (every directory is self-contained: Hugging Face tools 
       merged/         merge: true only: the adapter folded into the base, same files as model/
       loss.png        the training loss curve
       logs/           tensorboard event files (report_to: tensorboard)
+      .lock           the stage lock (mixing.locks): who is working here, empty when nobody is
 
 While a run is unfinished, `train/checkpoints/` holds what resuming needs: run.json (the inputs
 hash), tokenizer/ and base/ built at the start, and the trainer's `checkpoint-<step>/` (weights,
@@ -26,7 +27,8 @@ base_model {kind: hub|local|random, id, revision, commit, arch, model_type}; met
 prompt_format (chat_template|alpaca|magicoder|plain|custom, resolved); template (the custom
 template string, else null); losses [{step, loss, learning_rate, grad_norm, ...}] every
 logging_steps and at the last step; final_loss; tokens (non-padding input tokens trained on,
-all processes); wall_s. Also: inputs_hash, recipe, seed, is_adapter, artifact, files, steps,
+all processes); wall_s; outputs {file: {size, mtime_ns, sha256}} (what "up to date" checks).
+Also: inputs_hash, recipe, seed, is_adapter, artifact, files, steps,
 epochs, tokens_per_s, train_s, resumed_from_step, data (rows, truncated/dropped rows, tokens per
 epoch), parameters, precision, packing, topology, package_versions, template_text, created.
 """
@@ -250,7 +252,32 @@ def base_model_ref(path: str | Path) -> str:
 def listed_files(train_dir: Path) -> list[str]:
     """Every file under a training output, relative, sorted (what the manifest's `files` lists)."""
     return sorted(str(p.relative_to(train_dir)) for p in train_dir.rglob("*")
-                  if p.is_file() and p.name != "manifest.json")
+                  if p.is_file() and p.name != "manifest.json" and not p.name.startswith("."))
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why a trainer checkpoint directory cannot be resumed from (None: its files read back).
+    Cheap structural checks, no tensors loaded: a safetensors header must cover the file (a
+    truncated file fails: "incomplete metadata, file not fully covered"), torch's .pt/.pth/.bin
+    files are zip archives whose central directory sits at the end (a cut file has none), and
+    trainer_state.json must parse."""
+    import json
+    import zipfile
+
+    from safetensors import SafetensorError, safe_open
+
+    for f in sorted(p for p in Path(path).iterdir() if p.is_file()):
+        try:
+            if f.suffix == ".safetensors":
+                with safe_open(str(f), "pt"):
+                    pass
+            elif f.suffix in (".pt", ".pth", ".bin"):
+                zipfile.ZipFile(f).close()
+            elif f.name == "trainer_state.json":
+                json.loads(f.read_text(encoding="utf-8"))
+        except (SafetensorError, zipfile.BadZipFile, ValueError, OSError) as e:
+            return f"{f.name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+    return None
 
 
 def plot_losses(losses: list[dict], out: Path, title: str) -> None:

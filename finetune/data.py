@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finetune.prompts import format_example
-from mixing.artifacts import read_manifest
+from mixing.artifacts import output_problems, read_manifest
 from mixing.errors import CodemixError
 
 if TYPE_CHECKING:
@@ -30,6 +30,12 @@ def mixture_manifest(mixture_dir: Path) -> dict[str, Any]:
         raise CodemixError(f"{mixture_dir}: no mixture here (manifest.json missing); run `codemix mix` first")
     if not manifest.get("content_hash"):
         raise CodemixError(f"{Path(mixture_dir) / 'manifest.json'}: no content_hash; rebuild the mixture")
+    # Training on a cut or edited data file while recording the manifest's hash would make the
+    # checkpoint lie about its data.
+    damaged = output_problems(mixture_dir, manifest.get("outputs") or {})
+    if damaged:
+        raise CodemixError(f"the mixture in {mixture_dir} is damaged ({'; '.join(damaged)}); "
+                           "run `codemix mix` (or `codemix train`, which rebuilds it) first")
     return manifest
 
 

@@ -13,6 +13,7 @@ A re-run after a kill continues from the last complete trainer checkpoint of the
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from pathlib import Path
@@ -23,15 +24,21 @@ from finetune import modeling
 from finetune.config import TrainConfig
 from finetune.data import load_rows, mixture_manifest, tokenize_mixture
 from finetune.prompts import resolve_prompt_format, template_text
+from finetune.threads import configure_torch_threads
 from mixing.artifacts import (
+    announce_replacement,
+    atomic_path,
     atomic_write_json,
     hash_json,
-    is_up_to_date,
     package_versions,
-    read_manifest,
+    record_outputs,
+    stage_dir_guard,
+    stage_state,
     utc_now,
+    warn,
     write_manifest,
 )
+from mixing.errors import CodemixError
 
 if TYPE_CHECKING:
     from transformers import TrainerCallback
@@ -47,18 +54,43 @@ def inputs_hash(cfg: TrainConfig, seed: int, content_hash: str) -> str:
 
 
 def train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, recipe: dict, recipe_hash: str,
-          force: bool = False, callbacks: list[TrainerCallback] | tuple = ()) -> tuple[dict, bool]:
+          force: bool = False, callbacks: list[TrainerCallback] | tuple = (), wait: float | bool = False,
+          keep: bool = False) -> tuple[dict, bool]:
     """Train and write `out_dir` (= `<output_dir>/train`). Returns (manifest, built): built is
     False when a finished run with identical inputs was found and nothing was done.
-    `callbacks` are extra transformers TrainerCallbacks (e.g. to stop early)."""
+    `callbacks` are extra transformers TrainerCallbacks (e.g. to stop early). The main process
+    holds `out_dir`'s lock throughout (`wait`: see mixing.locks.locked); `keep` refuses to
+    replace a finished run of other inputs."""
     modeling.quiet_libraries()
-    start = time.time()
     mixture_dir, out_dir = Path(mixture_dir), Path(out_dir)
+    main = modeling.process_state().is_main_process
+    # Only the main process locks: the other processes of a data-parallel run work on the same
+    # directory by design, under the main one's lock.
+    guard = stage_dir_guard(out_dir, what="codemix train", wait=wait) if main else contextlib.nullcontext()
+    with guard:
+        return _train(cfg, seed=seed, mixture_dir=mixture_dir, out_dir=out_dir, recipe=recipe,
+                      recipe_hash=recipe_hash, force=force, callbacks=callbacks, keep=keep, main=main)
+
+
+def _train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, recipe: dict, recipe_hash: str,
+           force: bool, callbacks, keep: bool, main: bool) -> tuple[dict, bool]:
+    start = time.time()
     mixture = mixture_manifest(mixture_dir)
     content_hash = mixture["content_hash"]
     run_hash = inputs_hash(cfg, seed, content_hash)
-    if not force and is_up_to_date(out_dir, run_hash):
-        return read_manifest(out_dir), False
+    previous = stage_state(out_dir, run_hash)
+    if not force and previous.current:
+        return previous.manifest, False
+    if previous.kind == "damaged" and main:
+        warn(f"the checkpoint in {out_dir} is damaged ({'; '.join(previous.problems[:3])}): training again")
+    elif previous.kind == "stale" and (main or keep):
+        old = previous.manifest
+        announce_replacement("train", out_dir, keep=keep,
+                             old={"train": (old.get("recipe") or {}).get("train"), "seed": old.get("seed"),
+                                  "mixture": old.get("mixture_hash")},
+                             new={"train": recipe.get("train"), "seed": seed, "mixture": content_hash},
+                             old_hash=old.get("recipe_hash"), new_hash=recipe_hash)
+    threads = configure_torch_threads()
 
     modeling.check_environment(cfg)
     precision = modeling.resolve_precision(cfg)
@@ -79,30 +111,44 @@ def train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, reci
         modeling.check_target_modules(cfg, config)
         # -------- validation done: from here on we write
         if state.is_main_process:
-            _prepare_dirs(out_dir, progress_dir, run_hash, resuming)
+            _prepare_dirs(out_dir, progress_dir, resuming)
             if not resuming:
-                tokenizer.save_pretrained(progress_dir / TOKENIZER_DIR)
+                # Each written whole or not at all, and run.json last: it vouches for them, so a
+                # kill or a full disk here never leaves a base without weights that a re-run trusts.
+                with atomic_path(progress_dir / TOKENIZER_DIR) as tmp:
+                    tokenizer.save_pretrained(tmp)
                 if source.kind == "random":
                     base = modeling.build_random_model(config, seed)
-                    base.save_pretrained(progress_dir / ckpt.RANDOM_BASE)
-                    tokenizer.save_pretrained(progress_dir / ckpt.RANDOM_BASE)
+                    with atomic_path(progress_dir / ckpt.RANDOM_BASE) as tmp:
+                        base.save_pretrained(tmp)
+                        tokenizer.save_pretrained(tmp)
                     del base
+                atomic_write_json(progress_dir / RUN_FILE, {"inputs_hash": run_hash, "started": utc_now()})
     model = modeling.load_model(cfg, source, config, precision, progress_dir / ckpt.RANDOM_BASE)
 
     from finetune.sft import make_trainer
 
     trainer = make_trainer(cfg, model, tokenizer, data.dataset, seed=seed, precision=precision,
                            progress_dir=progress_dir, logs_dir=out_dir / ckpt.LOGS, extra_callbacks=callbacks)
-    resume_from = _last_complete_checkpoint(progress_dir) if resuming else None
+    resume_from = _resume_point(progress_dir, remove_damaged=state.is_main_process) if resuming else None
     train_start = time.time()
     steps_before = 0
     tokens_before = 0
+    finished = False
     if resume_from is not None:
         from transformers.trainer_callback import TrainerState
 
         prev = TrainerState.load_from_json(str(Path(resume_from) / "trainer_state.json"))
         steps_before, tokens_before = prev.global_step, prev.num_input_tokens_seen
-    trainer.train(resume_from_checkpoint=resume_from)
+        # Killed after the checkpoint of the last step: training is done. Resuming through
+        # trainer.train() would run one step too many (measured: steps 11 of 10, an extra loss
+        # entry, more tokens); take the weights and the state as the checkpoint holds them.
+        finished = prev.max_steps > 0 and prev.global_step >= prev.max_steps
+    if finished:
+        trainer._load_from_checkpoint(resume_from)
+        trainer.state = prev
+    else:
+        trainer.train(resume_from_checkpoint=resume_from)
     train_s = time.time() - train_start
     state = modeling.process_state()  # transformers re-creates the shared state with the trainer
 
@@ -114,7 +160,8 @@ def train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, reci
                          content_hash=content_hash, mixture_dir=mixture_dir, source=source, config=config,
                          prompt_format=prompt_format, precision=precision, data=data.stats(),
                          tokens=tokens, session_tokens=tokens - tokens_before, train_s=train_s,
-                         resumed_from_step=steps_before if resume_from else None, state=state)
+                         resumed_from_step=steps_before if resume_from else None, state=state,
+                         threads=threads)
     # Free the trained model before writing (merging loads another copy of the base).
     del trainer, model
     _release_memory()
@@ -151,7 +198,7 @@ def _run_hash(progress_dir: Path) -> str | None:
         return None
 
 
-def _prepare_dirs(out_dir: Path, progress_dir: Path, run_hash: str, resuming: bool) -> None:
+def _prepare_dirs(out_dir: Path, progress_dir: Path, resuming: bool) -> None:
     """Invalidate a previous finished run (manifest first, so a crash never leaves an old manifest
     next to new weights), then start or keep the in-progress area."""
     (out_dir / "manifest.json").unlink(missing_ok=True)
@@ -162,7 +209,6 @@ def _prepare_dirs(out_dir: Path, progress_dir: Path, run_hash: str, resuming: bo
     _remove(progress_dir)
     _remove(out_dir / ckpt.LOGS)
     progress_dir.mkdir(parents=True)
-    atomic_write_json(progress_dir / RUN_FILE, {"inputs_hash": run_hash, "started": utc_now()})
 
 
 def _release_memory() -> None:
@@ -182,14 +228,30 @@ def _remove(p: Path) -> None:
         p.unlink()
 
 
-def _last_complete_checkpoint(progress_dir: Path) -> str | None:
-    """The newest trainer checkpoint whose trainer_state.json (written last by the trainer) exists;
-    a checkpoint cut short by a kill is skipped."""
-    complete = [p for p in progress_dir.glob("checkpoint-*")
-                if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
-    if not complete:
-        return None
-    return str(max(complete, key=lambda p: int(p.name.split("-")[-1])))
+def _resume_point(progress_dir: Path, *, remove_damaged: bool) -> str | None:
+    """The newest trainer checkpoint that is complete and readable. A checkpoint cut short by a
+    kill (no trainer_state.json, written last by the trainer) is skipped silently; one whose files
+    are damaged (a truncated model.safetensors) is skipped with a warning naming it and the one
+    used instead, and removed so the trainer can write that step again."""
+    complete = sorted((p for p in progress_dir.glob("checkpoint-*")
+                       if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()),
+                      key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    damaged: list[tuple[Path, str]] = []
+    for candidate in complete:
+        problem = ckpt.checkpoint_problem(candidate)
+        if problem is None:
+            for bad, why in damaged:
+                warn(f"{bad} is damaged ({why}); resuming from the previous good checkpoint {candidate}")
+            if remove_damaged:
+                for bad, _ in damaged:
+                    _remove(bad)
+            return str(candidate)
+        damaged.append((candidate, problem))
+    if damaged:
+        bad, why = damaged[0]
+        raise CodemixError(f"{bad} is damaged ({why}) and no earlier checkpoint in {progress_dir} is usable; "
+                           "delete that directory or pass --force to train from the start")
+    return None
 
 
 def _losses(log_history: list[dict]) -> list[dict]:
@@ -204,7 +266,7 @@ def _losses(log_history: list[dict]) -> list[dict]:
 def _manifest(cfg: TrainConfig, trainer, *, recipe: dict, recipe_hash: str, run_hash: str, content_hash: str,
               mixture_dir: Path, source: modeling.ModelSource, config, prompt_format: str, precision: str,
               data: dict, tokens: int, session_tokens: int, train_s: float, resumed_from_step: int | None,
-              state) -> dict[str, Any]:
+              state, threads: dict[str, Any]) -> dict[str, Any]:
     losses = _losses(trainer.state.log_history)
     model = trainer.model
     n_params = sum(p.numel() for p in model.parameters())
@@ -234,7 +296,7 @@ def _manifest(cfg: TrainConfig, trainer, *, recipe: dict, recipe_hash: str, run_
         "steps": trainer.state.global_step,
         "epochs": trainer.state.epoch,
         "tokens": tokens,
-        "tokens_per_s": round(session_tokens / train_s, 1) if train_s > 0 else None,
+        "tokens_per_s": round(session_tokens / train_s, 1) if train_s > 0 and session_tokens else None,
         "train_s": round(train_s, 2),
         "wall_s": None,  # filled in by _finish (it includes saving)
         "resumed_from_step": resumed_from_step,
@@ -247,7 +309,7 @@ def _manifest(cfg: TrainConfig, trainer, *, recipe: dict, recipe_hash: str, run_
                      "device": str(state.device), "per_device_batch_size": cfg.per_device_batch_size,
                      "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
                      "global_batch_size": cfg.per_device_batch_size * cfg.gradient_accumulation_steps
-                     * state.num_processes},
+                     * state.num_processes, "cpu_threads": threads},
         "package_versions": package_versions(),
         "created": utc_now(),
     }
@@ -273,6 +335,7 @@ def _finish(cfg: TrainConfig, out_dir: Path, progress_dir: Path, final_dir: Path
                          f"{manifest['recipe'].get('name', 'train')}: {cfg.method}, {manifest['steps']} steps")
     _remove(progress_dir)
     manifest["files"] = ckpt.listed_files(out_dir)
+    manifest["outputs"] = record_outputs(out_dir, manifest["files"])
     manifest["wall_s"] = round(time.time() - start, 2)
     write_manifest(out_dir, manifest)
 

@@ -9,12 +9,7 @@ duplicates when every turn has the same role and the same lowercased, whitespace
 
 from __future__ import annotations
 
-import os
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -23,14 +18,13 @@ import pyarrow.compute as pc
 from mixing import decontam
 from mixing.ngrams import mix64, tokenize
 from mixing.progress import progress
+from mixing.threads import bounded_map
 
 CHUNK_ROWS = 32768   # ~15-25 MB of text per chunk: amortises kernel calls; two threads' numpy
                      # temporaries stay around 300 MB
 _ROLES = pa.array(["system", "user", "assistant"])
 _ROLE_SALT = np.array([0x5851F42D4C957F2D, 0x14057B7EF767814F, 0x2545F4914F6CDD1D], np.uint64)
 _TURN_BASE = np.uint64(0xD6E8FEB86659FD93)
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass
@@ -40,23 +34,6 @@ class Cleaning:
     task: np.ndarray           # int32 per flagged row
     reason: np.ndarray         # uint8 per flagged row
     row_hashes: np.ndarray | None
-
-
-def workers() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
-
-
-def bounded_map(fn: Callable[[T], R], items: Iterable[T], ahead: int = 4) -> Iterator[R]:
-    """`fn` over `items` on worker threads, results in order, at most `ahead` pending at a time
-    (Executor.map submits everything at once and would hold every result in memory)."""
-    with ThreadPoolExecutor(workers()) as pool:
-        pending: deque = deque()
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= ahead:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def _messages(lst: pa.Array) -> tuple[pa.Array, pa.Array, np.ndarray, np.ndarray]:

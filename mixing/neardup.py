@@ -151,7 +151,7 @@ class Sketches:
 
 def signatures(texts: pa.Array, params: LSHParams) -> Sketches:
     """MinHash sketches of `texts`; rows without words get an all-EMPTY signature, valid=False."""
-    from mixing.cleaning import bounded_map
+    from mixing.threads import bounded_map
 
     hv, offsets = shingle_hashes(texts, params.ngram)
     n = len(offsets) - 1

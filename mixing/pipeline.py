@@ -30,14 +30,18 @@ import pyarrow as pa
 
 from mixing import cleaning, decontam, formats, neardup, quotas, sources, writer
 from mixing.artifacts import (
+    announce_replacement,
     atomic_path,
     atomic_write_json,
     canonical_json,
     hash_json,
-    is_up_to_date,
     package_versions,
     read_manifest,
+    record_outputs,
+    stage_dir_guard,
+    stage_state,
     utc_now,
+    warn,
     write_manifest,
 )
 from mixing.config import MixConfig, SourceConfig
@@ -223,22 +227,38 @@ def inputs_fingerprint(mix: MixConfig, seed: int) -> tuple[str, dict[str, Any], 
 
 
 def build_mixture(mix: MixConfig, *, seed: int, out_dir: str | Path, recipe: dict, recipe_hash: str,
-                  force: bool = False) -> tuple[dict, bool]:
-    """Write <out_dir>/data.<fmt> and <out_dir>/manifest.json; (manifest, built). built=False: up to date."""
+                  force: bool = False, wait: float | bool = False, keep: bool = False) -> tuple[dict, bool]:
+    """Write <out_dir>/data.<fmt> and <out_dir>/manifest.json; (manifest, built). built=False: up to date.
+
+    The directory is locked for the whole check-and-build (`wait`: see mixing.locks.locked). A
+    manifest whose data file was cut or edited is not trusted: the mixture is rebuilt. Outputs of
+    other inputs are replaced with a notice naming the changed keys, or kept (`keep`: refuse)."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     inputs_hash, fp, refs = inputs_fingerprint(mix, seed)
     data_path = out_dir / DATA_FILES[mix.output_format]
-    if not force and is_up_to_date(out_dir, inputs_hash) and data_path.is_file():
-        manifest = read_manifest(out_dir)
-        if mix.diversity.enabled and _diversity_key(mix, seed, manifest["content_hash"]) != \
-                (manifest.get("diversity") or {}).get("key"):
-            # Same rows, new diversity settings (or none measured yet): measure, keep the data.
-            manifest["diversity"] = _diversity(mix, seed, out_dir, writer.read_table(data_path), manifest["content_hash"])
-            write_manifest(out_dir, manifest)
-        return manifest, False
-    with _allocator():
-        return _build(mix, seed, out_dir, data_path, recipe, recipe_hash, inputs_hash, fp, refs, t0), True
+    with stage_dir_guard(out_dir, what="codemix mix", wait=wait):
+        state = stage_state(out_dir, inputs_hash)
+        if state.current and not data_path.is_file():
+            state.kind, state.problems = "damaged", [f"{data_path} is missing"]
+        if not force and state.current:
+            manifest = state.manifest
+            if mix.diversity.enabled and _diversity_key(mix, seed, manifest["content_hash"]) != \
+                    (manifest.get("diversity") or {}).get("key"):
+                # Same rows, new diversity settings (or none measured yet): measure, keep the data.
+                manifest["diversity"] = _diversity(mix, seed, out_dir, writer.read_table(data_path),
+                                                   manifest["content_hash"])
+                write_manifest(out_dir, manifest)
+            return manifest, False
+        if state.kind == "damaged":
+            warn(f"the mixture in {out_dir} is damaged ({'; '.join(state.problems)}): rebuilding it")
+        elif state.kind == "stale" and data_path.is_file():
+            old = state.manifest
+            announce_replacement("mix", out_dir, old={"mix": (old.get("recipe") or {}).get("mix"), "seed": old.get("seed")},
+                                 new={"mix": recipe.get("mix"), "seed": seed}, old_hash=old.get("recipe_hash"),
+                                 new_hash=recipe_hash, keep=keep)
+        with _allocator():
+            return _build(mix, seed, out_dir, data_path, recipe, recipe_hash, inputs_hash, fp, refs, t0), True
 
 
 def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: dict, recipe_hash: str,
@@ -282,6 +302,7 @@ def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: di
         "decontamination": _decontam_report(cfg, index, results),
         "dedup": _dedup_report(mix, params, results),
         "benchmark_files": fp["benchmarks"],
+        "outputs": record_outputs(out_dir, [data_path.name]),
         "versions": package_versions(), "created": utc_now(),
         "timings_s": {"mix": round(t_mix - t0, 3), "write": round(t_write - t_mix, 3),
                       "total": round(time.perf_counter() - t0, 3)},

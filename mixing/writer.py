@@ -156,7 +156,7 @@ def write_jsonl(rows: RowSet, path: Path) -> str:
 
     Batches are gathered and serialised on two threads (Arrow kernels release the GIL) while
     this thread hashes and writes the previous ones, in order."""
-    from mixing.cleaning import bounded_map
+    from mixing.threads import bounded_map
 
     h = hashlib.sha256()
     ranges = rows.ranges(WRITE_BATCH_ROWS)
@@ -173,7 +173,7 @@ def write_parquet(rows: RowSet, path: Path) -> str:
     import pyarrow.parquet as pq
 
     from mixing.artifacts import sha256_file
-    from mixing.cleaning import bounded_map
+    from mixing.threads import bounded_map
 
     ranges = rows.ranges(WRITE_BATCH_ROWS)
     with pq.ParquetWriter(path, SCHEMA) as writer:

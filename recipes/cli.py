@@ -42,6 +42,25 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
                    help="override a recipe value with a dotted key, e.g. --set mix.budget=2000 (repeatable)")
 
 
+def _wait_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def add_guard_args(p: argparse.ArgumentParser) -> None:
+    """--wait / --keep: what a stage does when its directory is busy or holds other inputs' outputs."""
+    p.add_argument("--wait", nargs="?", type=_wait_seconds, const=True, default=False, metavar="SECONDS",
+                   help="if another process is working in an output directory, wait for it (for at most "
+                        "SECONDS if given) instead of stopping at once")
+    p.add_argument("--keep", action="store_true",
+                   help="refuse to replace outputs built from other inputs (default: replace them, saying what changed)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="codemix", description="Instruction tuning for code generation: mix, train, evaluate.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
@@ -91,9 +110,37 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"codemix: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        message = os_error_message(e)
+        if message is None or args.debug:
+            raise
+        print(f"codemix: error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("codemix: interrupted (finished work is kept; re-run to resume)", file=sys.stderr)
         return 130
+
+
+# OS errors that are the environment's or the user's to fix, not bugs: full disk or quota, a file
+# over the size limit, a read-only or forbidden location. Anything else keeps its traceback.
+_ENVIRONMENT_ERRNOS = {"ENOSPC": "free some space or write elsewhere", "EDQUOT": "the disk quota is used up",
+                       "EFBIG": "the file size limit (ulimit -f) or the filesystem's maximum was reached",
+                       "EROFS": "the filesystem is read-only; choose another output directory",
+                       "EACCES": "check the permissions or choose another output directory",
+                       "EPERM": "check the permissions (or immutable attributes) or choose another output directory"}
+
+
+def os_error_message(e: OSError) -> str | None:
+    """One line naming the path and the cause, for the errnos above; None for the others."""
+    import errno
+    import os
+
+    name = errno.errorcode.get(e.errno or -1)
+    if name not in _ENVIRONMENT_ERRNOS:
+        return None
+    path = e.filename if e.filename is not None else "(path unknown)"
+    target = f" -> {e.filename2}" if e.filename2 is not None else ""
+    return f"{path}{target}: {e.strerror or os.strerror(e.errno)} ({_ENVIRONMENT_ERRNOS[name]})"
 
 
 if __name__ == "__main__":

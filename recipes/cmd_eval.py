@@ -8,6 +8,7 @@ import argparse
 import re
 from pathlib import Path
 
+from recipes.cli import add_guard_args
 from recipes.cmd_score import hash_seed_arg
 
 
@@ -37,12 +38,12 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="output dir (default: evals/<model name>)")
     p.add_argument("--force", action="store_true", help="regenerate and rescore even when up to date")
+    add_guard_args(p)
 
 
 def default_out_dir(model: str) -> Path:
-    p = Path(model)
-    if (p / "manifest.json").is_file():  # a codemix checkpoint: results go beside it
-        return p.parent / "eval"
+    """evals/<model name>, for checkpoints too: a run's own eval/ belongs to `codemix run`, whose
+    results (and up-to-date check) an ad-hoc eval with other settings must not replace."""
     return Path("evals") / re.sub(r"[^A-Za-z0-9._-]+", "--", model.strip("/"))
 
 
@@ -81,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     for bench in cfg.benchmarks:
         load_problems(bench, cfg.problems.get(bench))
     out = args.out or default_out_dir(args.model)
-    results = evaluate_model(args.model, cfg, adapter=args.adapter, out_dir=out, seed=args.seed, force=args.force)
+    results = evaluate_model(args.model, cfg, adapter=args.adapter, out_dir=out, seed=args.seed, force=args.force,
+                             wait=args.wait, keep=args.keep)
     print()
     trained = args.adapter is not None or (Path(args.model) / "manifest.json").is_file()
     print(results_table(results, label="trained" if trained else "base"))

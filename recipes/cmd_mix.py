@@ -6,13 +6,14 @@ import argparse
 from pathlib import Path
 
 from mixing.errors import CodemixError
-from recipes.cli import add_recipe_args
+from recipes.cli import add_guard_args, add_recipe_args
 from recipes.loader import load_recipe
 
 
 def register(p: argparse.ArgumentParser) -> None:
     add_recipe_args(p)
     p.add_argument("--force", action="store_true", help="rebuild even if the mixture is up to date")
+    add_guard_args(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,6 +25,6 @@ def run(args: argparse.Namespace) -> int:
         raise CodemixError(f"{path}: the recipe has no mix section (nothing to build)")
     out_dir = Path(recipe.output_dir) / "mix"
     manifest, built = build_mixture(recipe.mix, seed=recipe.seed, out_dir=out_dir, recipe=recipe.resolved(),
-                                    recipe_hash=recipe.hash(), force=args.force)
+                                    recipe_hash=recipe.hash(), force=args.force, wait=args.wait, keep=args.keep)
     print(summary(manifest, out_dir, built))
     return 0

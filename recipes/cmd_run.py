@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from recipes.cli import add_recipe_args
+from recipes.cli import add_guard_args, add_recipe_args
 
 
 def register(p: argparse.ArgumentParser) -> None:
     add_recipe_args(p)
     p.add_argument("--force", action="store_true", help="rebuild every stage even when up to date")
+    add_guard_args(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,5 +21,5 @@ def run(args: argparse.Namespace) -> int:
     if recipe.sweep is not None:
         print(f"note: {path} declares a sweep; `codemix run` runs its base values only "
               f"(`codemix sweep {args.recipe}` runs the grid)")
-    run_recipe(recipe, path, force=args.force)
+    run_recipe(recipe, path, force=args.force, wait=args.wait, keep=args.keep)
     return 0

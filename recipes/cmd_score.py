@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from recipes.cli import add_guard_args
+
 
 def _k_list(text: str) -> list[int]:
     try:
@@ -57,6 +59,7 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", default=None, help="only these task ids, comma-separated")
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default: SAMPLES's name + '.score' beside it)")
+    add_guard_args(p)
 
 
 def default_out_dir(samples: Path) -> Path:
@@ -67,6 +70,7 @@ def default_out_dir(samples: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     from eval.benchmarks import get_benchmark
     from eval.scoring import score_samples
+    from mixing.artifacts import stage_dir_guard
     from mixing.errors import CodemixError
 
     get_benchmark(args.benchmark)  # an unknown name fails with the list before anything runs
@@ -78,8 +82,33 @@ def run(args: argparse.Namespace) -> int:
         raise CodemixError(f"--samples: {args.samples} does not exist")
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     out = args.out or default_out_dir(args.samples)
-    score_samples(args.benchmark, args.samples, problems_path=args.problems, k=args.k,
-                  workers=args.workers, timeout=args.timeout, out_dir=out, tasks=tasks,
-                  hash_seed=args.hash_seed)
+    with stage_dir_guard(out, what=f"codemix score {args.benchmark}", wait=args.wait):
+        _check_inputs(out, args, tasks)
+        score_samples(args.benchmark, args.samples, problems_path=args.problems, k=args.k,
+                      workers=args.workers, timeout=args.timeout, out_dir=out, tasks=tasks,
+                      hash_seed=args.hash_seed)
     print(f"results: {out / 'results.json'}")
     return 0
+
+
+def _check_inputs(out: Path, args: argparse.Namespace, tasks: list[str] | None) -> None:
+    """Like `codemix eval` (eval/evaluate.py): record what the results in `out` are of, and never
+    replace the results of other inputs (other samples, tasks, k, ...) without saying so;
+    `--keep` refuses."""
+    from eval.benchmarks import source_hash
+    from eval.evaluate import INPUTS_FILE, started_inputs
+    from eval.samples import samples_hash
+    from mixing.artifacts import announce_replacement, atomic_write_json, hash_json
+
+    inputs = {"benchmark": args.benchmark, "samples": str(args.samples.resolve()),
+              "samples_hash": samples_hash(args.samples), "problems": args.problems,
+              "problems_file_hash": source_hash(args.benchmark, args.problems), "tasks": tasks,
+              "k": sorted(args.k), "timeout": args.timeout}
+    inputs_hash = hash_json(inputs)
+    started = started_inputs(out)
+    if (out / "results.json").is_file() and (started or {}).get("inputs_hash") != inputs_hash:
+        announce_replacement("score", out, old=(started or {}).get("inputs"), new=inputs,
+                             old_hash=(started or {}).get("inputs_hash", "unrecorded"), new_hash=inputs_hash,
+                             keep=args.keep)
+        (out / "results.json").unlink()
+    atomic_write_json(out / INPUTS_FILE, {"inputs_hash": inputs_hash, "inputs": inputs})

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from mixing.errors import CodemixError
-from recipes.cli import add_recipe_args
+from recipes.cli import add_guard_args, add_recipe_args
 from recipes.loader import load_recipe
 
 ACCELERATE_DIR = Path(__file__).parent / "accelerate"
@@ -32,6 +32,7 @@ def register(p: argparse.ArgumentParser) -> None:
                         f"({', '.join(bundled_accelerate_configs())}) or a file")
     p.add_argument("--force", action="store_true", help="train again even if the checkpoint is up to date "
                                                         "(the mixture is rebuilt only when stale)")
+    add_guard_args(p)
 
 
 def bundled_accelerate_configs() -> dict[str, Path]:
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if not launched:
         from recipes.pipeline import run_mix
 
-        run_mix(recipe)
+        run_mix(recipe, wait=args.wait, keep=args.keep)
         if args.num_processes > 1 or config_file is not None:
             return _launch(args, config_file)
 
@@ -82,9 +83,12 @@ def run(args: argparse.Namespace) -> int:
 
         with state.main_process_first():
             build_mixture(recipe.mix, seed=recipe.seed, out_dir=out / "mix", recipe=recipe.resolved(),
-                          recipe_hash=recipe.hash())
+                          recipe_hash=recipe.hash(), keep=args.keep,
+                          # the others only find it up to date, possibly several at once: they queue
+                          wait=True if not state.is_main_process else args.wait)
     manifest, built = train(recipe.train, seed=recipe.seed, mixture_dir=out / "mix", out_dir=out / "train",
-                            recipe=recipe.resolved(), recipe_hash=recipe.hash(), force=args.force)
+                            recipe=recipe.resolved(), recipe_hash=recipe.hash(), force=args.force,
+                            wait=args.wait, keep=args.keep)
     if process_state().is_main_process:
         print(summary(manifest, out / "train", built))
     return 0
@@ -95,6 +99,11 @@ def launch_command(args: argparse.Namespace, config_file: Path | None, cuda: boo
     inner = ["-m", "recipes", "train", args.recipe, *sum((["--set", o] for o in args.overrides), [])]
     if args.force:
         inner.append("--force")
+    if getattr(args, "keep", False):
+        inner.append("--keep")
+    wait = getattr(args, "wait", False)
+    if wait is not False:
+        inner += ["--wait"] if wait is True else ["--wait", str(wait)]
     env = dict(os.environ)
     n = args.num_processes
     if cuda or config_file is not None:

@@ -11,26 +11,28 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mixing.artifacts import atomic_write_json, package_versions, utc_now
+from mixing.artifacts import atomic_write_json, package_versions, stage_dir_guard, utc_now
 from mixing.errors import CodemixError
 from recipes.schema import Recipe
 
 
-def run_mix(recipe: Recipe, *, force: bool = False) -> dict[str, Any]:
+def run_mix(recipe: Recipe, *, force: bool = False, wait: float | bool = False, keep: bool = False) -> dict[str, Any]:
     from mixing.pipeline import build_mixture
 
     manifest, built = build_mixture(recipe.mix, seed=recipe.seed, out_dir=Path(recipe.output_dir) / "mix",
-                                    recipe=recipe.resolved(), recipe_hash=recipe.hash(), force=force)
+                                    recipe=recipe.resolved(), recipe_hash=recipe.hash(), force=force,
+                                    wait=wait, keep=keep)
     print(f"[mix] {'built' if built else 'up to date'}: {manifest['rows']} rows, content {manifest['content_hash'][:12]}")
     return manifest
 
 
-def run_train(recipe: Recipe, *, force: bool = False) -> dict[str, Any]:
+def run_train(recipe: Recipe, *, force: bool = False, wait: float | bool = False, keep: bool = False) -> dict[str, Any]:
     from finetune.trainer import train
 
     out = Path(recipe.output_dir)
     manifest, built = train(recipe.train, seed=recipe.seed, mixture_dir=out / "mix", out_dir=out / "train",
-                            recipe=recipe.resolved(), recipe_hash=recipe.hash(), force=force)
+                            recipe=recipe.resolved(), recipe_hash=recipe.hash(), force=force, wait=wait,
+                            keep=keep)
     print(f"[train] {'trained' if built else 'up to date'}: final loss {manifest['final_loss']:.4f}, "
           f"{manifest['tokens']} tokens in {manifest['wall_s']:.0f} s")
     return manifest
@@ -49,12 +51,13 @@ def eval_targets(recipe: Recipe) -> tuple[str, str | None, str | None]:
     return ev.model, ev.adapter, (ev.model if ev.include_base and ev.adapter else None)
 
 
-def run_eval(recipe: Recipe, *, force: bool = False) -> tuple[dict, dict | None]:
+def run_eval(recipe: Recipe, *, force: bool = False, wait: float | bool = False,
+             keep: bool = False) -> tuple[dict, dict | None]:
     from eval.evaluate import evaluate_model
 
     ev = recipe.eval
     model, adapter, reference = eval_targets(recipe)
-    common = dict(seed=recipe.seed, force=force, recipe_hash=recipe.hash())
+    common = dict(seed=recipe.seed, force=force, recipe_hash=recipe.hash(), wait=wait, keep=keep)
     print(f"[eval] scoring {model} on {', '.join(ev.benchmarks)}")
     results = evaluate_model(model, ev, adapter=adapter, out_dir=Path(recipe.output_dir) / "eval", **common)
     ref = None
@@ -77,26 +80,36 @@ def _headline(results: dict[str, Any]) -> dict[str, Any]:
     return {k: results[k] for k in SUMMARY_KEYS if k in results}
 
 
-def run_recipe(recipe: Recipe, recipe_path: Path, *, force: bool = False) -> dict[str, Any]:
+def run_recipe(recipe: Recipe, recipe_path: Path, *, force: bool = False, wait: float | bool = False,
+               keep: bool = False) -> dict[str, Any]:
     """Run mix -> train -> eval as declared; write <output_dir>/summary.json (+ summary.png)."""
+    out = Path(recipe.output_dir)
+    # The whole run holds its output directory, so a second `codemix run` on it stops (or waits)
+    # at once instead of interleaving with this one stage by stage; each stage also locks its own
+    # directory (re-entrant here) against `codemix mix|train|eval` run by hand meanwhile.
+    with stage_dir_guard(out, what=f"codemix run {recipe_path.name}", wait=wait):
+        return _run_recipe(recipe, recipe_path, out, force=force, wait=wait, keep=keep)
+
+
+def _run_recipe(recipe: Recipe, recipe_path: Path, out: Path, *, force: bool, wait: float | bool,
+                keep: bool) -> dict[str, Any]:
     from recipes.report import plot_results, results_table
     from recipes.report_data import mix_composition
 
     t0 = time.time()
-    out = Path(recipe.output_dir)
     stages: dict[str, Any] = {}
     composition = None
     if recipe.mix is not None:
-        manifest = run_mix(recipe, force=force)
+        manifest = run_mix(recipe, force=force, wait=wait, keep=keep)
         composition = mix_composition(manifest)  # the mixing ratio and rows per domain / source
         stages["mix"] = {"content_hash": manifest["content_hash"], **composition}
     if recipe.train is not None:
-        m = run_train(recipe, force=force)
+        m = run_train(recipe, force=force, wait=wait, keep=keep)
         stages["train"] = {"final_loss": m["final_loss"], "tokens": m["tokens"], "wall_s": m["wall_s"]}
     summary: dict[str, Any] = {"recipe": str(recipe_path), "name": recipe.name, "recipe_hash": recipe.hash(),
                                "stages": stages, "results": {}, "reference": None}
     if recipe.eval is not None:
-        results, ref = run_eval(recipe, force=force)
+        results, ref = run_eval(recipe, force=force, wait=wait, keep=keep)
         summary["results"] = {b: _headline(r) for b, r in results.items()}
         if ref is not None:
             summary["reference"] = {b: _headline(r) for b, r in ref.items()}

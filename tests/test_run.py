@@ -48,7 +48,7 @@ BENCH_FILES = {"inputs.json", "generation.json", "manifest.json", "prompts.jsonl
 
 
 def _files(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name != ".lock"}
 
 
 @pytest.fixture(scope="module")

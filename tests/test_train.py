@@ -110,12 +110,12 @@ def test_manifest_records_the_contract(full_run, mixture):
 def test_full_checkpoint_holds_exactly_the_documented_files(full_run):
     _, out, m = full_run
     top = {p.name for p in out.iterdir()}
-    assert top == {"manifest.json", "model", "base", "loss.png", "logs"}
+    assert top == {"manifest.json", "model", "base", "loss.png", "logs", ".lock"}
     for sub in ("model", "base"):
         assert {p.name for p in (out / sub).iterdir()} == MODEL_FILES
     assert all(p.name.startswith("events.out.tfevents") for p in (out / "logs").iterdir())
     assert m["files"] == sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()
-                                and p.name != "manifest.json")
+                                and p.name not in ("manifest.json", ".lock"))
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -174,7 +174,7 @@ def test_lora_save_load_and_merge_give_the_same_logits(lora_run):
 
 def test_lora_checkpoint_holds_exactly_the_documented_files(lora_run):
     out, m, _ = lora_run
-    assert {p.name for p in out.iterdir()} == {"manifest.json", "adapter", "merged", "loss.png", "logs"}
+    assert {p.name for p in out.iterdir()} == {"manifest.json", "adapter", "merged", "loss.png", "logs", ".lock"}
     assert {p.name for p in (out / "adapter").iterdir()} == ADAPTER_FILES
     assert {p.name for p in (out / "merged").iterdir()} == MODEL_FILES
     paths = checkpoint_paths(out)

@@ -165,4 +165,4 @@ def test_two_cpu_processes_data_parallel(recipe, tmp_path):
     assert m["topology"]["num_processes"] == 2 and m["topology"]["distributed_type"] == "MULTI_CPU"
     assert m["topology"]["global_batch_size"] == 8 and m["steps"] == 6
     assert m["epochs"] == pytest.approx(0.4)  # 6 steps x 2 processes x 4 rows of 120: the data was split
-    assert sorted(p.name for p in (out / "train").iterdir()) == ["base", "loss.png", "manifest.json", "model"]
+    assert sorted(p.name for p in (out / "train").iterdir()) == [".lock", "base", "loss.png", "manifest.json", "model"]
