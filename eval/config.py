@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class EvalConfig(BaseModel):
@@ -25,7 +25,24 @@ class EvalConfig(BaseModel):
     workers: int | None = Field(None, description="Executor workers (default: one per core).")
     timeout: float | None = Field(None, gt=0, description="Per-sample time limit in seconds (default: measured per problem).")
     tasks: list[str] | None = Field(None, description="Only these task ids (default: all).")
+    limit: int | None = Field(None, gt=0, description="Only the first N tasks of each benchmark (after `tasks`), for quick checks.")
     include_base: bool = Field(False, description="Also score the untrained base model as a reference.")
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _known_benchmarks(cls, v: list[str]) -> list[str]:
+        for name in v:
+            check_benchmark_name(name)
+        if not v:
+            raise ValueError("give at least one benchmark")
+        return v
+
+    @field_validator("problems")
+    @classmethod
+    def _known_problem_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            check_benchmark_name(name)
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> EvalConfig:
@@ -33,5 +50,22 @@ class EvalConfig(BaseModel):
             raise ValueError(f"temperature 0 is greedy decoding; n_samples must be 1, got {self.n_samples}")
         too_big = [k for k in self.k if k > self.n_samples or k < 1]
         if too_big:
-            raise ValueError(f"k values {too_big} exceed n_samples={self.n_samples} (pass@k needs k <= n)")
+            raise ValueError(k_error(too_big, self.n_samples))
         return self
+
+
+def check_benchmark_name(name: str) -> None:
+    """A ValueError (for pydantic) naming the closest registered benchmark when `name` is unknown."""
+    from eval.benchmarks.registry import get_benchmark
+    from mixing.errors import CodemixError
+
+    try:
+        get_benchmark(name)
+    except CodemixError as e:
+        raise ValueError(str(e)) from None
+
+
+def k_error(too_big: list[int], n: int) -> str:
+    """The one message for k values larger than the samples per task (eval and score alike)."""
+    return (f"k values {too_big} exceed the samples per task ({n}); pass@k needs k <= n "
+            f"(generate more samples, e.g. --n {max(too_big)} with a temperature such as 0.8)")

@@ -180,6 +180,11 @@ def model_directory_problem(path: Path) -> str | None:
     return f"{path}: neither a codemix checkpoint (no {MANIFEST_NAME}) nor a model directory (no config.json){hint}"
 
 
+def looks_like_hub_id(ref: str) -> bool:
+    """`owner/name` or `name`, not a path: what `resolve_model` accepts when no directory exists."""
+    return not ref.startswith((".", "/", "~")) and ref.count("/") <= 1 and "\\" not in ref and bool(ref.strip())
+
+
 def resolve_model(model_ref: str, adapter: str | None = None) -> ModelRef:
     """Classify `model_ref`: a codemix checkpoint (a train dir or an experiment's output_dir), a
     model directory (config.json) or a Hub id; say precisely what is wrong otherwise."""
@@ -193,8 +198,13 @@ def resolve_model(model_ref: str, adapter: str | None = None) -> ModelRef:
             raise CodemixError(problem)
         if (path / MANIFEST_NAME).is_file() or (path / "train" / MANIFEST_NAME).is_file():
             checkpoint = read_checkpoint(path)
-    elif model_ref.startswith((".", "/", "~")) or model_ref.count("/") > 1:
+    elif not looks_like_hub_id(model_ref):
         raise CodemixError(f"{model_ref}: no such directory (and not a Hub id of the form owner/name)")
+    else:
+        from mixing.hub import require_hub
+
+        require_hub(f"model {model_ref!r} (not a local directory)",
+                    "pass a local model directory or a codemix checkpoint", repo_id=model_ref)
     if adapter is not None:
         if checkpoint is not None:
             raise CodemixError(f"{model_ref} is a codemix checkpoint (it names its own base model and adapter); "

@@ -13,9 +13,15 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from recipes.loader import load_recipe
     from recipes.pipeline import run_recipe
+    from recipes.preflight import preflight
 
     recipe, path = load_recipe(args.recipe, args.overrides)
+    # Everything knowable before running is checked before the first stage starts.
+    for warning in preflight(recipe, path, args.overrides):
+        print(f"[validate] warning: {warning}", file=sys.stderr)
     run_recipe(recipe, path, force=args.force)
     return 0

@@ -15,13 +15,20 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     import yaml
+
+    from recipes.preflight import preflight
 
     names = args.recipes or list(bundled_recipes())
     for name in names:
         recipe, path = load_recipe(name, args.overrides)
+        warnings = preflight(recipe, path, args.overrides)
         stages = [s for s in ("mix", "train", "eval") if getattr(recipe, s) is not None]
         print(f"ok  {path}  name={recipe.name}  stages={'+'.join(stages) or 'none'}  hash={recipe.hash()[:12]}")
+        for w in warnings:
+            print(f"    warning: {w}", file=sys.stderr)
         if args.show:
             print(yaml.safe_dump(recipe.resolved(), sort_keys=False))
     return 0
