@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-
 # The scheduler names transformers' SchedulerType accepts (a test checks the two agree), listed
 # here so that a misspelled name fails at `codemix validate`, without importing transformers.
 LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
