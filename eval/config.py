@@ -68,4 +68,4 @@ def check_benchmark_name(name: str) -> None:
 def k_error(too_big: list[int], n: int) -> str:
     """The one message for k values larger than the samples per task (eval and score alike)."""
     return (f"k values {too_big} exceed the samples per task ({n}); pass@k needs k <= n "
-            f"(generate more samples, e.g. --n {max(too_big)} with a temperature such as 0.8)")
+            f"(generate at least {max(too_big)} samples per task, at a temperature above 0)")

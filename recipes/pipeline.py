@@ -55,8 +55,8 @@ def run_eval(recipe: Recipe, *, force: bool = False) -> tuple[dict, dict | None]
     ev = recipe.eval
     model, adapter, reference = eval_targets(recipe)
     common = dict(seed=recipe.seed, force=force, recipe_hash=recipe.hash())
-    print(f"[eval] scoring {model} on {', '.join(ev.benchmarks)}")
-    results = evaluate_model(model, ev, adapter=adapter, out_dir=Path(recipe.output_dir) / "eval", **common)
+    results = evaluate_model(model, ev, adapter=adapter, out_dir=Path(recipe.output_dir) / "eval", label=model,
+                             **common)
     ref = None
     if reference is not None:
         # Like for like: the base model gets the same prompts as the trained one. A codemix
@@ -64,8 +64,8 @@ def run_eval(recipe: Recipe, *, force: bool = False) -> tuple[dict, dict | None]
         base_cfg = ev
         if recipe.train is not None and ev.prompt_style == "auto":
             base_cfg = ev.model_copy(update={"prompt_style": "instruction"})
-        print(f"[eval] scoring the untrained base model {reference} for reference")
-        ref = evaluate_model(reference, base_cfg, adapter=None, out_dir=Path(recipe.output_dir) / "eval-base", **common)
+        ref = evaluate_model(reference, base_cfg, adapter=None, out_dir=Path(recipe.output_dir) / "eval-base",
+                             label=f"the untrained base model {reference} (for reference)", **common)
     return results, ref
 
 
@@ -89,15 +89,16 @@ def run_recipe(recipe: Recipe, recipe_path: Path, *, force: bool = False) -> dic
         m = run_train(recipe, force=force)
         stages["train"] = {"final_loss": m["final_loss"], "tokens": m["tokens"], "wall_s": m["wall_s"]}
     summary: dict[str, Any] = {"recipe": str(recipe_path), "name": recipe.name, "recipe_hash": recipe.hash(),
-                               "stages": stages, "results": {}, "reference": None}
+                               "stages": stages, "trained": {}, "base": None}
     if recipe.eval is not None:
         results, ref = run_eval(recipe, force=force)
-        summary["results"] = _summary_block(results)
+        # Named as the table's model column: `trained` (the model scored), `base` (the reference).
+        summary["trained"] = _summary_block(results)
         if ref is not None:
-            summary["reference"] = _summary_block(ref)
+            summary["base"] = _summary_block(ref)
         print()
-        print(results_table(summary["results"], summary["reference"]))
-        plot_results(summary["results"], summary["reference"], out / "summary.png", title=recipe.name)
+        print(results_table(summary["trained"], summary["base"]))
+        plot_results(summary["trained"], summary["base"], out / "summary.png", title=recipe.name)
     summary.update({"wall_s": round(time.time() - t0, 2), "versions": package_versions(), "created": utc_now()})
     atomic_write_json(out / "summary.json", summary)
     print(f"\nsummary: {out / 'summary.json'}" + (f", plot: {out / 'summary.png'}" if recipe.eval else ""))

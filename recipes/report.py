@@ -34,7 +34,7 @@ def results_table(results: dict[str, dict], reference: dict[str, dict] | None = 
     header = ["benchmark", "model", "tasks"] + [f"{k} % [95% CI]" for k in keys]
     rows = []
     for bench, res in results.items():
-        rows.append([bench, "trained" if reference is not None else "model", str(res.get("n_tasks", "-"))]
+        rows.append([bench, "trained", str(res.get("n_tasks", "-"))]
                     + [_cell(res, k) for k in keys])
         if reference is not None and bench in reference:
             rows.append(["", "base", str(reference[bench].get("n_tasks", "-"))] + [_cell(reference[bench], k) for k in keys])
@@ -53,7 +53,7 @@ def plot_results(results: dict[str, dict], reference: dict[str, dict] | None, pa
     from mixing.artifacts import atomic_path
 
     benches = list(results)
-    series = [("trained" if reference is not None else "model", results)]
+    series = [("trained", results)]
     if reference is not None:
         series.append(("base", reference))
     fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(benches) + 2), 3.2), dpi=120)

@@ -2,7 +2,8 @@
 
 results.json keys (a contract other tools read): benchmark, metric ("pass@k" | "accuracy"),
 n_tasks, n_attempted, missing_tasks, n_samples, samples_per_task(_range), per_task {task_id:
-{n, c}}, problems_hash, problems_file_hash, samples_hash, skipped_samples, timing; and
+{n, c}}, notes {reason: samples that held no program, failed unrun: prompt_too_long, no_code},
+problems_hash, problems_file_hash, samples_hash, skipped_samples, timing; and
   execute:     pass_at_k {"pass@k": x}, pass_at_k_ci {"pass@k": [lo, hi]}, verdicts, isolation
   exact_match: accuracy, accuracy_ci [lo, hi], groups {group: {n_tasks, accuracy, accuracy_ci}}
 Values are fractions in [0, 1]; tables print percentages.
@@ -41,8 +42,21 @@ def check_args(*, k: Sequence[int], workers: int | None, timeout: float | None) 
         raise CodemixError(f"k must be positive integers, got {list(k)}")
 
 
+def check_k(k: Sequence[int], samples: Sequence[Sample]) -> None:
+    """k larger than every task's samples is an error, as in `codemix eval` (a k between the
+    smallest and the largest count is left out with a warning by the estimator)."""
+    from collections import Counter
+
+    from eval.config import k_error
+
+    most = max(Counter(s.task_id for s in samples).values(), default=0)
+    too_big = [x for x in k if x > most]
+    if too_big and most:
+        raise CodemixError(k_error(too_big, most))
+
+
 def select(benchmark: str, samples_path: str | Path, problems_path: str | None,
-           tasks: Sequence[str] | None) -> Selection:
+           tasks: Sequence[str] | None, limit: int | None = None) -> Selection:
     all_problems = load_problems(benchmark, problems_path)
     problems = all_problems
     if tasks is not None:
@@ -51,6 +65,8 @@ def select(benchmark: str, samples_path: str | Path, problems_path: str | None,
         if unknown:
             raise CodemixError(f"{benchmark}: no such task(s): {', '.join(unknown[:5])}")
         problems = [p for p in all_problems if p.task_id in wanted_tasks]
+    if limit is not None:
+        problems = problems[:limit]
     by_id = {p.task_id for p in problems}
     all_samples = read_samples(samples_path, benchmark, {p.task_id: p for p in all_problems})
     samples = [s for s in all_samples if s.task_id in by_id]
@@ -69,6 +85,21 @@ def per_task_counts(problems: Sequence[Problem], rows: list[dict]) -> tuple[dict
         log(f"[score] warning: {len(missing)} task(s) have no samples and are left out "
             f"(not attempted): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
     return per_task, missing
+
+
+def note_counts(rows: list[dict]) -> dict[str, int]:
+    """{reason: samples} for samples that held no program (eval.samples.NOTES)."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r.get("note"):
+            counts[r["note"]] = counts.get(r["note"], 0) + 1
+    return counts
+
+
+def note_lines(results: dict) -> list[str]:
+    """"500 of 500 samples had no code": one line per reason a sample held no program."""
+    text = {"no_code": "had no code", "prompt_too_long": "were not generated: prompt longer than the model's context"}
+    return [f"{n} of {results['n_samples']} samples {text.get(note, note)}" for note, n in results.get("notes", {}).items()]
 
 
 def sample_counts(per_task: dict[str, dict[str, int]]) -> dict:
@@ -98,6 +129,7 @@ def format_table(results: dict) -> str:
         lines.append("  (no pass@k: no k is <= the samples per task)")
     lines.append("  verdicts: " + " · ".join(f"{v} {n}" for v, n in results["verdicts"].items())
                  + (f" · retried {results['timing']['retries']}" if "retries" in results["timing"] else ""))
+    lines.extend("  " + line for line in note_lines(results))
     if results.get("isolation"):
         lines.append("  isolation: " + ", ".join(results["isolation"]))
     return "\n".join(lines)
