@@ -7,6 +7,17 @@ import pytest
 from recipes.cli import main
 
 
+@pytest.fixture(autouse=True)
+def in_tmp_cwd(tmp_path, monkeypatch):
+    """`codemix eval` writes to ./evals by default: run from a scratch directory, and check that a
+    failed eval created nothing there (validation comes before any directory)."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    yield
+    assert not (cwd / "evals").exists(), "a failed codemix eval left evals/ behind"
+
+
 def _error(capsys, argv) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
