@@ -102,9 +102,14 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
             _clear_stale(bench_dir)
         # Recorded before any work: a killed run resumes only into the same inputs (a retrained
         # checkpoint at the same path must not inherit the old checkpoint's samples).
+        made = _missing_dirs(bench_dir)
         atomic_write_json(bench_dir / INPUTS_FILE, {"inputs_hash": inputs_hash, "inputs": inputs})
-        gen = generate(probs, model_ref=model_ref, adapter=adapter, out_dir=bench_dir, seed=seed, tasks=None,
-                       **settings)
+        try:
+            gen = generate(probs, model_ref=model_ref, adapter=adapter, out_dir=bench_dir, seed=seed, tasks=None,
+                           **settings)
+        except BaseException:
+            _undo_if_empty(bench_dir, made)
+            raise
         results = score_samples(bench, bench_dir / "samples.jsonl", problems_path=problems_path,
                                 k=tuple(config.k), workers=config.workers, timeout=config.timeout, out_dir=bench_dir,
                                 tasks=[p.task_id for p in probs] if config.tasks or config.limit else None)
@@ -118,6 +123,30 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
         })
         out[bench] = results
     return out
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """`path` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    return missing
+
+
+def _undo_if_empty(bench_dir: Path, made: list[Path]) -> None:
+    """A run that failed before producing a sample (the model would not load, ...) leaves
+    nothing behind: not its inputs.json, not the directories it made."""
+    if (bench_dir / "samples.jsonl").is_file() and (bench_dir / "samples.jsonl").stat().st_size:
+        return
+    for name in (INPUTS_FILE, "prompts.jsonl", "generation.json", "samples.jsonl", "samples.raw.jsonl"):
+        (bench_dir / name).unlink(missing_ok=True)
+    for d in made:
+        try:
+            d.rmdir()
+        except OSError:
+            break
 
 
 def _started_with(bench_dir: Path) -> str | None:

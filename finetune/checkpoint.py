@@ -234,7 +234,7 @@ def load_for_inference(model: ModelRef) -> tuple[PreTrainedModel, PreTrainedToke
             from peft import PeftModel
 
             loaded = PeftModel.from_pretrained(loaded, model.adapter)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # missing files; a config or tokenizer transformers cannot read
         raise CodemixError(f"could not load model {model.ref}"
                            f"{' with adapter ' + model.adapter if model.adapter else ''}: "
                            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None

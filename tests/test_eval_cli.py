@@ -56,3 +56,12 @@ def test_vllm_missing_suggests_hf(tmp_path, capsys):
     (tmp_path / "config.json").write_text("{}")
     line = _error(capsys, ["eval", str(tmp_path), "--backend", "vllm", "--benchmarks", "pyfuncs"])
     assert "vllm" in line and "backend: hf" in line
+
+
+def test_a_model_that_does_not_load_leaves_nothing_behind(tmp_path, capsys):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text("{}")  # passes the directory check, fails in transformers
+    line = _error(capsys, ["eval", str(model), "--benchmarks", "pyfuncs", "--limit", "2"])
+    assert line.startswith(f"codemix: error: could not load model {model}")
+    # (the fixture checks that no evals/ directory, with or without inputs.json, is left)
