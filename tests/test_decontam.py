@@ -15,8 +15,8 @@ from mixing.ngrams import tokenize
 
 
 @pytest.fixture(scope="module")
-def mbpp_path(shared_data):
-    return str(shared_data / "mbpp" / "mbpp.jsonl")
+def mbpp_path(data_file):
+    return str(data_file("mbpp/mbpp.jsonl"))
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +72,8 @@ def test_builtin_pyfuncs_are_not_flagged(index):
     assert len(hits) / len(texts) < 0.001, [texts[i][:200] for i in list(hits)[:3]]
 
 
-def test_false_positive_rate_on_code_alpaca_is_small(index, shared_data):
-    raw = json.loads((shared_data / "instructions" / "code_alpaca_2k.json").read_text())
+def test_false_positive_rate_on_code_alpaca_is_small(index, data_file):
+    raw = json.loads(data_file("instructions/code_alpaca_2k.json").read_text())
     hits = _flagged(index, [r["instruction"] + "\n" + r["input"] + "\n" + r["output"] for r in raw])
     assert len(hits) <= 20  # 2017 real code instructions; a few may genuinely overlap MBPP tasks
 

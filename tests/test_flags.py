@@ -84,7 +84,7 @@ def test_bigcode_generations_json_and_limit(tmp_path, problems):
     assert res["per_task"][order[2]] == {"n": 2, "c": 2} and res["missing_tasks"][0] == order[3]
 
 
-def test_score_takes_either_spelling_and_bench_eq_path(tmp_path, problems, shared_data):
+def test_score_takes_either_spelling_and_bench_eq_path(tmp_path, problems):
     p = problems["HumanEval/0"]
     samples = tmp_path / "s.jsonl"
     samples.write_text(json.dumps({"task_id": "HumanEval/0", "completion": p.canonical_solution}) + "\n")

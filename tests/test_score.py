@@ -140,8 +140,8 @@ def test_samples_as_a_directory_of_programs_and_missing_tasks(tmp_path, problems
     assert res["pass_at_k"]["pass@1"] == pytest.approx(0.5)
 
 
-def test_mbpp_samples_with_numeric_task_ids(tmp_path, shared_data):
-    path = str(shared_data / "mbpp" / "mbpp.jsonl")
+def test_mbpp_samples_with_numeric_task_ids(tmp_path, data_file):
+    path = str(data_file("mbpp/mbpp.jsonl", exact=True))  # asserts the file's hash
     probs = load_problems("mbpp", path)[:3]
     samples = tmp_path / "s.jsonl"
     samples.write_text("".join(json.dumps({"task_id": int(p.task_id.split("/")[1]), "solution": p.canonical_solution}) + "\n"
