@@ -109,3 +109,16 @@ def test_planted_rows_are_removed_and_replaced_from_the_same_source(tmp_path, mb
 def test_missing_mbpp_file_is_named(tmp_path):
     with pytest.raises(Exception, match=r"mix.decontaminate.mbpp_path: .*nope.jsonl: no such file"):
         build_index(DecontamConfig(mbpp_path=str(tmp_path / "nope.jsonl")))
+
+
+def test_mbpp_from_the_hub_offline_fails_at_once_naming_the_key(monkeypatch):
+    import time
+
+    from mixing.errors import CodemixError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.monotonic()
+    with pytest.raises(CodemixError, match=r"google-research-datasets/mbpp \(full\) needs the Hugging Face Hub, which "
+                                           r"cannot be reached \(HF_HUB_OFFLINE=1 is set\); set mix.decontaminate.mbpp_path"):
+        build_index(DecontamConfig(benchmarks=["mbpp"]))
+    assert time.monotonic() - started < 1

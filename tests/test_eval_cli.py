@@ -65,3 +65,37 @@ def test_a_model_that_does_not_load_leaves_nothing_behind(tmp_path, capsys):
     line = _error(capsys, ["eval", str(model), "--benchmarks", "pyfuncs", "--limit", "2"])
     assert line.startswith(f"codemix: error: could not load model {model}")
     # (the fixture checks that no evals/ directory, with or without inputs.json, is left)
+
+
+def test_eval_output_is_one_line_per_event(tmp_path, capsys):
+    """A real (tiny, random) model end to end: no placeholder paths, the isolation line once, the
+    trained/base naming and percentages of the tables, and nothing but "up to date" on a re-run."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    import eval.scoring.execute as execute
+    from finetune.tokenizer import build_tokenizer
+
+    tok = build_tokenizer("byte")
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                         num_key_value_heads=2, intermediate_size=64, max_position_embeddings=2048,
+                                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
+    model.save_pretrained(tmp_path / "tiny")
+    tok.save_pretrained(tmp_path / "tiny")
+    execute._announced.clear()
+    argv = ["eval", str(tmp_path / "tiny"), "--benchmark", "pyfuncs,humaneval", "--limit", "2",
+            "--max-new-tokens", "4", "--workers", "1"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "<benchmark>" not in out + err and "{'loss'" not in out + err
+    assert err.count("[score] isolation:") == 1
+    assert "[eval] pyfuncs: scoring" in out and "[eval] humaneval: scoring" in out
+    assert "pass@1 % [95% CI]" in out and "humaneval  trained  2      0.0 [0.0, 0.0]" in out
+    assert "results: evals/" in out and "/pyfuncs/results.json" in out and "/humaneval/results.json" in out
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "scoring" not in out and out.count("up to date") == 2 and "isolation" not in err
+    import shutil
+
+    shutil.rmtree("evals")  # (the fixture checks that a *failed* eval leaves nothing)
