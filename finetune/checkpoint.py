@@ -122,6 +122,12 @@ def load_resolved(info: dict[str, Any], device: str | torch.device = "cpu", dtyp
         from peft import PeftModel
 
         trust = info.get("recipe", {}).get("train", {}).get("model", {}).get("trust_remote_code", False)
+        if not Path(info["base_path"]).exists():
+            from mixing.hub import require_hub
+
+            require_hub(f"{info['dir']}: the adapter's base model {info['base_path']!r}",
+                        "run where the Hub is reachable, or once online so the base model is in the local cache",
+                        repo_id=info["base_path"])
         try:
             base = AutoModelForCausalLM.from_pretrained(info["base_path"], revision=info["base_revision"],
                                                         dtype=dtype, trust_remote_code=trust)
@@ -200,17 +206,17 @@ def resolve_model(model_ref: str, adapter: str | None = None) -> ModelRef:
             checkpoint = read_checkpoint(path)
     elif not looks_like_hub_id(model_ref):
         raise CodemixError(f"{model_ref}: no such directory (and not a Hub id of the form owner/name)")
-    else:
-        from mixing.hub import require_hub
-
-        require_hub(f"model {model_ref!r} (not a local directory)",
-                    "pass a local model directory or a codemix checkpoint", repo_id=model_ref)
     if adapter is not None:
         if checkpoint is not None:
             raise CodemixError(f"{model_ref} is a codemix checkpoint (it names its own base model and adapter); "
                                "do not pass an adapter with it")
         if not (Path(adapter).expanduser() / "adapter_config.json").is_file():
             raise CodemixError(f"{adapter}: not a peft adapter directory (no adapter_config.json)")
+    if not path.exists():  # a Hub id: local checks first, then whether the Hub can be reached at all
+        from mixing.hub import require_hub
+
+        require_hub(f"model {model_ref!r} (not a local directory)",
+                    "pass a local model directory or a codemix checkpoint", repo_id=model_ref)
     return ModelRef(model_ref, adapter, checkpoint)
 
 
