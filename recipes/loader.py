@@ -103,16 +103,20 @@ def parse_override_key(key: str) -> tuple[str | int, ...]:
     return tuple(parts)
 
 
-def _is_list_field(root_model: Any, parts: tuple[str | int, ...]) -> bool:
-    """Whether the schema field at `parts` holds a list (so `a,b` is read as [a, b])."""
+def _list_field(root_model: Any, parts: tuple[str | int, ...]) -> str | None:
+    """"list" when the schema field at `parts` holds a list (`a,b` and `a` are read as lists),
+    "list-or-value" when it also takes a single value (only `a,b` is split), else None."""
     if not parts or isinstance(parts[-1], int):
-        return False
+        return None
     parent = _model_at(root_model, parts[:-1])
     field = getattr(parent, "model_fields", {}).get(parts[-1])
     if field is None:
-        return False
-    ann = field.annotation
-    return any(typing.get_origin(a) is list for a in (ann, *typing.get_args(ann)))
+        return None
+    options = [field.annotation] if typing.get_origin(field.annotation) is list else typing.get_args(field.annotation)
+    options = [o for o in options if o is not type(None)]
+    if not any(typing.get_origin(o) is list for o in options):
+        return None
+    return "list" if all(typing.get_origin(o) is list for o in options) else "list-or-value"
 
 
 def apply_override(data: dict[str, Any], assignment: str, root_model: Any = None) -> tuple[str | int, ...]:
@@ -128,10 +132,9 @@ def apply_override(data: dict[str, Any], assignment: str, root_model: Any = None
         value = yaml.safe_load(raw) if raw != "" else None
     except yaml.YAMLError:
         value = raw
-    if root_model is not None and _is_list_field(root_model, parts) and not isinstance(value, list) \
-            and value is not None:
-        items = [x.strip() for x in raw.split(",") if x.strip()]
-        value = [_scalar(x) for x in items]
+    kind = _list_field(root_model, parts) if root_model is not None else None
+    if kind and value is not None and not isinstance(value, list) and (kind == "list" or "," in raw):
+        value = [_scalar(x.strip()) for x in raw.split(",") if x.strip()]
     node: Any = data
     for i, part in enumerate(parts):
         last = i == len(parts) - 1

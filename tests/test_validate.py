@@ -116,6 +116,11 @@ def test_set_takes_list_indices_and_comma_lists(tmp_path):
     assert recipe.eval.benchmarks == ["humaneval", "mbpp"] and recipe.eval.k == [1]
     recipe, _ = load_recipe(str(path), ["eval.benchmarks=[pyfuncs]"])
     assert recipe.eval.benchmarks == ["pyfuncs"]
+    # A field that takes a list or one value is split only at commas.
+    recipe, _ = load_recipe("ratio-demo", ["train.lora.target_modules=all-linear", "train.report_to=none"])
+    assert recipe.train.lora.target_modules == "all-linear" and recipe.train.report_to == ["none"]
+    recipe, _ = load_recipe("ratio-demo", ["train.lora.target_modules=q_proj,v_proj"])
+    assert recipe.train.lora.target_modules == ["q_proj", "v_proj"]
 
 
 def test_set_errors_name_the_override(tmp_path, capsys):
