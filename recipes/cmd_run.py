@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
 
     recipe, path = load_recipe(args.recipe, args.overrides)
     # Everything knowable before running is checked before the first stage starts.
-    for warning in preflight(recipe, path, args.overrides):
+    for warning in preflight(recipe, path, args.overrides, hub_required=True):
         print(f"[validate] warning: {warning}", file=sys.stderr)
     run_recipe(recipe, path, force=args.force)
     return 0

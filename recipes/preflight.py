@@ -5,6 +5,9 @@ Errors (raise CodemixError, naming the file and key):
 - local paths that do not exist: mixture sources, decontamination files, benchmark problem files,
   local models and adapters. A Hub id stays allowed; a path and an id are told apart by shape,
   as `finetune.checkpoint.resolve_model` and `mixing.sources.resolve` do.
+- for `codemix run`: anything the recipe needs from the Hub (Hub sources, MBPP for
+  decontamination, a Hub model, MBPP problems) while the Hub cannot be reached and it is not in
+  the local cache (mixing/hub.py); `codemix validate` warns instead.
 Warnings (returned, printed by the command):
 - benchmark prompts longer than the model's context, where the tokenizer and the context are
   known without the Hub: a random-init model (its `arch.max_position_embeddings`; its tokenizer
@@ -24,11 +27,23 @@ from mixing.errors import CodemixError
 from recipes.schema import Recipe
 
 
-def preflight(recipe: Recipe, path: Path | str, overrides: list[str] | tuple[str, ...] = ()) -> list[str]:
+def preflight(recipe: Recipe, path: Path | str, overrides: list[str] | tuple[str, ...] = (), *,
+              hub_required: bool = False) -> list[str]:
     """Raise on what will certainly fail; return warnings about what may. An error in a value
-    that a --set gave names the override, not the file."""
+    that a --set gave names the override, not the file. With `hub_required` (`codemix run`),
+    a Hub that cannot be reached for something the recipe needs is an error now, not after
+    training; `codemix validate` (perhaps run on a laptop for a cluster) only warns."""
     check_paths(recipe, _Where(path, overrides))
     warnings: list[str] = []
+    for what, fix, repo_id, repo_type in hub_requirements(recipe):
+        from mixing.hub import require_hub
+
+        try:
+            require_hub(what, fix, repo_id=repo_id, repo_type=repo_type)
+        except CodemixError as e:
+            if hub_required:
+                raise CodemixError(f"{path}: {e}") from None
+            warnings.append(str(e))
     if recipe.eval is not None:
         warnings.extend(context_warnings(recipe))
     return warnings
@@ -81,10 +96,49 @@ def check_paths(recipe: Recipe, path: _Where) -> None:
         raise CodemixError(f"{path('eval', 'adapter')}: eval.adapter: {ev.adapter}: not a peft adapter directory (no adapter_config.json)")
     from eval.benchmarks import get_benchmark
 
+    for bench in ev.benchmarks:
+        b = get_benchmark(bench)
+        if b.default_source is None and bench not in ev.problems:
+            raise CodemixError(f"{path('eval', 'benchmarks')}: eval.benchmarks: {bench} has no default source; set "
+                               f"eval.problems.{bench} to {b.path_hint or 'its problems file'}")
     for bench, problems in ev.problems.items():
         b = get_benchmark(bench)
         if b.path_is_file and problems != "hub" and not Path(problems).expanduser().is_file():
             raise CodemixError(f"{path('eval', 'problems', bench)}: eval.problems.{bench}: {problems}: no such file")
+
+
+def hub_requirements(recipe: Recipe) -> list[tuple[str, str, str | None, str]]:
+    """(what, fix, repo id, repo type) for everything in the recipe that reads from the Hub."""
+    from eval.benchmarks import get_benchmark
+    from finetune.checkpoint import looks_like_hub_id
+    from mixing.benchmark_records import MBPP_HUB_ID
+    from mixing.sources import resolve
+
+    needs: list[tuple[str, str, str | None, str]] = []
+    if recipe.mix is not None:
+        for i, src in enumerate(recipe.mix.sources):
+            if resolve(src).kind == "hub":
+                needs.append((f"mix.sources[{i}] ({src.path})", "use a local copy of the data set as its path",
+                              src.path, "dataset"))
+        dc = recipe.mix.decontaminate
+        if dc.enabled and "mbpp" in dc.benchmarks and dc.mbpp_path is None:
+            needs.append((f"mix.decontaminate (MBPP from {MBPP_HUB_ID})",
+                          "set mix.decontaminate.mbpp_path to a local mbpp.jsonl", MBPP_HUB_ID, "dataset"))
+    tr = recipe.train
+    model = tr.model.path if tr is not None and tr.model.init == "pretrained" else None
+    key = "train.model.path"
+    if tr is None and recipe.eval is not None:
+        model, key = recipe.eval.model, "eval.model"
+    if model and not Path(model).expanduser().exists() and looks_like_hub_id(model):
+        needs.append((f"{key} {model!r}", f"set {key} to a local model directory", model, "model"))
+    if recipe.eval is not None:
+        for bench in recipe.eval.benchmarks:
+            b = get_benchmark(bench)
+            if b.hub_id and recipe.eval.problems.get(bench) in (None, "hub"):
+                needs.append((f"eval.benchmarks: {bench} ({b.hub_id})",
+                              f"set eval.problems.{bench} to a local {b.path_hint or 'problems file'}", b.hub_id,
+                              "dataset"))
+    return needs
 
 
 # ---------------------------------------------------------------- model context vs prompts

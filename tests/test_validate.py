@@ -171,5 +171,27 @@ def test_hub_models_are_not_fetched_by_validate(tmp_path, monkeypatch):
     path = _recipe(tmp_path, eval={"model": "owner/some-model", "benchmarks": ["humaneval"]})
     recipe, _ = load_recipe(str(path))
     started = time.monotonic()
-    assert preflight(recipe, path) == []
+    (warning,) = preflight(recipe, path)  # no prompt-length check: the tokenizer is on the Hub
+    assert warning.startswith("eval.model 'owner/some-model' needs the Hugging Face Hub")
     assert time.monotonic() - started < 5
+
+
+def test_run_stops_before_any_stage_when_the_hub_is_needed_offline(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    train = {"model": {"init": "random", "arch": {}, "tokenizer": {"kind": "byte"}}, "method": "full"}
+    path = _recipe(tmp_path, train=train, eval={"benchmarks": ["pyfuncs", "mbpp"]})
+    started = time.monotonic()
+    err = _error(capsys, ["run", str(path)])
+    assert time.monotonic() - started < 10
+    assert err == (f"codemix: error: {path}: eval.benchmarks: mbpp (google-research-datasets/mbpp) needs the Hugging "
+                   "Face Hub, which cannot be reached (HF_HUB_OFFLINE=1 is set); set eval.problems.mbpp to a local "
+                   "mbpp.jsonl (the full release)")
+    assert not (tmp_path / "run").exists()  # not after mixing and training: before anything
+    assert main(["validate", str(path)]) == 0  # validate (maybe on a laptop for a cluster) warns
+    assert "warning: eval.benchmarks: mbpp" in capsys.readouterr().err
+
+
+def test_a_benchmark_without_default_source_needs_its_problems(tmp_path, capsys):
+    path = _recipe(tmp_path, eval={"model": "owner/name", "benchmarks": ["humaneval+"]})
+    err = _error(capsys, ["validate", str(path)])
+    assert "eval.benchmarks: humaneval+ has no default source; set eval.problems.humaneval+ to" in err
