@@ -89,7 +89,7 @@ def test_eval_output_is_one_line_per_event(tmp_path, capsys):
     assert main(argv) == 0
     out, err = capsys.readouterr()
     assert "<benchmark>" not in out + err and "{'loss'" not in out + err
-    assert err.count("[score] isolation:") == 1
+    assert err.count("[score] isolation:") == 1 and "isolation" not in out
     assert "[eval] pyfuncs: scoring" in out and "[eval] humaneval: scoring" in out
     assert "pass@1 % [95% CI]" in out and "humaneval  trained  2      0.0 [0.0, 0.0]" in out
     assert "results: evals/" in out and "/pyfuncs/results.json" in out and "/humaneval/results.json" in out

@@ -66,7 +66,8 @@ def test_samples_with_no_code_are_counted_and_reported(tmp_path, problems, capsy
     samples.write_text("".join(json.dumps({"task_id": t, "solution": "", "completion": "", "response": "I can't.",
                                            "note": "no_code"}) + "\n" for t in TASKS))
     res = _score(tmp_path, samples, "--tasks", ",".join(TASKS))
-    assert res["notes"] == {"no_code": 3} and res["verdicts"]["failed"] == 3 and res["timing"]["executed"] == 0
+    assert res["notes"] == {"no_code": 3} and res["verdicts"]["failed"] == 3
+    assert (res["timing"]["executed"], res["timing"]["resumed"], res["timing"]["not_run"]) == (0, 0, 3)
     assert "3 of 3 samples had no code" in capsys.readouterr().out
 
 

@@ -109,15 +109,17 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
         atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in done.values()))
         atomic_write_json(run_path, run_key)
         todo = [s for s in samples if (s.task_id, s.index) not in done]
+        resumed = len(done)
         # A sample with no program (prompt too long for the model, no code in the response) fails
         # without being run; its reason is kept and counted.
         for s in [s for s in todo if s.note]:
             done[s.task_id, s.index] = {"task_id": s.task_id, "sample_index": s.index, "verdict": "failed",
                                         "error": NOTES[s.note], "duration_s": 0.0, "retried": False,
                                         "solution_hash": s.solution_hash, "note": s.note}
+        unrun = sum(1 for s in todo if s.note)
         todo = [s for s in todo if not s.note]
-        if done:
-            log(f"[score] resuming: {len(done)} verdicts kept from {log_path}, {len(todo)} to run")
+        if resumed:
+            log(f"[score] resuming: {resumed} verdicts kept from {log_path}, {len(todo)} to run")
         run_started = time.monotonic()
         # Programs are built when a worker takes the job: MBPP+/HumanEval+ programs carry
         # their test inputs and can be large.
@@ -150,7 +152,7 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
         "skipped_samples": skipped,
         "isolation": isolation, "isolation_detail": isolation_detail,
         "timing": {"wall_s": round(time.monotonic() - started, 3), "run_s": round(run_seconds, 3),
-                   "executed": len(todo), "resumed": len(rows) - len(todo),
+                   "executed": len(todo), "resumed": resumed, "not_run": unrun,
                    "samples_per_s": round(len(todo) / run_seconds, 2) if todo and run_seconds > 0 else None,
                    "retries": sum(1 for r in rows if r["retried"]), "workers": workers_used,
                    "worker_restarts": restarts, "time_limit": limit_info},

@@ -112,7 +112,8 @@ def headline(results: dict) -> str:
     spt = results["samples_per_task_range"]
     return (f"{results['benchmark']}: {results['n_attempted']}/{results['n_tasks']} tasks, "
             f"{spt[0] if spt[0] == spt[1] else f'{spt[0]}-{spt[1]}'} samples/task, "
-            f"{results['n_samples']} samples ({t['executed']} run, {t['resumed']} resumed) in {t['wall_s']:.1f} s")
+            f"{results['n_samples']} samples ({t['executed']} run, {t['resumed']} resumed"
+            + (f", {t['not_run']} without a program" if t.get("not_run") else "") + f") in {t['wall_s']:.1f} s")
 
 
 def format_table(results: dict) -> str:
@@ -130,6 +131,6 @@ def format_table(results: dict) -> str:
     lines.append("  verdicts: " + " · ".join(f"{v} {n}" for v, n in results["verdicts"].items())
                  + (f" · retried {results['timing']['retries']}" if "retries" in results["timing"] else ""))
     lines.extend("  " + line for line in note_lines(results))
-    if results.get("isolation"):
-        lines.append("  isolation: " + ", ".join(results["isolation"]))
+    # The isolation layers are printed once per process when scoring starts (execute.py) and
+    # recorded in results.json; not repeated in every benchmark's block.
     return "\n".join(lines)
