@@ -80,7 +80,7 @@ def load_problems(name: str, path: str | None = None) -> list[Problem]:
             raise
         # Name the flag / key that takes a local copy instead of the generic hint.
         raise CodemixError(str(e).removesuffix(LOCAL_FILE_HINT) + f"; pass --problems {name}=PATH"
-                           + (f" ({bench.path_hint})" if bench.path_hint else "")
+                           + (f", PATH being {bench.path_hint}" if bench.path_hint else "")
                            + f", or set eval.problems.{name} in a recipe") from None
     ids = [p.task_id for p in problems]
     if len(set(ids)) != len(ids):
