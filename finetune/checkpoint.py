@@ -124,6 +124,12 @@ def load_resolved(info: dict[str, Any], device: str | torch.device = "cpu", dtyp
         from peft import PeftModel
 
         trust = info.get("recipe", {}).get("train", {}).get("model", {}).get("trust_remote_code", False)
+        if not Path(info["base_path"]).exists():
+            from mixing.hub import require_hub
+
+            require_hub(f"{info['dir']}: the adapter's base model {info['base_path']!r}",
+                        "run where the Hub is reachable, or once online so the base model is in the local cache",
+                        repo_id=info["base_path"])
         try:
             base = AutoModelForCausalLM.from_pretrained(info["base_path"], revision=info["base_revision"],
                                                         dtype=dtype, trust_remote_code=trust)
@@ -182,6 +188,11 @@ def model_directory_problem(path: Path) -> str | None:
     return f"{path}: neither a codemix checkpoint (no {MANIFEST_NAME}) nor a model directory (no config.json){hint}"
 
 
+def looks_like_hub_id(ref: str) -> bool:
+    """`owner/name` or `name`, not a path: what `resolve_model` accepts when no directory exists."""
+    return not ref.startswith((".", "/", "~")) and ref.count("/") <= 1 and "\\" not in ref and bool(ref.strip())
+
+
 def resolve_model(model_ref: str, adapter: str | None = None) -> ModelRef:
     """Classify `model_ref`: a codemix checkpoint (a train dir or an experiment's output_dir), a
     model directory (config.json) or a Hub id; say precisely what is wrong otherwise."""
@@ -195,7 +206,7 @@ def resolve_model(model_ref: str, adapter: str | None = None) -> ModelRef:
             raise CodemixError(problem)
         if (path / MANIFEST_NAME).is_file() or (path / "train" / MANIFEST_NAME).is_file():
             checkpoint = read_checkpoint(path)
-    elif model_ref.startswith((".", "/", "~")) or model_ref.count("/") > 1:
+    elif not looks_like_hub_id(model_ref):
         raise CodemixError(f"{model_ref}: no such directory (and not a Hub id of the form owner/name)")
     if adapter is not None:
         if checkpoint is not None:
@@ -203,6 +214,11 @@ def resolve_model(model_ref: str, adapter: str | None = None) -> ModelRef:
                                "do not pass an adapter with it")
         if not (Path(adapter).expanduser() / "adapter_config.json").is_file():
             raise CodemixError(f"{adapter}: not a peft adapter directory (no adapter_config.json)")
+    if not path.exists():  # a Hub id: local checks first, then whether the Hub can be reached at all
+        from mixing.hub import require_hub
+
+        require_hub(f"model {model_ref!r} (not a local directory)",
+                    "pass a local model directory or a codemix checkpoint", repo_id=model_ref)
     return ModelRef(model_ref, adapter, checkpoint)
 
 
@@ -226,7 +242,7 @@ def load_for_inference(model: ModelRef) -> tuple[PreTrainedModel, PreTrainedToke
             from peft import PeftModel
 
             loaded = PeftModel.from_pretrained(loaded, model.adapter)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # missing files; a config or tokenizer transformers cannot read
         raise CodemixError(f"could not load model {model.ref}"
                            f"{' with adapter ' + model.adapter if model.adapter else ''}: "
                            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None

@@ -7,6 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# The scheduler names transformers' SchedulerType accepts (a test checks the two agree), listed
+# here so that a misspelled name fails at `codemix validate`, without importing transformers.
+LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+                 "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "cosine_warmup_with_min_lr",
+                 "warmup_stable_decay", "greedy")
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
@@ -70,7 +76,7 @@ class TrainConfig(_Strict):
     prompt_format: Literal["auto", "chat_template", "alpaca", "magicoder", "plain", "custom"] = Field("auto", description="auto: the tokenizer's chat template if it has one, else alpaca.")
     template: str | None = Field(None, description="With prompt_format: custom, a template with {instruction} (optionally {system}, and {response} last).")
     learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate.")
-    lr_scheduler: str = Field("cosine", description="transformers scheduler name (linear, cosine, constant, constant_with_warmup, ...).")
+    lr_scheduler: Literal[LR_SCHEDULERS] = Field("cosine", description="transformers scheduler name (linear, cosine, constant, constant_with_warmup, ...).")
     warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Fraction of steps spent warming up.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")

@@ -135,6 +135,10 @@ def resolve_source(model: ModelConfig) -> ModelSource:
         raise CodemixError(f"train.model.path: {path} is a file; expected a model directory or a Hub id")
     if not _is_hub_id(model.path):
         raise CodemixError(f"train.model.path: no such model directory: {path}")
+    from mixing.hub import require_hub
+
+    require_hub(f"train.model.path {model.path!r} (not a local directory)",
+                "set train.model.path to a local model directory", repo_id=model.path)
     return ModelSource("hub", model.path, model.revision)
 
 

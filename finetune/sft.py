@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
 
 from finetune import modeling
 from finetune.config import TrainConfig
@@ -85,9 +86,23 @@ def make_trainer(cfg: TrainConfig, model: PreTrainedModel, tokenizer: PreTrained
         callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(logs_dir))))
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=callbacks + list(extra_callbacks))
-    # With the progress bar off (CODEMIX_NO_PROGRESS=1), transformers prints every log dict instead.
+    # transformers prints every log dict ({'loss': '0.06667', ...}): with the bar off through
+    # PrinterCallback, with it on through ProgressCallback.on_log. The loss goes on the bar instead.
     trainer.remove_callback(PrinterCallback)
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(QuietProgress())
     return trainer
+
+
+class QuietProgress(ProgressCallback):
+    """transformers' training bar, showing the latest loss and learning rate on the bar itself
+    instead of writing each log dict as a line of its own."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and self.training_bar is not None and logs:
+            shown = {k: f"{logs[k]:.4g}" for k in ("loss", "learning_rate") if isinstance(logs.get(k), (int, float))}
+            if shown:
+                self.training_bar.set_postfix(shown, refresh=False)
 
 
 class LogLastStep(TrainerCallback):

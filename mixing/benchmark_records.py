@@ -57,7 +57,14 @@ def _require(rows: list[dict], fields: tuple[str, ...], source: str) -> None:
             raise CodemixError(f"{source}: row {i + 1} lacks field(s) {', '.join(missing)}")
 
 
+LOCAL_FILE_HINT = "; pass a local file instead"  # callers replace it with their own flag or key
+
+
 def _load_hub(hub_id: str, config: str | None, split: str) -> list[dict[str, Any]]:
+    from mixing.hub import require_hub
+
+    require_hub(hub_id + (f" ({config})" if config else ""), LOCAL_FILE_HINT.removeprefix("; "),
+                repo_id=hub_id, repo_type="dataset")
     try:
         from datasets import load_dataset
 
@@ -66,7 +73,7 @@ def _load_hub(hub_id: str, config: str | None, split: str) -> list[dict[str, Any
         raise CodemixError(
             f"could not load {hub_id}" + (f" ({config})" if config else "")
             + f" from the Hugging Face Hub: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-            + "; pass a local file instead"
+            + LOCAL_FILE_HINT
         ) from None
 
 

@@ -10,6 +10,12 @@ FORMATS = ("alpaca", "sharegpt", "messages", "prompt_completion", "oss_instruct"
 DOMAINS = ("code", "general")
 
 
+def looks_like_percentage(v: float) -> bool:
+    """10 or 12.5 read as percentages (-> 0.1, 0.125); 1.5 or 250 do not: a suggestion of 0.015
+    for 1.5 would be a guess, not a correction."""
+    return 2.0 <= v <= 100.0
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
@@ -97,7 +103,7 @@ class MixConfig(_Strict):
     @classmethod
     def _fraction_unit(cls, v: float | None) -> float | None:
         if v is not None and not 0.0 <= v <= 1.0:
-            hint = f" (did you mean {v / 100:g}?)" if 1.0 < v <= 100.0 else ""
+            hint = f" (did you mean {v / 100:g}?)" if looks_like_percentage(v) else ""
             raise ValueError(f"is a fraction in [0, 1], not a percentage; got {v}{hint}")
         return v
 

@@ -214,6 +214,10 @@ def _read_json_array(path: Path) -> pa.Table:
 
 
 def _load_hub(src: SourceConfig) -> tuple[pa.Table, dict[str, Any]]:
+    from mixing.hub import require_hub
+
+    require_hub(where(src), "use a local copy of the data set (a .jsonl/.json/.parquet file or directory) as its path",
+                repo_id=src.path, repo_type="dataset")
     try:
         from datasets import load_dataset
 

@@ -9,19 +9,13 @@ import re
 from pathlib import Path
 
 from recipes.cli import add_guard_args
-from recipes.cmd_score import hash_seed_arg
-
-
-def _csv(cast):
-    return lambda s: [cast(x) for x in s.split(",") if x.strip()]
+from recipes.eval_flags import add_shared_flags
 
 
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a codemix train checkpoint dir, a local model dir, or a Hub model id")
     p.add_argument("--adapter", help="peft adapter dir to apply on top of MODEL")
-    p.add_argument("--benchmarks", type=_csv(str), default=None, help="comma-separated, e.g. humaneval,mbpp (default humaneval,mbpp)")
-    p.add_argument("--problems", action="append", default=[], metavar="BENCH=PATH",
-                   help="local problems file for a benchmark, e.g. mbpp=../shared/data/mbpp/mbpp.jsonl (repeatable)")
+    add_shared_flags(p, one_benchmark=False)
     p.add_argument("--prompt-style", choices=["auto", "completion", "instruction"], default=None)
     p.add_argument("--backend", choices=["hf", "vllm"], default=None)
     p.add_argument("--n", dest="n_samples", type=int, default=None, help="samples per task (default 1)")
@@ -29,12 +23,6 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--k", type=_csv(int), default=None, help="pass@k values, e.g. 1,10 (default 1)")
-    p.add_argument("--tasks", type=_csv(str), default=None, help="only these task ids (comma-separated)")
-    p.add_argument("--workers", type=int, default=None, help="executor workers (default: one per core)")
-    p.add_argument("--timeout", type=float, default=None, help="per-sample time limit in seconds")
-    p.add_argument("--hash-seed", type=hash_seed_arg, default=None,
-                   help="PYTHONHASHSEED (and `random` seed) of the executed samples, or 'random' (default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="output dir (default: evals/<model name>)")
     p.add_argument("--force", action="store_true", help="regenerate and rescore even when up to date")
@@ -50,23 +38,24 @@ def default_out_dir(model: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    from eval.benchmarks import get_benchmark
     from eval.config import EvalConfig
     from eval.evaluate import evaluate_model
     from mixing.errors import CodemixError
+    from recipes.eval_flags import check_shared, parse_problems
     from recipes.loader import validation_message
     from recipes.report import results_table
 
-    problems = {}
-    for item in args.problems:
-        bench, sep, path = item.partition("=")
-        if not sep or not bench or not path:
-            raise CodemixError(f"--problems {item!r}: expected BENCH=PATH, e.g. mbpp=data/mbpp.jsonl")
-        problems[bench] = path
+    check_shared(args)
+    benchmarks = args.benchmarks or EvalConfig.model_fields["benchmarks"].default_factory()
+    for bench in benchmarks:
+        get_benchmark(bench)  # the did-you-mean error before anything else
+    problems = parse_problems(args.problems, benchmarks, bare_for_one=True)
     given = {"benchmarks": args.benchmarks, "prompt_style": args.prompt_style, "backend": args.backend,
              "n_samples": args.n_samples, "temperature": args.temperature, "top_p": args.top_p,
              "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size, "k": args.k,
-             "tasks": args.tasks, "workers": args.workers, "timeout": args.timeout, "problems": problems,
-             "hash_seed": args.hash_seed}
+             "tasks": args.tasks, "limit": args.limit, "workers": args.workers, "timeout": args.timeout,
+             "problems": problems, "hash_seed": args.hash_seed}
     try:
         cfg = EvalConfig(model=args.model, adapter=args.adapter, **{k: v for k, v in given.items() if v is not None})
     except ValidationError as e:

@@ -15,11 +15,16 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     import yaml
+
+    from recipes.preflight import preflight
 
     names = args.recipes or list(bundled_recipes())
     for name in names:
         recipe, path = load_recipe(name, args.overrides)
+        warnings = preflight(recipe, path, args.overrides)
         stages = [s for s in ("mix", "train", "eval") if getattr(recipe, s) is not None]
         cells = ""
         if recipe.sweep is not None:  # every cell is validated too, before anything runs
@@ -27,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
 
             cells = f"  sweep={len(load_sweep(name, args.overrides).cells)} cells"
         print(f"ok  {path}  name={recipe.name}  stages={'+'.join(stages) or 'none'}  hash={recipe.hash()[:12]}{cells}")
+        for w in warnings:
+            print(f"    warning: {w}", file=sys.stderr)
         if args.show:
             print(yaml.safe_dump(recipe.resolved(), sort_keys=False))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,34 @@ def find_recipe(name_or_path: str) -> Path:
     raise CodemixError(f"no recipe file or bundled recipe named {name_or_path!r}; bundled: {', '.join(bundled) or 'none'}")
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, line: int, first_line: int) -> None:
+        super().__init__(key)
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+def _strict_loader():
+    """yaml.SafeLoader that rejects a key given twice in one mapping (plain PyYAML keeps the last
+    one silently: a second `sources:` would replace the first without a word)."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: PyYAML reports it itself below
+                    continue
+                if first is not None:
+                    raise _DuplicateKey(str(key), key_node.start_mark.line + 1, first)
+                seen[key] = key_node.start_mark.line + 1
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
 def _parse_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
@@ -37,7 +66,10 @@ def _parse_yaml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise CodemixError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_strict_loader())  # noqa: S506 (a SafeLoader subclass)
+    except _DuplicateKey as e:
+        raise CodemixError(f"{path}:{e.line}: duplicate key '{e.key}' (first given on line {e.first_line}); "
+                           "give each key once") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
@@ -49,38 +81,93 @@ def _parse_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def apply_override(data: dict[str, Any], assignment: str) -> None:
-    """`mix.budget=2000`, `mix.sources.0.count=5`: values are parsed as YAML scalars/lists."""
+_KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_override_key(key: str) -> tuple[str | int, ...]:
+    """`mix.sources[0].path` (or `mix.sources.0.path`) -> ("mix", "sources", 0, "path")."""
+    parts: list[str | int] = []
+    pos = 0
+    for m in _KEY_PART.finditer(key):
+        if m.start() != pos and key[pos:m.start()] != ".":
+            raise CodemixError(f"--set {key}: cannot read the key; write it as section.key, with list "
+                               "items as key[0], e.g. mix.sources[0].path=data.jsonl")
+        pos = m.end()
+        if m.group(2) is not None:
+            parts.append(int(m.group(2)))
+        else:
+            parts.append(int(m.group(1)) if m.group(1).isdigit() else m.group(1))
+    if pos != len(key) or not parts:
+        raise CodemixError(f"--set {key}: cannot read the key; write it as section.key, with list "
+                           "items as key[0], e.g. mix.sources[0].path=data.jsonl")
+    return tuple(parts)
+
+
+def _list_field(root_model: Any, parts: tuple[str | int, ...]) -> str | None:
+    """"list" when the schema field at `parts` holds a list (`a,b` and `a` are read as lists),
+    "list-or-value" when it also takes a single value (only `a,b` is split), else None."""
+    if not parts or isinstance(parts[-1], int):
+        return None
+    parent = _model_at(root_model, parts[:-1])
+    field = getattr(parent, "model_fields", {}).get(parts[-1])
+    if field is None:
+        return None
+    options = [field.annotation] if typing.get_origin(field.annotation) is list else typing.get_args(field.annotation)
+    options = [o for o in options if o is not type(None)]
+    if not any(typing.get_origin(o) is list for o in options):
+        return None
+    return "list" if all(typing.get_origin(o) is list for o in options) else "list-or-value"
+
+
+def apply_override(data: dict[str, Any], assignment: str, root_model: Any = None) -> tuple[str | int, ...]:
+    """`mix.budget=2000`, `mix.sources[0].count=5`, `eval.benchmarks=humaneval,mbpp`: values are
+    parsed as YAML; a comma list given for a list field becomes a list. Returns the key's parts."""
     import yaml
 
     key, sep, raw = assignment.partition("=")
     if not sep or not key:
         raise CodemixError(f"--set {assignment!r}: expected KEY=VALUE, e.g. mix.budget=2000")
+    parts = parse_override_key(key)
     try:
         value = yaml.safe_load(raw) if raw != "" else None
     except yaml.YAMLError:
         value = raw
-    parts = key.split(".")
+    kind = _list_field(root_model, parts) if root_model is not None else None
+    if kind and value is not None and not isinstance(value, list) and (kind == "list" or "," in raw):
+        value = [_scalar(x.strip()) for x in raw.split(",") if x.strip()]
     node: Any = data
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
-        where = ".".join(parts[: i + 1])
+        where = _format_loc(parts[: i + 1])
         if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise CodemixError(f"--set {key}: {where} is not an index of a list of {len(node)}")
+            if not isinstance(part, int) or part >= len(node):
+                raise CodemixError(f"--set {assignment}: {where} is not an item of "
+                                   f"{_format_loc(parts[:i])} (a list of {len(node)}: indices 0-{len(node) - 1})")
             if last:
-                node[int(part)] = value
+                node[part] = value
             else:
-                node = node[int(part)]
+                node = node[part]
         elif isinstance(node, dict):
+            if isinstance(part, int):
+                raise CodemixError(f"--set {assignment}: {_format_loc(parts[:i]) or 'the recipe'} is not a list")
             if last:
                 node[part] = value
             else:
                 if node.get(part) is None:
-                    node[part] = {}
+                    node[part] = [] if isinstance(parts[i + 1], int) else {}
                 node = node[part]
         else:
-            raise CodemixError(f"--set {key}: {'.'.join(parts[:i])} is a value, not a section")
+            raise CodemixError(f"--set {assignment}: {_format_loc(parts[:i])} is a value, not a section")
+    return parts
+
+
+def _scalar(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def _model_at(model: Any, loc: tuple) -> Any:
@@ -112,12 +199,16 @@ def _format_loc(loc: tuple) -> str:
     return out
 
 
+def _clean_loc(loc: tuple) -> tuple:
+    """pydantic adds union/literal branch names to loc; keep only real keys and indices."""
+    return tuple(p for p in loc if isinstance(p, int) or not any(c in str(p) for c in "[]()"))
+
+
 def validation_message(path: Path | str, exc: Any, root_model: Any) -> str:
     """One line for a pydantic ValidationError: file, key path, problem, and a suggestion."""
     errors = exc.errors()
     err = errors[0]
-    # pydantic adds union/literal branch names to loc; keep only real keys and indices.
-    loc = tuple(p for p in err["loc"] if isinstance(p, int) or not any(c in str(p) for c in "[]()"))
+    loc = _clean_loc(err["loc"])
     key = _format_loc(loc) or "(top level)"
     if err["type"] == "extra_forbidden":
         parent = _model_at(root_model, loc[:-1])
@@ -125,6 +216,11 @@ def validation_message(path: Path | str, exc: Any, root_model: Any) -> str:
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
         hint = f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(valid)})"
         msg = f"{path}: unknown key '{key}'{hint}"
+    elif err["type"] == "literal_error":
+        valid = re.findall(r"'((?:[^'\\]|\\.)*)'", err.get("ctx", {}).get("expected", ""))
+        close = difflib.get_close_matches(str(err.get("input")), valid, n=1, cutoff=0.5)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        msg = f"{path}: {key}: {err.get('input')!r} is not one of {err['ctx']['expected']}{hint}"
     elif err["type"] == "missing":
         msg = f"{path}: missing required key '{key}'"
     else:
@@ -135,17 +231,30 @@ def validation_message(path: Path | str, exc: Any, root_model: Any) -> str:
     return msg
 
 
+def _blamed_override(loc: tuple, overrides: list[tuple[str, tuple]]) -> str | None:
+    """The --set assignment an error at `loc` comes from (the deepest one on its path), if any."""
+    best = None
+    for assignment, parts in overrides:
+        n = min(len(parts), len(loc))
+        if tuple(parts[:n]) == tuple(loc[:n]) and (best is None or len(parts) > len(best[1])):
+            best = (assignment, parts)
+    return best[0] if best else None
+
+
 def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()):
-    """Read, override and validate a recipe. Returns (Recipe, path)."""
+    """Read, override and validate a recipe. Returns (Recipe, path). An error caused by a --set
+    names the override, not the file."""
     from pydantic import ValidationError
 
     from recipes.schema import Recipe
 
     path = find_recipe(name_or_path)
     data = _parse_yaml(path)
-    for assignment in overrides:
-        apply_override(data, assignment)
+    applied = [(assignment, apply_override(data, assignment, Recipe)) for assignment in overrides]
     try:
         return Recipe.model_validate(data), path
     except ValidationError as e:
-        raise CodemixError(validation_message(path, e, Recipe)) from None
+        loc = _clean_loc(e.errors()[0]["loc"])
+        blamed = _blamed_override(loc, applied)
+        where = f"--set {blamed}" if blamed else str(path)
+        raise CodemixError(validation_message(where, e, Recipe)) from None

@@ -58,8 +58,8 @@ def run_eval(recipe: Recipe, *, force: bool = False, wait: float | bool = False,
     ev = recipe.eval
     model, adapter, reference = eval_targets(recipe)
     common = dict(seed=recipe.seed, force=force, recipe_hash=recipe.hash(), wait=wait, keep=keep)
-    print(f"[eval] scoring {model} on {', '.join(ev.benchmarks)}")
-    results = evaluate_model(model, ev, adapter=adapter, out_dir=Path(recipe.output_dir) / "eval", **common)
+    results = evaluate_model(model, ev, adapter=adapter, out_dir=Path(recipe.output_dir) / "eval", label=model,
+                             **common)
     ref = None
     if reference is not None:
         # Like for like: the base model gets the same prompts as the trained one. A codemix
@@ -67,8 +67,8 @@ def run_eval(recipe: Recipe, *, force: bool = False, wait: float | bool = False,
         base_cfg = ev
         if recipe.train is not None and ev.prompt_style == "auto":
             base_cfg = ev.model_copy(update={"prompt_style": "instruction"})
-        print(f"[eval] scoring the untrained base model {reference} for reference")
-        ref = evaluate_model(reference, base_cfg, adapter=None, out_dir=Path(recipe.output_dir) / "eval-base", **common)
+        ref = evaluate_model(reference, base_cfg, adapter=None, out_dir=Path(recipe.output_dir) / "eval-base",
+                             label=f"the untrained base model {reference} (for reference)", **common)
     return results, ref
 
 
@@ -107,16 +107,17 @@ def _run_recipe(recipe: Recipe, recipe_path: Path, out: Path, *, force: bool, wa
         m = run_train(recipe, force=force, wait=wait, keep=keep)
         stages["train"] = {"final_loss": m["final_loss"], "tokens": m["tokens"], "wall_s": m["wall_s"]}
     summary: dict[str, Any] = {"recipe": str(recipe_path), "name": recipe.name, "recipe_hash": recipe.hash(),
-                               "stages": stages, "results": {}, "reference": None}
+                               "stages": stages, "trained": {}, "base": None}
     if recipe.eval is not None:
         results, ref = run_eval(recipe, force=force, wait=wait, keep=keep)
-        summary["results"] = {b: _headline(r) for b, r in results.items()}
+        # Named as the table's model column: `trained` (the model scored), `base` (the reference).
+        summary["trained"] = {b: _headline(r) for b, r in results.items()}
         if ref is not None:
-            summary["reference"] = {b: _headline(r) for b, r in ref.items()}
+            summary["base"] = {b: _headline(r) for b, r in ref.items()}
         print()
-        print(results_table(summary["results"], summary["reference"], composition=composition,
+        print(results_table(summary["trained"], summary["base"], composition=composition,
                             train=stages.get("train")))
-        plot_results(summary["results"], summary["reference"], out / "summary.png", title=recipe.name,
+        plot_results(summary["trained"], summary["base"], out / "summary.png", title=recipe.name,
                      composition=composition)
     summary.update({"wall_s": round(time.time() - t0, 2), "versions": package_versions(), "created": utc_now()})
     atomic_write_json(out / "summary.json", summary)

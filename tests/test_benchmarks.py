@@ -36,8 +36,8 @@ def test_humaneval_references_pass_and_return_none_fails(executor):
     assert [k for k, r in bad.items() if r.verdict != "failed"] == []
 
 
-def test_mbpp_test_split_references_498_of_500(executor, shared_data):
-    problems = load_problems("mbpp", str(shared_data / "mbpp" / "mbpp.jsonl"))
+def test_mbpp_test_split_references_498_of_500(executor, data_file):
+    problems = load_problems("mbpp", str(data_file("mbpp/mbpp.jsonl")))
     assert len(problems) == 500
     assert {p.task_id for p in problems} == {f"Mbpp/{i}" for i in range(11, 511)}
     ok = _verdicts(executor, problems, lambda p: p.canonical_solution)
@@ -46,20 +46,20 @@ def test_mbpp_test_split_references_498_of_500(executor, shared_data):
     assert [k for k, r in bad.items() if r.verdict == "passed"] == []
 
 
-def test_mbpp_sanitized_references_pass(executor, shared_data):
-    problems = load_problems("mbpp-sanitized", str(shared_data / "mbpp" / "sanitized-mbpp.json"))
+def test_mbpp_sanitized_references_pass(executor, data_file):
+    problems = load_problems("mbpp-sanitized", str(data_file("mbpp/sanitized-mbpp.json")))
     assert len(problems) == 257
     ok = _verdicts(executor, problems, lambda p: p.canonical_solution)
     assert [k for k, r in ok.items() if r.verdict != "passed"] == []
 
 
-def test_prompts_of_both_styles(shared_data):
+def test_prompts_of_both_styles(data_file):
     he = load_problems("humaneval")[0]
     assert he.prompt.startswith("from typing import List") and he.entry_point == "has_close_elements"
     assert he.prompt in he.instruction and "code block" in he.instruction
     assert he.test_program(he.prompt + "X").startswith(he.prompt + "X")
     assert he.test_program("pass").rstrip().endswith("check(has_close_elements)")
-    mb = load_problems("mbpp", str(shared_data / "mbpp" / "mbpp.jsonl"))[0]
+    mb = load_problems("mbpp", str(data_file("mbpp/mbpp.jsonl")))[0]
     assert mb.task_id == "Mbpp/11" and mb.entry_point == "remove_Occ"
     assert mb.prompt.startswith('"""\n') and "assert remove_Occ" in mb.prompt
     assert "Your code should pass these tests" in mb.instruction
@@ -74,7 +74,7 @@ def test_task_ids_from_other_tools_are_normalised():
     assert normalise_task_id("humaneval", 3) == "3"  # no guessing for HumanEval
 
 
-def test_problems_hash_follows_content_not_location(tmp_path, shared_data):
+def test_problems_hash_follows_content_not_location(tmp_path, data_file):
     a = load_problems("humaneval")
     from mixing.benchmark_records import humaneval_package_file
 
@@ -84,16 +84,16 @@ def test_problems_hash_follows_content_not_location(tmp_path, shared_data):
     assert problems_hash(a) == problems_hash(b)
     assert problems_hash(a) != problems_hash(a[:-1])
     assert source_hash("humaneval", None) == source_hash("humaneval", str(copy))
-    assert source_hash("mbpp", str(shared_data / "mbpp" / "mbpp.jsonl")).startswith("0b7004a7")
+    assert source_hash("mbpp", str(data_file("mbpp/mbpp.jsonl", exact=True))).startswith("0b7004a7")
 
 
-def test_loader_errors_are_clear(tmp_path, shared_data):
+def test_loader_errors_are_clear(tmp_path, data_file):
     with pytest.raises(CodemixError, match="unknown benchmark 'humanevel'"):
         load_problems("humanevel")
     with pytest.raises(CodemixError, match="does not exist"):
         load_problems("mbpp", str(tmp_path / "nope.jsonl"))
     with pytest.raises(CodemixError, match="sanitized"):
-        load_problems("mbpp", str(shared_data / "mbpp" / "sanitized-mbpp.json"))
+        load_problems("mbpp", str(data_file("mbpp/sanitized-mbpp.json")))
     with pytest.raises(CodemixError, match="EvalPlus release file"):
         load_problems("humaneval+")
     bad = tmp_path / "plus.jsonl"

@@ -15,8 +15,8 @@ from mixing.ngrams import tokenize
 
 
 @pytest.fixture(scope="module")
-def mbpp_path(shared_data):
-    return str(shared_data / "mbpp" / "mbpp.jsonl")
+def mbpp_path(data_file):
+    return str(data_file("mbpp/mbpp.jsonl"))
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +72,8 @@ def test_builtin_pyfuncs_are_not_flagged(index):
     assert len(hits) / len(texts) < 0.001, [texts[i][:200] for i in list(hits)[:3]]
 
 
-def test_false_positive_rate_on_code_alpaca_is_small(index, shared_data):
-    raw = json.loads((shared_data / "instructions" / "code_alpaca_2k.json").read_text())
+def test_false_positive_rate_on_code_alpaca_is_small(index, data_file):
+    raw = json.loads(data_file("instructions/code_alpaca_2k.json").read_text())
     hits = _flagged(index, [r["instruction"] + "\n" + r["input"] + "\n" + r["output"] for r in raw])
     assert len(hits) <= 20  # 2017 real code instructions; a few may genuinely overlap MBPP tasks
 
@@ -109,3 +109,16 @@ def test_planted_rows_are_removed_and_replaced_from_the_same_source(tmp_path, mb
 def test_missing_mbpp_file_is_named(tmp_path):
     with pytest.raises(Exception, match=r"mix.decontaminate.mbpp_path: .*nope.jsonl: no such file"):
         build_index(DecontamConfig(mbpp_path=str(tmp_path / "nope.jsonl")))
+
+
+def test_mbpp_from_the_hub_offline_fails_at_once_naming_the_key(monkeypatch):
+    import time
+
+    from mixing.errors import CodemixError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.monotonic()
+    with pytest.raises(CodemixError, match=r"google-research-datasets/mbpp \(full\) needs the Hugging Face Hub, which "
+                                           r"cannot be reached \(HF_HUB_OFFLINE=1 is set\); set mix.decontaminate.mbpp_path"):
+        build_index(DecontamConfig(benchmarks=["mbpp"]))
+    assert time.monotonic() - started < 1

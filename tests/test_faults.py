@@ -224,7 +224,7 @@ def _artifacts(out: Path) -> dict:
         "weights": sha256_file(out / "train" / "model" / "model.safetensors"),
         "samples": sha256_file(out / "eval" / "humaneval" / "samples.jsonl"),
         "results": {k: results[k] for k in ("pass_at_k", "per_task", "verdicts")},
-        "summary": json.loads((out / "summary.json").read_text())["results"],
+        "summary": json.loads((out / "summary.json").read_text())["trained"],
     }
 
 

@@ -24,8 +24,8 @@ def _rows(norm):
     return norm.table.to_pylist()
 
 
-def test_alpaca_on_code_alpaca(shared_data):
-    path = shared_data / "instructions" / "code_alpaca_2k.json"
+def test_alpaca_on_code_alpaca(data_file):
+    path = data_file("instructions/code_alpaca_2k.json", exact=True)  # asserts the sample's row count
     raw = json.loads(path.read_text())
     norm = _load(path, "alpaca", domain="code")
     rows = _rows(norm)
@@ -42,8 +42,8 @@ def test_alpaca_on_code_alpaca(shared_data):
 
 
 @pytest.mark.parametrize("name, records", [("alpaca_seed_tasks.jsonl", 175), ("self_instruct_user_oriented.jsonl", 252)])
-def test_instances_expand_one_row_per_instance(shared_data, name, records):
-    path = shared_data / "instructions" / name
+def test_instances_expand_one_row_per_instance(data_file, name, records):
+    path = data_file(f"instructions/{name}")
     raw = [json.loads(line) for line in path.read_text().splitlines()]
     norm = _load(path)  # auto-detected
     assert norm.format == "instances" and norm.records == records
@@ -69,8 +69,8 @@ def test_instances_with_several_instances(tmp_path):
         ("src-0.0", "Add.\n\n1 2", "3"), ("src-0.1", "Add.", "0")]
 
 
-def test_prompt_completion_keeps_the_task_label(shared_data):
-    path = shared_data / "instructions" / "t0_templates_sample.jsonl"
+def test_prompt_completion_keeps_the_task_label(data_file):
+    path = data_file("instructions/t0_templates_sample.jsonl")
     raw = [json.loads(line) for line in path.read_text().splitlines()]
     norm = _load(path, "prompt_completion")
     rows = _rows(norm)

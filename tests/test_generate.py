@@ -221,10 +221,26 @@ def test_instruction_style_uses_the_prompt_format_and_extracts_code(model, token
     assert "\n### Response:" in stop_sequences(alpaca, tokenizer)
 
 
-def test_prompt_longer_than_the_context_is_an_error(tokenizer, problems, tmp_path):
-    short = _tiny_llama(tokenizer, max_positions=64)
-    with pytest.raises(CodemixError, match=r"the prompt has \d+ tokens, the model's context is 64"):
-        generate_samples(short, tokenizer, problems[:1], out_dir=tmp_path, max_new_tokens=4)
+def test_prompt_longer_than_the_context_fails_that_sample_not_the_benchmark(tokenizer, problems, tmp_path, capsys):
+    from eval.scoring import score_samples
+
+    # A context that fits the shortest prompt(s) of the first three problems but not the longest.
+    lengths = {p.task_id: len(tokenizer(p.prompt)["input_ids"]) for p in problems[:3]}
+    ctx = sorted(lengths.values())[-1] - 1
+    short = _tiny_llama(tokenizer, max_positions=ctx)
+    summary = generate_samples(short, tokenizer, problems[:3], out_dir=tmp_path, max_new_tokens=2)
+    too_long = [t for t, n in lengths.items() if n >= ctx]
+    assert summary["samples"] == 3 and summary["finish"]["prompt_too_long"] == len(too_long) >= 1
+    assert summary["notes"] == {"prompt_too_long": len(too_long)}
+    assert "do not fit the model's context" in capsys.readouterr().err
+    rows = {r["task_id"]: r for r in _rows(tmp_path / "samples.jsonl")}
+    assert all(rows[t]["note"] == "prompt_too_long" and rows[t]["solution"] == "" for t in too_long)
+    results = score_samples("humaneval", tmp_path / "samples.jsonl", out_dir=tmp_path / "score", k=[1],
+                            tasks=list(lengths), workers=1)
+    assert results["n_samples"] == 3 and results["notes"] == {"prompt_too_long": len(too_long)}
+    assert all(results["per_task"][t]["c"] == 0 for t in too_long)
+    out = capsys.readouterr().out
+    assert f"{len(too_long)} of 3 samples were not generated: prompt longer than the model's context" in out
 
 
 # ---------------------------------------------------------------- loading by path, bad input

@@ -69,9 +69,9 @@ def test_checkpoint_defaults_to_instruction_style_in_its_prompt_format(checkpoin
     kwargs = dict(prompt_style="instruction", prompt_format="alpaca", **common)
     generate_samples(adapted, tokenizer, problems, out_dir=tmp_path / "peft", **kwargs)
     generate_samples(base, tokenizer, problems, out_dir=tmp_path / "base", **kwargs)
-    completions = [s["completion"] for s in samples]
-    assert completions == [s["completion"] for s in _rows(tmp_path / "peft" / "samples.jsonl")]
-    assert completions != [s["completion"] for s in _rows(tmp_path / "base" / "samples.jsonl")]
+    completions = [s["response"] for s in samples]
+    assert completions == [s["response"] for s in _rows(tmp_path / "peft" / "samples.jsonl")]
+    assert completions != [s["response"] for s in _rows(tmp_path / "base" / "samples.jsonl")]
 
 
 def test_completion_style_can_be_asked_for_a_checkpoint(checkpoint, problems, tmp_path):

@@ -90,9 +90,9 @@ def test_manifests_link_by_hash(run_dir):
         results = json.loads((out / "eval" / bench / "results.json").read_text())
         assert ev["problems_hash"] == results["problems_hash"]
         assert results["n_tasks"] == (3 if bench == "pyfuncs" else 2)
-        assert summary["results"][bench]["pass_at_k"] == results["pass_at_k"]
+        assert summary["trained"][bench]["pass_at_k"] == results["pass_at_k"]
         base = json.loads((out / "eval-base" / bench / "results.json").read_text())
-        assert summary["reference"][bench]["pass_at_k"] == base["pass_at_k"]
+        assert summary["base"][bench]["pass_at_k"] == base["pass_at_k"]
         base_manifest = json.loads((out / "eval-base" / bench / "manifest.json").read_text())
         assert base_manifest["generation"]["prompt_style"] == ev["generation"]["prompt_style"] == "instruction"
     assert summary["wall_s"] > 0
@@ -118,7 +118,7 @@ def test_changing_eval_settings_keeps_mixture_and_checkpoint(run_dir, capsys):
     assert (out / "train/manifest.json").read_text() == train_manifest
     ev = json.loads((out / "eval/pyfuncs/manifest.json").read_text())
     assert ev["generation"]["max_new_tokens"] == 12
-    assert json.loads((out / "summary.json").read_text())["reference"] is None
+    assert json.loads((out / "summary.json").read_text())["base"] is None
 
 
 def test_a_killed_eval_is_not_resumed_into_changed_inputs(run_dir, capsys):
@@ -143,7 +143,7 @@ def test_report_and_compare_read_the_run(run_dir, capsys):
     summary = json.loads((out / "summary.json").read_text())
     mix = summary["stages"]["mix"]
     assert mix["general_fraction"] == 0.25 and mix["domains"] == {"code": 180, "general": 60}
-    table = results_table(summary["results"], summary["results"], composition=mix, train=summary["stages"]["train"])
+    table = results_table(summary["trained"], summary["trained"], composition=mix, train=summary["stages"]["train"])
     assert re.search(r"\ntrained\s+180/60\s", table) and re.search(r"\nbase\s+-\s", table)
     assert main(["compare", str(out / "eval-base/pyfuncs"), str(out / "eval/pyfuncs"), "--json"]) == 0
     cmp = json.loads(capsys.readouterr().out)

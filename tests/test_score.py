@@ -48,13 +48,12 @@ def test_score_writes_results_with_the_contract_keys(tmp_path, problems, capsys)
     samples = write_samples(tmp_path / "s.jsonl", problems)
     out = tmp_path / "out"
     assert main(["score", "--benchmark", "humaneval", "--samples", str(samples), "--out", str(out),
-                 "--k", "1,2,10", "--workers", "2", "--tasks", ",".join(TASKS)]) == 0
+                 "--k", "1,2", "--workers", "2", "--tasks", ",".join(TASKS)]) == 0
     res = json.loads((out / "results.json").read_text())
     assert CONTRACT_KEYS <= set(res)
     assert res["benchmark"] == "humaneval" and res["n_tasks"] == 8 and res["samples_per_task"] == 4
     assert res["pass_at_k"]["pass@1"] == pytest.approx(0.5)
     assert res["pass_at_k"]["pass@2"] == pytest.approx(1 - 1 / 6)  # 1 - C(2,2)/C(4,2)
-    assert "pass@10" not in res["pass_at_k"]  # k > n: left out, not 1.0
     lo, hi = res["pass_at_k_ci"]["pass@1"]
     assert lo <= 0.5 <= hi
     assert res["per_task"]["HumanEval/3"] == {"n": 4, "c": 2}
@@ -69,7 +68,7 @@ def test_score_writes_results_with_the_contract_keys(tmp_path, problems, capsys)
     assert {r["verdict"] for r in rows if r["sample_index"] % 2} == {"failed"}
     printed = capsys.readouterr()
     assert "pass@1" in printed.out and "50.0" in printed.out  # tables print percentages
-    assert "warning: pass@10 left out" in printed.err and "pass@10" not in printed.out
+    assert "pass@10" not in printed.out
 
 
 def _cmdline_has(proc_dir, marker):
@@ -154,8 +153,8 @@ def test_samples_as_a_directory_of_programs_and_missing_tasks(tmp_path, problems
     assert res["pass_at_k"]["pass@1"] == pytest.approx(0.5)
 
 
-def test_mbpp_samples_with_numeric_task_ids(tmp_path, shared_data):
-    path = str(shared_data / "mbpp" / "mbpp.jsonl")
+def test_mbpp_samples_with_numeric_task_ids(tmp_path, data_file):
+    path = str(data_file("mbpp/mbpp.jsonl", exact=True))  # asserts the file's hash
     probs = load_problems("mbpp", path)[:3]
     samples = tmp_path / "s.jsonl"
     samples.write_text("".join(json.dumps({"task_id": int(p.task_id.split("/")[1]), "solution": p.canonical_solution}) + "\n"
@@ -194,6 +193,11 @@ def test_bad_samples_files_are_clear_errors(tmp_path, capsys, content, message):
     (["--tasks", "HumanEval/9999"], "no such task"),
     (["--hash-seed", "abc"], "expected an integer or 'random'"),
     (["--hash-seed", "-1"], "PYTHONHASHSEED's range"),
+    # The same check and words as `codemix eval --k` (an error in both, not a warning in one).
+    (["--k", "1,10"], "k values [10] exceed the samples per task (1); pass@k needs k <= n"),
+    (["--benchmark", "humaneval,mbpp"], "codemix score scores one benchmark per run"),
+    (["--problems", "mbpp=x.jsonl"], "mbpp is not among the benchmarks scored (humaneval)"),
+    (["--limit", "0"], "--limit must be at least 1"),
 ])
 def test_cli_argument_errors(tmp_path, problems, capsys, args, message):
     samples = write_samples(tmp_path / "s.jsonl", problems, tasks=TASKS[:1], per_task=1)

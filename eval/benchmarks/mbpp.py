@@ -8,7 +8,7 @@ import re
 from eval.benchmarks.base import Benchmark
 from eval.benchmarks.problem import Problem
 from eval.benchmarks.registry import register
-from mixing.benchmark_records import load_mbpp
+from mixing.benchmark_records import MBPP_HUB_ID, load_mbpp
 from mixing.errors import CodemixError
 
 _MBPP_INSTRUCTION = ("You are an expert Python programmer, and here is your task: {text} "
@@ -53,8 +53,8 @@ def _mbpp_problem(r: dict, sanitized: bool) -> Problem:
 register(Benchmark(
     name="mbpp", scorer="execute", description="MBPP (full release, 500-problem test split)",
     load=lambda path: [_mbpp_problem(r, sanitized=False) for r in load_mbpp("full", path)],
-    path_hint="mbpp.jsonl (the full release)"))
+    path_hint="mbpp.jsonl (the full release)", hub_id=MBPP_HUB_ID))
 register(Benchmark(
     name="mbpp-sanitized", scorer="execute", description="MBPP sanitized (257-problem test split)",
     load=lambda path: [_mbpp_problem(r, sanitized=True) for r in load_mbpp("sanitized", path)],
-    path_hint="sanitized-mbpp.json"))
+    path_hint="sanitized-mbpp.json", hub_id=MBPP_HUB_ID))

@@ -71,7 +71,17 @@ def load_problems(name: str, path: str | None = None) -> list[Problem]:
                            f"with --problems {name}=PATH")
     if bench.path_is_file and path is not None and path != "hub" and not _is_file(path):
         raise CodemixError(f"{name}: problems file {path} does not exist")
-    problems = bench.load(path)
+    try:
+        problems = bench.load(path)
+    except CodemixError as e:
+        from mixing.benchmark_records import LOCAL_FILE_HINT
+
+        if not str(e).endswith(LOCAL_FILE_HINT):
+            raise
+        # Name the flag / key that takes a local copy instead of the generic hint.
+        raise CodemixError(str(e).removesuffix(LOCAL_FILE_HINT) + f"; pass --problems {name}=PATH"
+                           + (f", PATH being {bench.path_hint}" if bench.path_hint else "")
+                           + f", or set eval.problems.{name} in a recipe") from None
     ids = [p.task_id for p in problems]
     if len(set(ids)) != len(ids):
         seen: set[str] = set()

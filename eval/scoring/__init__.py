@@ -19,13 +19,14 @@ __all__ = ["format_table", "score_samples"]
 
 
 def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: str | None = None,
-                  k: Sequence[int] = (1, 10, 100), workers: int | None = None,
+                  k: Sequence[int] = (1,), workers: int | None = None,
                   timeout: float | None = None, out_dir: str | Path,
-                  tasks: Sequence[str] | None = None, limits: Any = None,
+                  tasks: Sequence[str] | None = None, limit: int | None = None, limits: Any = None,
                   executor: Any = None, show_table: bool = True, hash_seed: int | str = 0) -> dict:
     """Score every sample of `samples_path` on `benchmark`; returns the results.json dict.
 
-    `tasks` restricts scoring to those task ids (samples of other tasks are skipped). For
+    `tasks` restricts scoring to those task ids (samples of other tasks are skipped), `limit` to
+    the first N of them in problem order (bigcode-evaluation-harness's --limit). For
     executed benchmarks, `executor` lets a caller reuse a running sandbox pool and `limits`
     sets its resource limits, `hash_seed` the samples' PYTHONHASHSEED and `random` seed (or
     "random"); exact-match benchmarks ignore k, workers, timeout, limits and hash_seed."""
@@ -43,9 +44,9 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
         from eval.scoring.exact_match import score_exact_match
 
         return score_exact_match(benchmark, samples_path, out_dir=out_dir, problems_path=problems_path,
-                                 tasks=tasks, show_table=show_table)
+                                 tasks=tasks, limit=limit, show_table=show_table)
     from eval.scoring.execute import score_execute
 
     return score_execute(benchmark, samples_path, problems_path=problems_path, k=k, workers=workers,
-                         timeout=timeout, out_dir=out_dir, tasks=tasks, limits=limits, executor=executor,
+                         timeout=timeout, out_dir=out_dir, tasks=tasks, limit=limit, limits=limits, executor=executor,
                          show_table=show_table, hash_seed=hash_seed)

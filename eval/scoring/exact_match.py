@@ -24,7 +24,7 @@ import numpy as np
 from eval.benchmarks import Problem, problems_hash, source_hash
 from eval.passk import bootstrap_ci
 from eval.samples import samples_hash
-from eval.scoring.results import format_table, per_task_counts, sample_counts, select
+from eval.scoring.results import format_table, note_counts, per_task_counts, sample_counts, select
 from mixing.artifacts import atomic_write_json, atomic_write_text
 from mixing.errors import CodemixError
 
@@ -44,9 +44,9 @@ def accuracy_block(per_task: dict[str, dict[str, int]], task_ids: Sequence[str])
 
 def score_exact_match(benchmark: str, samples_path: str | Path, *, out_dir: str | Path,
                       problems_path: str | None = None, tasks: Sequence[str] | None = None,
-                      show_table: bool = True) -> dict:
+                      limit: int | None = None, show_table: bool = True) -> dict:
     started = time.monotonic()
-    sel = select(benchmark, samples_path, problems_path, tasks)
+    sel = select(benchmark, samples_path, problems_path, tasks, limit)
     by_id = {p.task_id: p for p in sel.problems}
     missing_reference = [p.task_id for p in sel.problems if p.reference is None]
     if missing_reference:
@@ -57,8 +57,8 @@ def score_exact_match(benchmark: str, samples_path: str | Path, *, out_dir: str 
         problem = by_id[s.task_id]
         answer = answer_of(problem, s.solution)
         ok = answer.strip() == problem.reference.strip()
-        rows.append({"task_id": s.task_id, "sample_index": s.index, "verdict": "passed" if ok else "failed",
-                     "answer": answer})
+        rows.append({"task_id": s.task_id, "sample_index": s.index, "verdict": "passed" if ok and not s.note else "failed",
+                     "answer": answer, **({"note": s.note} if s.note else {})})
     order = {p.task_id: i for i, p in enumerate(sel.problems)}
     rows.sort(key=lambda r: (order[r["task_id"]], r["sample_index"]))
     out = Path(out_dir)
@@ -75,7 +75,7 @@ def score_exact_match(benchmark: str, samples_path: str | Path, *, out_dir: str 
         "benchmark": benchmark, "metric": "accuracy", "n_tasks": len(sel.problems), "n_attempted": len(per_task),
         "missing_tasks": missing, "n_samples": len(rows), **sample_counts(per_task),
         "accuracy": overall["accuracy"], "accuracy_ci": overall["accuracy_ci"], "groups": groups,
-        "per_task": per_task, "verdicts": {v: verdicts.get(v, 0) for v in VERDICTS},
+        "per_task": per_task, "verdicts": {v: verdicts.get(v, 0) for v in VERDICTS}, "notes": note_counts(rows),
         "problems_hash": problems_hash(sel.problems),
         "problems_file_hash": source_hash(benchmark, problems_path),
         "samples_hash": samples_hash(samples_path), "skipped_samples": sel.skipped,

@@ -23,14 +23,38 @@ from pathlib import Path
 
 from eval.benchmarks import problems_hash, source_hash
 from eval.passk import pass_at_k_report
-from eval.samples import Sample, samples_hash
+from eval.samples import NOTES, Sample, samples_hash
 from eval.sandbox.executor import VERDICTS, Executor, Job, Limits
-from eval.scoring.results import format_table, log, per_task_counts, sample_counts, select
+from eval.scoring.results import (
+    check_k,
+    format_table,
+    log,
+    note_counts,
+    per_task_counts,
+    sample_counts,
+    select,
+)
 from eval.timelimits import time_limits
 from mixing.artifacts import atomic_write_json, atomic_write_text, hash_json
 from mixing.progress import progress
 
-RESULT_FIELDS = ("task_id", "sample_index", "verdict", "error", "duration_s", "cpu_s", "retried", "solution_hash")
+RESULT_FIELDS = ("task_id", "sample_index", "verdict", "error", "duration_s", "cpu_s", "retried", "solution_hash", "note")
+
+
+_announced: set[str] = set()
+
+
+def announce_isolation(executor: Executor) -> None:
+    """The isolation layers, printed once per process (a run scores several benchmarks and models
+    with the same layers; they are recorded in every results.json)."""
+    key = json.dumps([executor.layers, executor.layer_detail], sort_keys=True, default=str)
+    if key in _announced:
+        return
+    _announced.add(key)
+    log(f"[score] isolation: {', '.join(executor.layers)}")
+    for name, state in executor.layer_detail.items():
+        if state.startswith("unavailable") or state.startswith("partial"):
+            log(f"[score] warning: isolation layer {name} {state}")
 
 
 def _load_log(path: Path, wanted: dict[tuple[str, int], Sample]) -> dict[tuple[str, int], dict]:
@@ -53,9 +77,9 @@ def _load_log(path: Path, wanted: dict[tuple[str, int], Sample]) -> dict[tuple[s
 
 
 def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: str | None = None,
-                  k: Sequence[int] = (1, 10, 100), workers: int | None = None,
+                  k: Sequence[int] = (1,), workers: int | None = None,
                   timeout: float | None = None, out_dir: str | Path,
-                  tasks: Sequence[str] | None = None, limits: Limits | None = None,
+                  tasks: Sequence[str] | None = None, limit: int | None = None, limits: Limits | None = None,
                   executor: Executor | None = None, show_table: bool = True,
                   hash_seed: int | str = 0) -> dict:
     """Execute every sample against its problem's tests; returns the results.json dict.
@@ -66,8 +90,9 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
     in force is recorded in results.json and keys the resume log: verdicts found under another
     seed are not reused."""
     started = time.monotonic()
-    sel = select(benchmark, samples_path, problems_path, tasks)
+    sel = select(benchmark, samples_path, problems_path, tasks, limit)
     problems, samples, skipped = sel.problems, sel.samples, sel.skipped
+    check_k(k, samples)
     by_id = {p.task_id: p for p in problems}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -76,10 +101,7 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
     if own_executor:
         executor = Executor(workers=workers, limits=limits or Limits(), hash_seed=hash_seed)
     try:
-        log(f"[score] isolation: {', '.join(executor.layers)}")
-        for name, state in executor.layer_detail.items():
-            if state.startswith("unavailable") or state.startswith("partial"):
-                log(f"[score] warning: isolation layer {name} {state}")
+        announce_isolation(executor)
         limits_by_task, limit_info = time_limits(problems, executor, fixed=timeout)
         run_key = {"benchmark": benchmark, "problems_hash": problems_hash(problems),
                    "time_limits": hash_json(limits_by_task), "hash_seed": executor.hash_seed}
@@ -91,8 +113,17 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
         atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in done.values()))
         atomic_write_json(run_path, run_key)
         todo = [s for s in samples if (s.task_id, s.index) not in done]
-        if done:
-            log(f"[score] resuming: {len(done)} verdicts kept from {log_path}, {len(todo)} to run")
+        resumed = len(done)
+        # A sample with no program (prompt too long for the model, no code in the response) fails
+        # without being run; its reason is kept and counted.
+        for s in [s for s in todo if s.note]:
+            done[s.task_id, s.index] = {"task_id": s.task_id, "sample_index": s.index, "verdict": "failed",
+                                        "error": NOTES[s.note], "duration_s": 0.0, "retried": False,
+                                        "solution_hash": s.solution_hash, "note": s.note}
+        unrun = sum(1 for s in todo if s.note)
+        todo = [s for s in todo if not s.note]
+        if resumed:
+            log(f"[score] resuming: {resumed} verdicts kept from {log_path}, {len(todo)} to run")
         run_started = time.monotonic()
         # Programs are built when a worker takes the job: MBPP+/HumanEval+ programs carry
         # their test inputs and can be large.
@@ -126,7 +157,7 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
         "skipped_samples": skipped,
         "isolation": isolation, "isolation_detail": isolation_detail, "hash_seed": hash_seed_used,
         "timing": {"wall_s": round(time.monotonic() - started, 3), "run_s": round(run_seconds, 3),
-                   "executed": len(todo), "resumed": len(rows) - len(todo),
+                   "executed": len(todo), "resumed": resumed, "not_run": unrun,
                    "samples_per_s": round(len(todo) / run_seconds, 2) if todo and run_seconds > 0 else None,
                    "retries": sum(1 for r in rows if r["retried"]), "workers": workers_used,
                    "worker_restarts": restarts, "time_limit": limit_info},
@@ -152,4 +183,5 @@ def summarize(benchmark: str, problems, rows: list[dict], k: Sequence[int]) -> d
         "missing_tasks": missing, "n_samples": len(rows), **sample_counts(per_task),
         "pass_at_k": means, "pass_at_k_ci": cis, "per_task": per_task,
         "verdicts": {v: verdicts.get(v, 0) for v in VERDICTS},
+        "notes": note_counts(rows),
     }

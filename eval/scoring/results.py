@@ -2,7 +2,8 @@
 
 results.json keys (a contract other tools read): benchmark, metric ("pass@k" | "accuracy"),
 n_tasks, n_attempted, missing_tasks, n_samples, samples_per_task(_range), per_task {task_id:
-{n, c}}, problems_hash, problems_file_hash, samples_hash, skipped_samples, timing; and
+{n, c}}, notes {reason: samples that held no program, failed unrun: prompt_too_long, no_code},
+problems_hash, problems_file_hash, samples_hash, skipped_samples, timing; and
   execute:     pass_at_k {"pass@k": x}, pass_at_k_ci {"pass@k": [lo, hi]}, verdicts, isolation,
                hash_seed (PYTHONHASHSEED and `random` seed of the samples, or "random")
   exact_match: accuracy, accuracy_ci [lo, hi], groups {group: {n_tasks, accuracy, accuracy_ci}}
@@ -42,8 +43,21 @@ def check_args(*, k: Sequence[int], workers: int | None, timeout: float | None) 
         raise CodemixError(f"k must be positive integers, got {list(k)}")
 
 
+def check_k(k: Sequence[int], samples: Sequence[Sample]) -> None:
+    """k larger than every task's samples is an error, as in `codemix eval` (a k between the
+    smallest and the largest count is left out with a warning by the estimator)."""
+    from collections import Counter
+
+    from eval.config import k_error
+
+    most = max(Counter(s.task_id for s in samples).values(), default=0)
+    too_big = [x for x in k if x > most]
+    if too_big and most:
+        raise CodemixError(k_error(too_big, most))
+
+
 def select(benchmark: str, samples_path: str | Path, problems_path: str | None,
-           tasks: Sequence[str] | None) -> Selection:
+           tasks: Sequence[str] | None, limit: int | None = None) -> Selection:
     all_problems = load_problems(benchmark, problems_path)
     problems = all_problems
     if tasks is not None:
@@ -52,6 +66,8 @@ def select(benchmark: str, samples_path: str | Path, problems_path: str | None,
         if unknown:
             raise CodemixError(f"{benchmark}: no such task(s): {', '.join(unknown[:5])}")
         problems = [p for p in all_problems if p.task_id in wanted_tasks]
+    if limit is not None:
+        problems = problems[:limit]
     by_id = {p.task_id for p in problems}
     all_samples = read_samples(samples_path, benchmark, {p.task_id: p for p in all_problems})
     samples = [s for s in all_samples if s.task_id in by_id]
@@ -72,6 +88,21 @@ def per_task_counts(problems: Sequence[Problem], rows: list[dict]) -> tuple[dict
     return per_task, missing
 
 
+def note_counts(rows: list[dict]) -> dict[str, int]:
+    """{reason: samples} for samples that held no program (eval.samples.NOTES)."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r.get("note"):
+            counts[r["note"]] = counts.get(r["note"], 0) + 1
+    return counts
+
+
+def note_lines(results: dict) -> list[str]:
+    """"500 of 500 samples had no code": one line per reason a sample held no program."""
+    text = {"no_code": "had no code", "prompt_too_long": "were not generated: prompt longer than the model's context"}
+    return [f"{n} of {results['n_samples']} samples {text.get(note, note)}" for note, n in results.get("notes", {}).items()]
+
+
 def sample_counts(per_task: dict[str, dict[str, int]]) -> dict:
     ns = sorted({t["n"] for t in per_task.values()})
     return {"samples_per_task": ns[0] if ns else 0, "samples_per_task_range": [ns[0], ns[-1]] if ns else [0, 0]}
@@ -82,7 +113,8 @@ def headline(results: dict) -> str:
     spt = results["samples_per_task_range"]
     return (f"{results['benchmark']}: {results['n_attempted']}/{results['n_tasks']} tasks, "
             f"{spt[0] if spt[0] == spt[1] else f'{spt[0]}-{spt[1]}'} samples/task, "
-            f"{results['n_samples']} samples ({t['executed']} run, {t['resumed']} resumed) in {t['wall_s']:.1f} s")
+            f"{results['n_samples']} samples ({t['executed']} run, {t['resumed']} resumed"
+            + (f", {t['not_run']} without a program" if t.get("not_run") else "") + f") in {t['wall_s']:.1f} s")
 
 
 def format_table(results: dict) -> str:
@@ -99,6 +131,7 @@ def format_table(results: dict) -> str:
         lines.append("  (no pass@k: no k is <= the samples per task)")
     lines.append("  verdicts: " + " · ".join(f"{v} {n}" for v, n in results["verdicts"].items())
                  + (f" · retried {results['timing']['retries']}" if "retries" in results["timing"] else ""))
-    if results.get("isolation"):
-        lines.append("  isolation: " + ", ".join(results["isolation"]))
+    lines.extend("  " + line for line in note_lines(results))
+    # The isolation layers are printed once per process when scoring starts (execute.py) and
+    # recorded in results.json; not repeated in every benchmark's block.
     return "\n".join(lines)
