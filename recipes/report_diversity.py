@@ -58,12 +58,16 @@ def attach(study: Study, *, compute: bool = False, embedding: str | None = None)
     measured: dict[Path, str] = {}  # resolved mixture dir -> embedding (sweep cells share mixtures)
     used: dict[str, str] = {}  # embedding identity (tfidf, model2vec:NAME, ...) -> its full name
     missing = 0
+    failed: dict[Path, str] = {}
     for cell in study.cells:
         d = mix_dir(cell.dir)
         if d is None:
             continue
-        if compute and d not in measured and not summary_columns(d):
-            measured[d] = measure_mixture(d, embedding)
+        if compute and d not in measured and d not in failed and not summary_columns(d):
+            try:
+                measured[d] = measure_mixture(d, embedding)
+            except CodemixError as e:  # one mixture's data gone (cleaned up) must not sink the report
+                failed[d] = str(e)
         cell.diversity = summary_columns(d)
         block = read_block(d) if cell.diversity else None
         cell.diversity_embedding = block["embedding"]["name"] if block else None
@@ -82,6 +86,9 @@ def attach(study: Study, *, compute: bool = False, embedding: str | None = None)
     if names and any(n.startswith("TF-IDF") for n in names):
         lines.append("diversity: TF-IDF vectors are fit on each mixture's own texts; a named model "
                      "(--embedding model2vec:NAME) puts every cell in one space")
+    if failed:
+        lines.append(f"diversity: {len(failed)} mixture(s) could not be measured, e.g. "
+                     + next(iter(failed.values())))
     if missing:
         lines.append(f"diversity: {missing} cell(s) with results have no diversity block"
                      + ("" if compute else "; `codemix report --diversity` measures them"))

@@ -217,8 +217,13 @@ def plot_diversity(corrs: list, path: str | Path, title: str, x_label: str) -> P
         ax.errorbar(x, y, yerr=[np.maximum(0, y - lo), np.maximum(0, hi - y)], fmt="none", ecolor="#888888",
                     capsize=3, linewidth=1, zorder=2)
         ax.scatter(x, y, c=colors, s=36, zorder=3, edgecolors="black", linewidths=0.5)
+        keys = {p.label.split("=", 1)[0] for p in pts if "=" in p.label and "," not in p.label}
+        key = keys.pop() if len(keys) == 1 else None  # one swept key: label points by value only
+        if key:
+            ax.text(0.01, 0.98, f"points: {key}", transform=ax.transAxes, fontsize=7, va="top", color="#444444")
         for i, p in enumerate(pts):  # alternate label sides so neighbours do not overprint
-            ax.annotate(f"{p.label}\n{y[i]:.1f}", (x[i], hi[i] if i % 2 == 0 else lo[i]),
+            text = p.label.split("=", 1)[1] if key else p.label
+            ax.annotate(f"{text}\n{y[i]:.1f}", (x[i], hi[i] if i % 2 == 0 else lo[i]),
                         xytext=(0, 3 if i % 2 == 0 else -3), textcoords="offset points", ha="center",
                         va="bottom" if i % 2 == 0 else "top", fontsize=6.5)
         top = max(10.0, float(hi.max()) if len(hi) else 10.0)
@@ -233,7 +238,8 @@ def plot_diversity(corrs: list, path: str | Path, title: str, x_label: str) -> P
             stat = "rank correlation: n/a"
         else:
             ci = f" [{corr.ci[0]:+.2f}, {corr.ci[1]:+.2f}]" if corr.ci else ""
-            stat = f"Spearman \u03c1 = {corr.rho:+.2f}{ci}, p = {corr.p_value:.2g}"
+            p = f"{corr.p_value:.3f}" if corr.p_value >= 0.001 else f"{corr.p_value:.1e}"
+            stat = f"Spearman \u03c1 = {corr.rho:+.2f}{ci}, p = {p}"
         ax.set_title(f"{corr.benchmark}: {stat}", fontsize=9)
     for ax in list(axes.flat)[len(corrs):]:
         ax.axis("off")

@@ -154,9 +154,14 @@ def write_report(study: Study, analysis: Analysis, out_dir: Path, reference: dic
     if corrs:
         put("diversity.csv", correlation_csv(corrs))
         put("diversity_points.csv", points_csv(corrs))
+        seeds = sorted({c.seeds for c in analysis.configs})
+        embeddings = sorted({c.diversity_embedding.split(":")[0] for c in study.done if c.diversity_embedding})
         files.append(plot_diversity(corrs, out_dir / "diversity.png",
-                                    f"{study.name}: {corrs[0].metric} vs {diversity_axis} of the mixture, "
-                                    f"{len(corrs[0].points)} configurations", axis_title(diversity_axis)))
+                                    f"{study.name}: {corrs[0].metric} vs {diversity_axis} of the mixture\n"
+                                    f"{len(corrs[0].points)} configurations"
+                                    + (f" x {'/'.join(map(str, seeds))} seeds" if seeds != [1] else "")
+                                    + "; bars: 95% CI; embedding: " + " / ".join(embeddings),
+                                    axis_title(diversity_axis)))
     div_text = (diversity_lines or []) + correlation_lines(corrs)
 
     best = best_lines(analysis)
@@ -188,7 +193,7 @@ def write_report(study: Study, analysis: Analysis, out_dir: Path, reference: dic
         md += ["", "diversity.csv has these numbers, diversity_points.csv the points plotted.", ""]
     elif diversity_lines:
         md += ["## Diversity", ""] + [f"- {line}" for line in diversity_lines] + [""]
-    md += ["## Method", "", method_text(analysis)] + ([div_method(diversity_axis, analysis)] if corrs else []) + [""]
+    md += ["## Method", "", method_text(analysis), ""] + ([div_method(diversity_axis, analysis), ""] if corrs else [])
     if analysis.notes:
         md += ["## Notes", ""] + [f"- {n}" for n in analysis.notes] + [""]
     md += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in files if p.suffix == ".png"] + [""]

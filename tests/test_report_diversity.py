@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from report_helpers import write_rewrite_sweep
+from report_helpers import write_rewrite_sweep, write_sweep
 from scipy.stats import spearmanr
 
 from recipes.cli import main
@@ -131,3 +131,12 @@ def test_report_diversity_flag_errors(tmp_path, capsys, args, message):
     assert main(["report", str(sweep), *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("codemix: error: ") and message in err and "Traceback" not in err
+
+
+def test_report_diversity_without_mixture_data_says_so_and_still_reports(tmp_path, capsys):
+    sweep = write_sweep(tmp_path / "ratios", fractions=(0.0, 0.1, 0.2))  # manifests only, no data files
+    assert main(["report", str(sweep), "--diversity", "--resamples", "500"]) == 0
+    out = capsys.readouterr().out
+    assert "diversity: 3 mixture(s) could not be measured, e.g." in out and "no mixture data" in out
+    assert (sweep / "report" / "report.md").is_file() and not (sweep / "report" / "diversity.png").exists()
+    assert "diversity vendi" not in (sweep / "report" / "report.csv").read_text()
