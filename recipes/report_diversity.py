@@ -209,9 +209,9 @@ def rank_interval(replicates: np.ndarray, rho: float, level: float = 0.95) -> tu
     close configurations again, so the replicates sit further from the truth than the estimate
     does. Near rho = +-1 the percentile interval then misses the truth (coverage 49% in 100
     synthetic 6-point monotone sweeps, steps of 2 points, 400 problems), while the basic interval,
-    which reflects that shift, is right there (96%) but under-covers a moderate truth (73% at
-    rho 0.2, where the percentile one gives 99%). Their hull covered in all four settings tried
-    (95-100%; tests/test_report_diversity.py repeats two of them)."""
+    which reflects that shift, is right there (96%) but under-covers a truth near 0 (73% at
+    rho -0.03, where the percentile one gives 99%). Their hull covered in all four settings tried
+    (95-100%; `pytest -m slow tests/test_report_diversity.py` repeats all four)."""
     tail = (1 - level) / 2 * 100
     lo, hi = (float(v) for v in np.percentile(replicates, [tail, 100 - tail]))
     return max(-1.0, min(lo, 2 * rho - hi)), min(1.0, max(hi, 2 * rho - lo))

@@ -12,7 +12,7 @@ from report_helpers import write_rewrite_sweep, write_sweep
 from scipy.stats import spearmanr
 
 from recipes.cli import main
-from recipes.report_diversity import rank_correlation, spearman_p, spearman_rows
+from recipes.report_diversity import rank_correlation, rank_interval, spearman_p, spearman_rows
 from recipes.stats import resampled_means, rng_for
 
 
@@ -140,3 +140,38 @@ def test_report_diversity_without_mixture_data_says_so_and_still_reports(tmp_pat
     assert "diversity: 3 mixture(s) could not be measured, e.g." in out and "no mixture data" in out
     assert (sweep / "report" / "report.md").is_file() and not (sweep / "report" / "diversity.png").exists()
     assert "diversity vendi" not in (sweep / "report" / "report.csv").read_text()
+
+
+def _coverage(true_means, n_problems: int, sweeps: int = 100) -> dict[str, float]:
+    """Share of synthetic sweeps whose interval covers the true rho: percentile, basic, the hull."""
+    x = np.arange(1.0, 1.0 + len(true_means))
+    hits = {"percentile": 0, "basic": 0, "hull": 0}
+    for rep in range(sweeps):
+        rng = np.random.default_rng([7, rep])
+        logit = np.log(np.array(true_means) / (1 - np.array(true_means)))[:, None] + rng.normal(0, 1, n_problems)
+        p_solve = 1 / (1 + np.exp(-logit))
+        truth = spearmanr(x, p_solve.mean(axis=1)).statistic
+        scores = (rng.random(p_solve.shape) < p_solve).astype(float)
+        reps = spearman_rows(x, resampled_means(scores, 2000, rng_for(rep, "p")))
+        reps = reps[~np.isnan(reps)]
+        rho = spearmanr(x, scores.mean(axis=1)).statistic
+        lo, hi = np.percentile(reps, [2.5, 97.5])
+        for name, (a, b) in {"percentile": (lo, hi), "basic": (max(-1, 2 * rho - hi), min(1, 2 * rho - lo)),
+                             "hull": rank_interval(reps, rho)}.items():
+            hits[name] += a - 1e-9 <= truth <= b + 1e-9
+    return {k: v / sweeps for k, v in hits.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("true_means, n_problems, worse", [
+    ((0.30, 0.32, 0.34, 0.36, 0.38, 0.40), 400, "percentile"),  # true rho 1: percentile ~0.49
+    ((0.20, 0.35, 0.30, 0.50, 0.60, 0.55), 400, None),          # true rho 0.886
+    ((0.30, 0.31, 0.35, 0.33, 0.40, 0.45), 164, None),          # HumanEval-sized, true rho 0.943
+    ((0.40, 0.30, 0.45, 0.35, 0.42, 0.33), 164, "basic"),       # true rho -0.03: basic ~0.73
+])
+def test_rank_interval_coverage_in_100_synthetic_sweeps(true_means, n_problems, worse):
+    """The numbers behind rank_interval's choice (README, "Diversity against the score")."""
+    cov = _coverage(true_means, n_problems)
+    assert cov["hull"] >= 0.93
+    if worse:
+        assert cov[worse] <= 0.8
