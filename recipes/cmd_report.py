@@ -5,7 +5,8 @@
     codemix report runs/sweep --diversity [--diversity-axis effective_tasks]   # + score vs mixture diversity
 
 Prints the tables and writes report.md, report.csv (+ comparisons.csv, best.csv, curve.csv,
-problems.csv) and PNG plots into --out (default: the first directory's report/).
+problems.csv; diversity.csv, diversity_points.csv where the cells' mixtures carry diversity
+numbers) and PNG plots into --out (default: the first directory's report/).
 """
 
 from __future__ import annotations
@@ -64,9 +65,9 @@ def run(args: argparse.Namespace) -> int:
     if args.embedding and not args.diversity:
         raise CodemixError("--embedding applies with --diversity only")
     study = collect(args.dirs, baseline=args.baseline, k=args.k)
-    diversity_lines = attach(study, compute=args.diversity, embedding=args.embedding)
     if not study.done:
         raise CodemixError(f"{', '.join(map(str, args.dirs))}: no cell has results yet")
+    diversity_lines = attach(study, compute=args.diversity, embedding=args.embedding)
     analysis = analyse(study, resamples=args.resamples, seed=args.seed, alpha=args.alpha, fit=args.fit,
                        axis=args.axis, suggest_k=args.suggest)
     reference = load_reference(reference_path(args.reference)) if args.reference else None
