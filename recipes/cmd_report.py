@@ -2,9 +2,11 @@
 
     codemix report runs/sweep [--baseline CELL] [--reference CSV] [--out DIR]
     codemix report runs/a runs/b runs/c        # plain run dirs: what varied is read from their recipes
+    codemix report runs/sweep --diversity [--diversity-axis effective_tasks]   # + score vs mixture diversity
 
 Prints the tables and writes report.md, report.csv (+ comparisons.csv, best.csv, curve.csv,
-problems.csv) and PNG plots into --out (default: the first directory's report/).
+problems.csv; diversity.csv, diversity_points.csv where the cells' mixtures carry diversity
+numbers) and PNG plots into --out (default: the first directory's report/).
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same intervals)")
     p.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate for the verdicts (default 0.05)")
+    p.add_argument("--diversity", action="store_true",
+                   help="measure the mixtures that have no diversity block yet (diversity.json beside each)")
+    p.add_argument("--diversity-axis", default="vendi",
+                   help="x axis of diversity.png: vendi (default), effective_tasks (rows with task labels), tasks, "
+                        "mean_cosine_distance, effective_clusters, distinct_2, entropy_2_bits")
+    p.add_argument("--embedding", default=None,
+                   help="with --diversity: tfidf, model2vec:NAME or sentence-transformers:NAME (default: the "
+                        "recipe's model where it names one, else tfidf, offline)")
     p.add_argument("--suggest", type=int, default=0, metavar="K", help="also propose the K next axis values to run")
 
 
@@ -48,12 +58,20 @@ def run(args: argparse.Namespace) -> int:
         raise CodemixError(f"--resamples must be at least 100, got {args.resamples}")
     if not 0 < args.alpha < 1:
         raise CodemixError(f"--alpha must be in (0, 1), got {args.alpha}")
+    from recipes.report_diversity import AXES, attach
+
+    if args.diversity_axis not in AXES:
+        raise CodemixError(f"--diversity-axis {args.diversity_axis!r}: choose one of {', '.join(AXES)}")
+    if args.embedding and not args.diversity:
+        raise CodemixError("--embedding applies with --diversity only")
     study = collect(args.dirs, baseline=args.baseline, k=args.k)
     if not study.done:
         raise CodemixError(f"{', '.join(map(str, args.dirs))}: no cell has results yet")
+    diversity_lines = attach(study, compute=args.diversity, embedding=args.embedding)
     analysis = analyse(study, resamples=args.resamples, seed=args.seed, alpha=args.alpha, fit=args.fit,
                        axis=args.axis, suggest_k=args.suggest)
     reference = load_reference(reference_path(args.reference)) if args.reference else None
-    written = write_report(study, analysis, args.out or args.dirs[0] / "report", reference)
+    written = write_report(study, analysis, args.out or args.dirs[0] / "report", reference,
+                           diversity_axis=args.diversity_axis, diversity_lines=diversity_lines)
     print(written.text)
     return 0

@@ -85,6 +85,9 @@ class Analysis:
     seed: int = 0
     level: float = DEFAULT_LEVEL
     alpha: float = DEFAULT_ALPHA
+    # benchmark -> configuration -> (resamples,) bootstrap replicates of its score (problems and
+    # seeds resampled); what other statistics over configurations (rank correlations) reuse
+    boots: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def row(self, config: str, benchmark: str) -> Row | None:
         return next((r for r in self.rows if r.config == config and r.benchmark == benchmark), None)
@@ -142,6 +145,7 @@ def analyse(study: Study, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, 
     boots: dict[str, dict[str, np.ndarray]] = {}  # benchmark -> config -> (B,) replicates
     for bench in out.benchmarks:
         boots[bench] = _benchmark(out, bench, configs, choices, baseline)
+    out.boots = boots
     _average(out, configs, boots, baseline)
     for bench in [*out.benchmarks, AVERAGE]:  # Holm within each column: the cells compared there
         rows = [r for r in out.rows if r.benchmark == bench and r.p_value is not None]

@@ -152,6 +152,10 @@ class Cell:
     mix: dict[str, Any] | None = None
     train: dict[str, Any] | None = None
     recipe: dict[str, Any] | None = field(default=None, repr=False)
+    # the mixture's diversity numbers (mixing.diversity.summary_columns; {} when not measured)
+    # and the embedding they were measured with (the block's embedding name)
+    diversity: dict[str, float] = field(default_factory=dict)
+    diversity_embedding: str | None = None
 
     @property
     def config(self) -> str:

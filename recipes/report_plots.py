@@ -196,3 +196,53 @@ def reference_points(table: dict[str, Any] | None, benchmarks: list[str]) -> dic
         return {}
     panels = benchmarks + [AVERAGE]
     return {b: table["columns"][b] for b in panels if b in table["columns"]}
+
+
+def plot_diversity(corrs: list, path: str | Path, title: str, x_label: str) -> Path:
+    """Score against a diversity measure across configurations (recipes.report_diversity): one
+    panel per benchmark (and the average), 95% CI bars, each point labelled with its swept value
+    (or configuration), Spearman's rho with its bootstrap interval in the panel title."""
+    plt = _plt()
+    ncols = min(3, len(corrs))
+    nrows = -(-len(corrs) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.9 * nrows), dpi=120, squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for ax, corr in zip(axes.flat, corrs, strict=False):
+        pts = corr.points
+        x = np.array([p.x for p in pts])
+        y = np.array([p.value * 100 for p in pts])
+        lo = np.array([p.ci[0] * 100 if p.ci else p.value * 100 for p in pts])
+        hi = np.array([p.ci[1] * 100 if p.ci else p.value * 100 for p in pts])
+        colors = [cmap(i / max(1, len(pts) - 1) * 0.9) for i in range(len(pts))]
+        ax.errorbar(x, y, yerr=[np.maximum(0, y - lo), np.maximum(0, hi - y)], fmt="none", ecolor="#888888",
+                    capsize=3, linewidth=1, zorder=2)
+        ax.scatter(x, y, c=colors, s=36, zorder=3, edgecolors="black", linewidths=0.5)
+        keys = {p.label.split("=", 1)[0] for p in pts if "=" in p.label and "," not in p.label}
+        key = keys.pop() if len(keys) == 1 else None  # one swept key: label points by value only
+        if key:
+            ax.text(0.01, 0.98, f"points: {key}", transform=ax.transAxes, fontsize=7, va="top", color="#444444")
+        for i, p in enumerate(pts):  # alternate label sides so neighbours do not overprint
+            text = p.label.split("=", 1)[1] if key else p.label
+            ax.annotate(f"{text}\n{y[i]:.1f}", (x[i], hi[i] if i % 2 == 0 else lo[i]),
+                        xytext=(0, 3 if i % 2 == 0 else -3), textcoords="offset points", ha="center",
+                        va="bottom" if i % 2 == 0 else "top", fontsize=6.5)
+        top = max(10.0, float(hi.max()) if len(hi) else 10.0)
+        ax.set_ylim(-0.03 * top, top * 1.22)
+        span = float(np.ptp(x)) or max(1.0, abs(float(x[0])) * 0.1)
+        ax.set_xlim(float(x.min()) - 0.12 * span, float(x.max()) + 0.12 * span)
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_xlabel(x_label, fontsize=8)
+        ax.set_ylabel(f"{corr.metric} (%), n={corr.n_problems} problems" if corr.benchmark != AVERAGE
+                      else f"mean {corr.metric} (%) over benchmarks", fontsize=8)
+        if corr.rho is None:
+            stat = "rank correlation: n/a"
+        else:
+            ci = f" [{corr.ci[0]:+.2f}, {corr.ci[1]:+.2f}]" if corr.ci else ""
+            p = f"{corr.p_value:.3f}" if corr.p_value >= 0.001 else f"{corr.p_value:.1e}"
+            stat = f"Spearman \u03c1 = {corr.rho:+.2f}{ci}, p = {p}"
+        ax.set_title(f"{corr.benchmark}: {stat}", fontsize=9)
+    for ax in list(axes.flat)[len(corrs):]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -86,6 +86,7 @@ def cell_columns(cells: list[Cell], benchmarks: list[str], *, label: str = "cell
         cols += [Column("loss", "train loss", lambda c: _num(get(c, "final_loss"), ".4f"), lambda c: get(c, "final_loss")),
                  Column("tokens", "train tokens", lambda c: _num(get(c, "tokens"), ","), lambda c: get(c, "tokens")),
                  Column("wall s", "train wall s", lambda c: _num(get(c, "wall_s"), ".0f"), lambda c: get(c, "wall_s"))]
+    cols += diversity_columns(cells)
     for bench in benchmarks:
         outs = [c.outcomes[bench] for c in cells if bench in c.outcomes]
         metric = outs[0].metric if outs else "pass@1"
@@ -102,6 +103,25 @@ def cell_columns(cells: list[Cell], benchmarks: list[str], *, label: str = "cell
     if len(benchmarks) > 1:
         cols.append(Column("average %", "average", lambda c: pct(average(c, benchmarks)),
                            lambda c: average(c, benchmarks)))
+    return cols
+
+
+def diversity_columns(cells: list[Cell]) -> list[Column]:
+    """The mixture's diversity (mixing.diversity.summary_columns): a few in printed tables, every
+    number in the CSV (as `diversity <key>`), and the embedding it was measured with."""
+    from recipes.report_diversity import TEXT_COLUMNS
+
+    keys = list(dict.fromkeys(k for c in cells for k in c.diversity))
+    if not keys:
+        return []
+    shown = {k: (head, fmt) for k, head, fmt in TEXT_COLUMNS if k in keys}
+    cols = []
+    for key in keys:
+        head, fmt = shown.get(key, ("", None))
+        cols.append(Column(head, f"diversity {key}",
+                           (lambda c, k=key, f=fmt: _num(c.diversity.get(k), f)) if fmt else None,
+                           lambda c, k=key: c.diversity.get(k)))
+    cols.append(Column("", "diversity embedding", None, lambda c: c.diversity_embedding))
     return cols
 
 

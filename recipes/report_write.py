@@ -10,6 +10,9 @@
     problems.csv     per problem, each configuration's score minus the baseline's (where it differs)
     report.png       metric vs the swept axis (numeric axis) or grouped bars (otherwise)
     problems.png     the cells x problems map
+    diversity.png    the metric against a diversity measure of the cells' mixtures (Vendi score by
+                     default), Spearman's rho with its bootstrap CI per panel; diversity.csv (rho,
+                     CI, p per benchmark) and diversity_points.csv (the points) beside it
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from typing import Any
 from mixing.artifacts import atomic_write_text
 from recipes.report_analysis import AVERAGE, Analysis, axis_label
 from recipes.report_data import Outcome, mix_text
-from recipes.report_plots import plot_bars, plot_curves, plot_problem_map, reference_points
+from recipes.report_diversity import axis_title, correlate, correlation_csv, correlation_lines, points_csv
+from recipes.report_diversity import method_text as div_method
+from recipes.report_plots import plot_bars, plot_curves, plot_diversity, plot_problem_map, reference_points
 from recipes.report_study import Study
 from recipes.report_tables import (
     base_cell,
@@ -107,7 +112,8 @@ def title_of(study: Study, analysis: Analysis) -> str:
     return f"{study.name}: {metric} by {', '.join(keys) or 'run'} ({len(analysis.configs)} configurations{seed_text})"
 
 
-def write_report(study: Study, analysis: Analysis, out_dir: Path, reference: dict[str, Any] | None = None) -> Written:
+def write_report(study: Study, analysis: Analysis, out_dir: Path, reference: dict[str, Any] | None = None,
+                 diversity_axis: str = "vendi", diversity_lines: list[str] | None = None) -> Written:
     out_dir.mkdir(parents=True, exist_ok=True)
     cells = list(study.cells) + ([base_cell(study.base)] if study.base else [])
     cols = cell_columns(cells, analysis.benchmarks)
@@ -143,6 +149,21 @@ def write_report(study: Study, analysis: Analysis, out_dir: Path, reference: dic
     if problems_png:
         files.append(problems_png)
 
+    corrs, div_notes = correlate(study, analysis, diversity_axis)
+    analysis.notes += div_notes
+    if corrs:
+        put("diversity.csv", correlation_csv(corrs))
+        put("diversity_points.csv", points_csv(corrs))
+        seeds = sorted({c.seeds for c in analysis.configs})
+        embeddings = sorted({c.diversity_embedding.split(":")[0] for c in study.done if c.diversity_embedding})
+        files.append(plot_diversity(corrs, out_dir / "diversity.png",
+                                    f"{study.name}: {corrs[0].metric} vs {diversity_axis} of the mixture\n"
+                                    f"{len(corrs[0].points)} configurations"
+                                    + (f" x {'/'.join(map(str, seeds))} seeds" if seeds != [1] else "")
+                                    + "; bars: 95% CI; embedding: " + " / ".join(embeddings),
+                                    axis_title(diversity_axis)))
+    div_text = (diversity_lines or []) + correlation_lines(corrs)
+
     best = best_lines(analysis)
     next_points = (f"next {axis_label(analysis.axis)} values to run (c-optimal for the best value's location): "
                    + ", ".join(f"{v:.4g}" for v in analysis.suggestions)) if analysis.suggestions else None
@@ -151,7 +172,7 @@ def write_report(study: Study, analysis: Analysis, out_dir: Path, reference: dic
     compared = analysis.baseline is not None and len(analysis.configs) > 1
     if compared:
         text += [text_table(cmp_cols, cmp_rows), ""]
-    text += best + ([next_points] if next_points else []) + [f"note: {n}" for n in analysis.notes]
+    text += best + ([next_points] if next_points else []) + div_text + [f"note: {n}" for n in analysis.notes]
     md = [f"# {title}", "", "Sources: " + ", ".join(f"`{s}`" for s in study.sources), "",
           "## Cells", "", markdown_table(cols, cells), "",
           "Numbers are percentages with 95% CIs; report.csv has the same numbers as fractions.", ""]
@@ -163,7 +184,16 @@ def write_report(study: Study, analysis: Analysis, out_dir: Path, reference: dic
         md += [f"## Best {axis_label(analysis.axis)}", ""] + [f"- {line}" for line in best] + [""]
         if next_points:
             md += [f"- {next_points}", ""]
-    md += ["## Method", "", method_text(analysis), ""]
+    if corrs:
+        md += [f"## Score against diversity ({diversity_axis})", ""] + [f"- {line}" for line in div_text] + [""]
+        md += ["| benchmark | configurations | Spearman rho [95% CI] | p |", "|---|---|---|---|"]
+        md += [f"| {c.benchmark} | {len(c.points)} | " + (f"{c.rho:+.2f}" if c.rho is not None else "-")
+               + (f" [{c.ci[0]:+.2f}, {c.ci[1]:+.2f}]" if c.ci else "") + " | "
+               + (f"{c.p_value:.3g}" if c.p_value is not None else "-") + " |" for c in corrs]
+        md += ["", "diversity.csv has these numbers, diversity_points.csv the points plotted.", ""]
+    elif diversity_lines:
+        md += ["## Diversity", ""] + [f"- {line}" for line in diversity_lines] + [""]
+    md += ["## Method", "", method_text(analysis), ""] + ([div_method(diversity_axis, analysis), ""] if corrs else [])
     if analysis.notes:
         md += ["## Notes", ""] + [f"- {n}" for n in analysis.notes] + [""]
     md += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in files if p.suffix == ".png"] + [""]

@@ -89,3 +89,70 @@ def write_sweep(sweep_dir: Path, fractions=FRACTIONS, seeds=(1,), **run_kwargs) 
             "cells": cells, "baseline": cells[0]["name"], "reference": {"eval_dir": "base/eval"}}
     (sweep_dir / "sweep.json").write_text(json.dumps(spec))
     return sweep_dir
+
+
+# ---------------------------------------------------------------- string-rewrite sweeps with mixtures
+
+RULES = ("Reverse the order of the characters in", "Convert every letter to upper case in",
+         "Remove all vowels from", "Double each character of", "Sort the letters alphabetically in",
+         "Replace each space with an underscore in", "Rotate the text left by two positions:",
+         "Swap lower and upper case throughout", "Keep only the first letter of each word in",
+         "Count how many words appear in", "Wrap the sentence in square brackets:",
+         "Delete duplicate adjacent characters from", "Capitalise the final word of",
+         "Insert a dash between consecutive letters of", "Repeat the whole phrase three times:",
+         "Move the last word to the front of")
+WORDS = ("apple", "river", "stone", "light", "green", "table", "cloud", "music", "paper", "tiger", "house", "north")
+
+
+def write_mixture(mix_dir: Path, n_rules: int, rows_per_rule: int = 12, seed: int = 0) -> Path:
+    """A built mixture as the mixing stage writes it (data.jsonl in the mixture schema and a
+    manifest) of string-rewrite rows: `n_rules` rules, equally many rows each, so its effective
+    number of tasks is n_rules by construction. Arguments share a 12-word vocabulary, so rows of
+    one rule differ only in their argument and the rule's words carry the diversity."""
+    rng = np.random.default_rng([seed, n_rules])
+    rows = []
+    for r in range(n_rules):
+        for i in range(rows_per_rule):
+            arg = " ".join(rng.choice(WORDS, size=3))
+            rows.append({"id": f"rw-{r}-{i}", "source": "rewrite", "domain": "general", "task": f"rule{r}",
+                         "prompt": [{"role": "user", "content": f"{RULES[r]} \"{arg}\""}],
+                         "completion": [{"role": "assistant", "content": arg[::-1]}]})
+    mix_dir.mkdir(parents=True, exist_ok=True)
+    (mix_dir / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    manifest = {"stage": "mix", "rows": len(rows), "data_file": "data.jsonl", "content_hash": f"rules-{n_rules}-{seed}",
+                "domains": {"general": len(rows)}, "sources": [{"name": "rewrite", "domain": "general",
+                                                                "realised": len(rows)}],
+                "recipe": {"name": "rewrite", "seed": seed, "data": {"rules": n_rules}}}
+    (mix_dir / "manifest.json").write_text(json.dumps(manifest))
+    return mix_dir
+
+
+def rewrite_accuracy(n_rules: int) -> float:
+    """The paper's string-rewrite finding as a model: held-out accuracy rises with the number of
+    distinct rules seen (0.2 at 1 rule to 0.8 at 16)."""
+    return 0.2 + 0.6 * np.log2(n_rules) / 4
+
+
+def write_rewrite_sweep(sweep_dir: Path, rules=(1, 2, 4, 8, 16), seeds=(1,), n_problems: int = 150) -> Path:
+    """A sweep over the number of rewrite rules, laid out as `codemix sweep` does: cells/<name>/
+    with `mix` a symlink to mixes/<rules> (seeds of one value share their mixture), exact-match
+    results on held-out rewrite problems, no diversity block yet."""
+    cells = []
+    difficulty = np.random.default_rng(5).normal(0, 1.0, n_problems)
+    for k in rules:
+        mix = write_mixture(sweep_dir / "mixes" / f"rules-{k}", k)
+        for s in seeds:
+            name = f"rules={k},seed={s}"
+            cell = sweep_dir / "cells" / name
+            cell.mkdir(parents=True)
+            (cell / "mix").symlink_to(Path("..") / ".." / "mixes" / mix.name)
+            logit = np.log(rewrite_accuracy(k) / (1 - rewrite_accuracy(k))) + difficulty
+            c = np.random.default_rng([k, s]).binomial(1, 1 / (1 + np.exp(-logit)))
+            per_task = {f"rewrite/{i}": {"n": 1, "c": int(c[i])} for i in range(n_problems)}
+            write_results(cell / "eval" / "rewrite", "rewrite", per_task, problems_hash="rw", kind="exact_match")
+            cells.append({"name": name, "values": {"data.rules": k, "seed": s}, "dir": f"cells/{name}",
+                          "status": "done"})
+    spec = {"name": sweep_dir.name, "recipe_hash": "e" * 64, "axes": {"data.rules": list(rules), "seed": list(seeds)},
+            "cells": cells, "baseline": cells[0]["name"]}
+    (sweep_dir / "sweep.json").write_text(json.dumps(spec))
+    return sweep_dir
