@@ -33,8 +33,8 @@ def preflight(recipe: Recipe, path: Path | str, overrides: list[str] | tuple[str
     that a --set gave names the override, not the file. With `hub_required` (`codemix run`),
     a Hub that cannot be reached for something the recipe needs is an error now, not after
     training; `codemix validate` (perhaps run on a laptop for a cluster) only warns."""
-    check_paths(recipe, _Where(path, overrides))
     warnings: list[str] = []
+    check_paths(recipe, _Where(path, overrides), strict_problems=hub_required, warnings=warnings)
     for what, fix, repo_id, repo_type in hub_requirements(recipe):
         from mixing.hub import require_hub
 
@@ -67,7 +67,12 @@ class _Where:
         return f"--set {blamed}" if blamed else str(self.path)
 
 
-def check_paths(recipe: Recipe, path: _Where) -> None:
+def check_paths(recipe: Recipe, path: _Where, *, strict_problems: bool = True,
+                warnings: list[str] | None = None) -> None:
+    """Missing local paths are errors. Benchmark problem files are the exception in `codemix
+    validate` (`strict_problems=False`): a recipe is often validated on a laptop or a login node
+    for a cluster where evaluation data such as the EvalPlus release files live; there a missing
+    problems file is a warning, and `codemix run` (where it must exist) makes it an error."""
     from finetune.checkpoint import looks_like_hub_id
     from mixing.sources import resolve
 
@@ -104,7 +109,10 @@ def check_paths(recipe: Recipe, path: _Where) -> None:
     for bench, problems in ev.problems.items():
         b = get_benchmark(bench)
         if b.path_is_file and problems != "hub" and not Path(problems).expanduser().is_file():
-            raise CodemixError(f"{path('eval', 'problems', bench)}: eval.problems.{bench}: {problems}: no such file")
+            message = f"{path('eval', 'problems', bench)}: eval.problems.{bench}: {problems}: no such file"
+            if strict_problems or warnings is None:
+                raise CodemixError(message)
+            warnings.append(message + " (needed where the recipe runs)")
 
 
 def hub_requirements(recipe: Recipe) -> list[tuple[str, str, str | None, str]]:
