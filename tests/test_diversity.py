@@ -112,7 +112,7 @@ def rows_table(groups: dict[tuple[str, str], list[tuple[str, str | None]]]) -> p
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
 
-def test_measure_groups_and_map(tmp_path, shared_data):
+def test_measure_groups_and_map(tmp_path, data_file):
     rng = np.random.default_rng(0)
     verbs = ["sort", "parse", "merge", "count", "reverse", "validate", "compress", "format"]
     nouns = ["list", "string", "matrix", "graph", "date", "tree", "json file", "url"]
@@ -120,7 +120,7 @@ def test_measure_groups_and_map(tmp_path, shared_data):
             for i in range(120)]
     same = [("translate this sentence into french please", "translate")] * 60
     table = rows_table({("code-src", "code"): code, ("copies", "general"): same})
-    cfg = DiversityConfig(enabled=True, embedding="tfidf", clusters=6, mbpp_path=str(shared_data / "mbpp" / "mbpp.jsonl"))
+    cfg = DiversityConfig(enabled=True, embedding="tfidf", clusters=6, mbpp_path=str(data_file("mbpp/mbpp.jsonl")))
     block = measure(table, cfg, seed=3, map_path=tmp_path / "map.png", title="test")
     g = block["groups"]
     assert list(g) == ["all", "domain:code", "domain:general", "source:code-src", "source:copies"]
@@ -137,7 +137,7 @@ def test_measure_groups_and_map(tmp_path, shared_data):
     assert again["groups"] == g  # deterministic for a seed
 
 
-def test_mix_diversity_in_manifest_without_changing_the_rows(tmp_path, shared_data):
+def test_mix_diversity_in_manifest_without_changing_the_rows(tmp_path, data_file):
     rng = np.random.default_rng(1)
     words = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "theta"]
     code = [{"instruction": "implement " + " ".join(rng.choice(words, 6)), "output": "x"} for _ in range(60)]
@@ -166,9 +166,9 @@ def test_mix_diversity_in_manifest_without_changing_the_rows(tmp_path, shared_da
     assert built and "diversity" not in rebuilt and read_block(out) is None  # old numbers removed
 
 
-def test_cli_on_a_file_and_a_mixture_dir(tmp_path, shared_data, capsys, monkeypatch):
+def test_cli_on_a_file_and_a_mixture_dir(tmp_path, data_file, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    src = shared_data / "instructions" / "alpaca_seed_tasks.jsonl"
+    src = data_file("instructions/alpaca_seed_tasks.jsonl")
     rc = main(["diversity", str(src), "--embedding", "tfidf", "--benchmarks", "humaneval", "--clusters", "8",
                "--domain", "general"])
     out = capsys.readouterr().out
