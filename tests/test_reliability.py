@@ -257,12 +257,48 @@ def test_threads_follow_affinity_and_cgroup_quota(tmp_path, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     try:
         torch.set_num_threads(max(2, affinity))
-        info = configure_torch_threads(tmp_path)
+        info = configure_torch_threads(tmp_path, busy=0.0)
         assert info["intra_op_threads"] == 1 == torch.get_num_threads() and info["source"] == "cgroup cpu quota"
         monkeypatch.setenv("OMP_NUM_THREADS", "3")
         assert configure_torch_threads(tmp_path)["intra_op_threads"] == 3
     finally:
         torch.set_num_threads(before)
+
+
+def test_threads_leave_the_cpus_other_processes_keep_busy(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    import torch
+
+    from finetune.threads import busy_cpus, busy_from, configure_torch_threads
+
+    # 4 cpus, 1000 jiffies elapsed per cpu, 1500 of the 4000 idle: 2.5 cpus busy
+    assert busy_from((10_000, 2_000), (14_000, 3_500), 4) == pytest.approx(2.5)
+    assert busy_from((0, 0), (0, 0), 4) == 0.0
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    try:
+        torch.set_num_threads(2)
+        info = configure_torch_threads(tmp_path, busy=1.0) if os.cpu_count() == 2 else None
+        if info is not None:  # 2 cpus, one busy elsewhere: one thread, and the reason recorded
+            assert info["intra_op_threads"] == 1 and "other processes" in info["source"]
+            assert info["busy_cpus_at_start"] == 1.0
+        torch.set_num_threads(1)
+        assert configure_torch_threads(tmp_path, busy=0.0)["intra_op_threads"] == 1  # never raised
+    finally:
+        torch.set_num_threads(before)
+    # measured for real: a spinning process shows up as (nearly) one busy cpu
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.3)
+        assert busy_cpus(0.5) >= 0.7
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 @pytest.mark.slow
