@@ -62,6 +62,10 @@ def train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, reci
 
     modeling.check_environment(cfg)
     precision = modeling.resolve_precision(cfg)
+    if cfg.cpu_threads is not None and not modeling.cuda_available():
+        import torch
+
+        torch.set_num_threads(cfg.cpu_threads)
     source = modeling.resolve_source(cfg.model)
     rows = load_rows(mixture_dir)
     state = modeling.process_state()

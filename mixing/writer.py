@@ -93,7 +93,16 @@ def json_lines(batch: pa.Table) -> pa.Array:
         '{"id":', json_string(col("id")), ',"source":', json_string(col("source")),
         ',"domain":', json_string(col("domain")), ',"task":', task_json,
         ',"prompt":', *_messages_parts(col("prompt")), ',"completion":', *_messages_parts(col("completion")),
-        "}\n", "")
+        _meta_json(col("meta")) if "meta" in batch.column_names else "", "}\n", "")
+
+
+def _meta_json(meta: pa.Array) -> pa.Array:
+    """`,"meta":{...}` for rows with meta (already JSON text), nothing for the others: mixtures
+    without meta keep exactly the bytes (and content hashes) they had before the field existed."""
+    if meta.null_count == len(meta):
+        return pa.repeat(pa.scalar(""), len(meta))
+    joined = pc.binary_join_element_wise(',"meta":', meta, "")
+    return pc.fill_null(joined, "")
 
 
 class RowSet:
@@ -193,5 +202,7 @@ def read_table(path: Path) -> pa.Table:
 
     if path.stat().st_size == 0:
         return SCHEMA.empty_table()
-    opts = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="infer")
+    # meta is a JSON object in the file (its type is inferred), JSON text in the schema.
+    opts = pj.ParseOptions(explicit_schema=pa.schema([f for f in SCHEMA if f.name != "meta"]),
+                           unexpected_field_behavior="infer")
     return pj.read_json(path, read_options=pj.ReadOptions(block_size=32 << 20), parse_options=opts)
