@@ -5,6 +5,7 @@ Layout of `out_dir` (one folder per benchmark, evalplus-style names):
     <out_dir>/<benchmark>/inputs.json         what this work was started with (model identity,
                                               settings, problems hash): resume only into the same
     <out_dir>/<benchmark>/prompts.jsonl       exact prompt text of every problem
+    <out_dir>/<benchmark>/problems.jsonl      generated problems (pyfuncs, markov), for `codemix score`
     <out_dir>/<benchmark>/samples.jsonl       task_id, solution, completion (EvalPlus-compatible)
     <out_dir>/<benchmark>/samples.raw.jsonl   raw model outputs
     <out_dir>/<benchmark>/results.jsonl       one verdict per sample
@@ -92,6 +93,10 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
             continue
         if force or _started_with(bench_dir) != inputs_hash:
             _clear_stale(bench_dir)
+        if not get_benchmark(bench).path_is_file:
+            # Generated problems (pyfuncs, markov): kept beside the samples, so `codemix score
+            # --problems <bench_dir>/problems.jsonl` scores any model's samples against them.
+            _write_problems(bench_dir / "problems.jsonl", probs)
         # Recorded before any work: a killed run resumes only into the same inputs (a retrained
         # checkpoint at the same path must not inherit the old checkpoint's samples).
         atomic_write_json(bench_dir / INPUTS_FILE, {"inputs_hash": inputs_hash, "inputs": inputs})
@@ -110,6 +115,16 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
         })
         out[bench] = results
     return out
+
+
+def _write_problems(path: Path, problems: list) -> None:
+    import dataclasses
+    import json
+
+    from mixing.artifacts import atomic_write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "".join(json.dumps(dataclasses.asdict(p), ensure_ascii=False) + "\n" for p in problems))
 
 
 def _started_with(bench_dir: Path) -> str | None:

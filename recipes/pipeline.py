@@ -53,6 +53,10 @@ def run_eval(recipe: Recipe, *, force: bool = False) -> tuple[dict, dict | None]
     from eval.evaluate import evaluate_model
 
     ev = recipe.eval
+    if any("{output_dir}" in path for path in ev.problems.values()):
+        # e.g. markov's problems come from this run's own mixture: {markov: "{output_dir}/mix"}
+        ev = ev.model_copy(update={"problems": {b: path.replace("{output_dir}", recipe.output_dir)
+                                                for b, path in ev.problems.items()}})
     model, adapter, reference = eval_targets(recipe)
     common = dict(seed=recipe.seed, force=force, recipe_hash=recipe.hash())
     print(f"[eval] scoring {model} on {', '.join(ev.benchmarks)}")
