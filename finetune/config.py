@@ -74,6 +74,7 @@ class TrainConfig(_Strict):
     lr_scheduler: str = Field("cosine", description="transformers scheduler name (linear, cosine, constant, constant_with_warmup, ...).")
     warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Fraction of steps spent warming up.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    adam_beta2: float = Field(0.999, gt=0, lt=1, description="AdamW beta2 (0.98 is common for training small transformers from scratch).")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
     epochs: float = Field(1.0, gt=0, description="Passes over the mixture (ignored when max_steps > 0).")
     max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1: use epochs).")

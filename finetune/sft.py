@@ -41,6 +41,7 @@ def sft_config(cfg: TrainConfig, *, seed: int, precision: str, output_dir: Path)
         lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
         weight_decay=cfg.weight_decay,
+        adam_beta2=cfg.adam_beta2,
         max_grad_norm=cfg.max_grad_norm,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
