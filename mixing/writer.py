@@ -185,10 +185,13 @@ def write_parquet(rows: RowSet, path: Path) -> str:
     from mixing.cleaning import bounded_map
 
     ranges = rows.ranges(WRITE_BATCH_ROWS)
-    with pq.ParquetWriter(path, SCHEMA) as writer:
+    # As in JSON lines, a mixture without meta has no meta column (files as before the field).
+    has_meta = any(b.column("meta").null_count < b.num_rows for b in rows.batches if "meta" in b.schema.names)
+    schema = SCHEMA if has_meta else pa.schema([f for f in SCHEMA if f.name != "meta"])
+    with pq.ParquetWriter(path, schema) as writer:
         for batch in progress(bounded_map(lambda r: rows.gather(*r), ranges), desc="writing", unit="batch",
                               total=len(ranges)):
-            writer.write_table(batch)
+            writer.write_table(batch if has_meta else batch.drop_columns(["meta"]))
     return sha256_file(path)
 
 
