@@ -139,6 +139,6 @@ def _started_with(bench_dir: Path) -> str | None:
 
 def _clear_stale(bench_dir: Path) -> None:
     """Inputs changed: old samples and verdicts must not be resumed into the new run."""
-    for name in (INPUTS_FILE, "prompts.jsonl", "generation.json", "samples.jsonl", "samples.raw.jsonl",
+    for name in (INPUTS_FILE, "problems.jsonl", "prompts.jsonl", "generation.json", "samples.jsonl", "samples.raw.jsonl",
                  "results.jsonl", "results.run.json", "results.json", "manifest.json"):
         (bench_dir / name).unlink(missing_ok=True)
