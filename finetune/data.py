@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 IGNORE_INDEX = -100  # the label value PyTorch's cross-entropy skips
+TOKENIZE_CHUNK = 4096  # rows per batched tokenizer call
 
 
 def mixture_manifest(mixture_dir: Path) -> dict[str, Any]:
@@ -80,11 +81,17 @@ def tokenize_row(prompt: list[dict], completion: list[dict], tokenizer: PreTrain
     prompt_text, full_text = format_example(prompt, completion, prompt_format, tokenizer, template)
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
     ids = tokenizer(full_text, add_special_tokens=False)["input_ids"]
+    lab, merged = completion_labels(prompt_ids, ids)
+    return ids, lab, merged
+
+
+def completion_labels(prompt_ids: list[int], ids: list[int]) -> tuple[list[int], bool]:
+    """(labels, prompt_merged): IGNORE_INDEX on the common prefix of prompt and full ids."""
     n = 0
     limit = min(len(prompt_ids), len(ids))
     while n < limit and prompt_ids[n] == ids[n]:
         n += 1
-    return ids, [IGNORE_INDEX] * n + ids[n:], n < len(prompt_ids)
+    return [IGNORE_INDEX] * n + ids[n:], n < len(prompt_ids)
 
 
 def tokenize_mixture(rows: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, prompt_format: str,
@@ -99,28 +106,42 @@ def tokenize_mixture(rows: datasets.Dataset, tokenizer: PreTrainedTokenizerBase,
     labels: list[list[int]] = []
     result = TokenizedMixture(dataset=None, rows=len(rows))  # type: ignore[arg-type]
     has_id = "id" in rows.column_names
-    for i, row in enumerate(progress(rows, desc="tokenizing", total=len(rows), unit="row")):
-        row_id = row["id"] if has_id else f"row {i + 1}"
-        if not row["prompt"] or not row["completion"]:
-            raise CodemixError(f"{source}: row {row_id}: empty prompt or completion")
-        ids, lab, merged = tokenize_row(row["prompt"], row["completion"], tokenizer, prompt_format, template)
-        result.boundary_merges += merged
-        if len(ids) > max_length:
-            if on_overlength == "error":
-                raise CodemixError(f"{source}: row {row_id} is {len(ids)} tokens, longer than "
-                                   f"train.max_length={max_length} (on_overlength: error); raise max_length "
-                                   "or set on_overlength: truncate")
-            result.truncated += 1
-            if len(result.examples) < 5:
-                result.examples.append(str(row_id))
-            ids, lab = ids[:max_length], lab[:max_length]
-        if all(x == IGNORE_INDEX for x in lab):
-            result.dropped += 1
-            continue
-        input_ids.append(ids)
-        labels.append(lab)
-        result.tokens += len(ids)
-        result.label_tokens += sum(x != IGNORE_INDEX for x in lab)
+    # Rows are formatted one by one (exactly as generation will format prompts) but tokenized a
+    # chunk at a time: one batched call into the Rust tokenizer instead of two per row (65k
+    # markov rows: ~7 s -> ~1 s on 2 cores).
+    for lo in progress(range(0, len(rows), TOKENIZE_CHUNK), desc="tokenizing", unit="chunk"):
+        chunk = rows.select(range(lo, min(len(rows), lo + TOKENIZE_CHUNK)))
+        row_ids, prompts, fulls = [], [], []
+        for i, row in enumerate(chunk, start=lo):
+            row_id = row["id"] if has_id else f"row {i + 1}"
+            if not row["prompt"] or not row["completion"]:
+                raise CodemixError(f"{source}: row {row_id}: empty prompt or completion")
+            prompt_text, full_text = format_example(row["prompt"], row["completion"], prompt_format, tokenizer,
+                                                    template)
+            row_ids.append(row_id)
+            prompts.append(prompt_text)
+            fulls.append(full_text)
+        prompt_batch = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        full_batch = tokenizer(fulls, add_special_tokens=False)["input_ids"]
+        for row_id, prompt_ids, ids in zip(row_ids, prompt_batch, full_batch, strict=True):
+            lab, merged = completion_labels(prompt_ids, ids)
+            result.boundary_merges += merged
+            if len(ids) > max_length:
+                if on_overlength == "error":
+                    raise CodemixError(f"{source}: row {row_id} is {len(ids)} tokens, longer than "
+                                       f"train.max_length={max_length} (on_overlength: error); raise max_length "
+                                       "or set on_overlength: truncate")
+                result.truncated += 1
+                if len(result.examples) < 5:
+                    result.examples.append(str(row_id))
+                ids, lab = ids[:max_length], lab[:max_length]
+            if all(x == IGNORE_INDEX for x in lab):
+                result.dropped += 1
+                continue
+            input_ids.append(ids)
+            labels.append(lab)
+            result.tokens += len(ids)
+            result.label_tokens += sum(x != IGNORE_INDEX for x in lab)
     if not input_ids:
         raise CodemixError(f"{source}: no row has a completion token left within max_length={max_length}")
     result.dataset = datasets.Dataset.from_dict({"input_ids": input_ids, "labels": labels})

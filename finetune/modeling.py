@@ -204,11 +204,28 @@ def random_config(cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase) -> Pretr
     if cfg.max_length > a.max_position_embeddings:
         raise CodemixError(f"train.max_length {cfg.max_length} exceeds train.model.arch.max_position_embeddings "
                            f"{a.max_position_embeddings}")
+    if a.arch == "gpt2":
+        return _gpt2_config(a, tokenizer)
     cls = {"llama": LlamaConfig, "qwen2": Qwen2Config}[a.arch]
-    return cls(
+    return cls(attention_dropout=a.dropout,
         vocab_size=len(tokenizer), hidden_size=a.hidden_size, intermediate_size=a.intermediate_size or 4 * a.hidden_size,
         num_hidden_layers=a.layers, num_attention_heads=a.heads, num_key_value_heads=kv_heads,
         max_position_embeddings=a.max_position_embeddings, tie_word_embeddings=a.tie_embeddings,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def _gpt2_config(a, tokenizer: PreTrainedTokenizerBase) -> PretrainedConfig:
+    """GPT-2 (the architecture of the string-rewrite experiments): learned absolute positions,
+    pre-LayerNorm blocks, GELU MLP; no grouped-query attention."""
+    from transformers import GPT2Config
+
+    if a.kv_heads not in (None, a.heads):
+        raise CodemixError(f"train.model.arch: gpt2 has no grouped-query attention; drop kv_heads ({a.kv_heads})")
+    return GPT2Config(
+        vocab_size=len(tokenizer), n_embd=a.hidden_size, n_layer=a.layers, n_head=a.heads,
+        n_inner=a.intermediate_size or 4 * a.hidden_size, n_positions=a.max_position_embeddings,
+        resid_pdrop=a.dropout, embd_pdrop=a.dropout, attn_pdrop=a.dropout, tie_word_embeddings=a.tie_embeddings,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
 

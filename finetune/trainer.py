@@ -90,10 +90,15 @@ def _train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, rec
                                   "mixture": old.get("mixture_hash")},
                              new={"train": recipe.get("train"), "seed": seed, "mixture": content_hash},
                              old_hash=old.get("recipe_hash"), new_hash=recipe_hash)
-    threads = configure_torch_threads()
-
     modeling.check_environment(cfg)
     precision = modeling.resolve_precision(cfg)
+    if cfg.cpu_threads is not None and not modeling.cuda_available():
+        import torch
+
+        torch.set_num_threads(cfg.cpu_threads)
+        threads = {"intra_op_threads": cfg.cpu_threads, "source": "train.cpu_threads"}
+    else:
+        threads = configure_torch_threads()
     source = modeling.resolve_source(cfg.model)
     rows = load_rows(mixture_dir)
     state = modeling.process_state()

@@ -20,6 +20,45 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+class MarkovConfig(_Strict):
+    """Parameters of `builtin:markov`: string-rewrite rules `x -> y` applied once, to the leftmost
+    occurrence of `x` in an input `z` (a Markov-algorithm step); see mixing/builtin/markov.py."""
+
+    alphabet: int = Field(6, ge=2, le=26, description="Letters a, b, ... used by patterns, replacements and inputs.")
+    input_length: tuple[int, int] = Field((5, 10), description="[min, max] length of the input z (the inserted pattern included).")
+    pattern_length: tuple[int, int] = Field((1, 3), description="[min, max] length of a pattern x (for a family: of its base string).")
+    replacement_length: tuple[int, int] = Field((0, 3), description="[min, max] length of a replacement y; 0 allows deletions (for a family: of its base string).")
+    rules: int = Field(256, gt=0, description="I: distinct training rules.")
+    examples_per_rule: int | None = Field(None, gt=0, description="S: with uniform frequency, every rule gets exactly S of the first I*S rows (the source's row count should be I*S); default: rules drawn at random per row.")
+    noop_fraction: float = Field(0.2, ge=0, le=1, description="Share of rows whose input lacks the pattern (the answer is the input unchanged).")
+    frequency: Literal["uniform", "power_law"] = Field("uniform", description="How rows are spread over rules: uniform, or power_law (rule index = floor(I * X), X with density alpha * x^(alpha-1)).")
+    alpha: float = Field(1.0, gt=0, le=1, description="power_law exponent: 1 is uniform, smaller is more skewed.")
+    family: Literal["any", "repeated", "periodic", "mirrored"] = Field("any", description="Rule family: any string, repeated (each letter k times: aaabbb), periodic (a base k times: abcabc) or mirrored (base + reversed base: abccba).")
+    family_k: tuple[int, int] = Field((2, 3), description="[min, max] of k for repeated (run length) and periodic (repetitions); unused by any and mirrored.")
+    heldout_by: Literal["pattern", "rule"] = Field("pattern", description="Held-out rules are disjoint from training rules by pattern (no training rule has their x) or by rule (no training rule has their (x, y)).")
+    heldout_fraction: float = Field(0.1, gt=0, lt=1, description="Share of patterns (heldout_by: pattern) or of rules (heldout_by: rule) reserved for held-out rules, chosen by a seeded hash.")
+    heldout_rules: int = Field(2000, gt=0, description="Size of the pool of held-out rules the benchmark draws from.")
+    heldout_family: Literal["any", "repeated", "periodic", "mirrored"] | None = Field(None, description="Family of the held-out rules (default: the training family).")
+    test_examples: int = Field(2000, ge=2, description="N: benchmark examples, half on held-out rules and half on seen rules (fresh inputs).")
+
+    @field_validator("input_length", "pattern_length", "replacement_length", "family_k")
+    @classmethod
+    def _range(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] < 0 or v[0] > v[1]:
+            raise ValueError(f"must be [min, max] with 0 <= min <= max, got {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MarkovConfig:
+        if self.pattern_length[0] < 1:
+            raise ValueError("pattern_length: a pattern needs at least 1 character")
+        if self.examples_per_rule is not None and self.frequency != "uniform":
+            raise ValueError("examples_per_rule fixes every rule's count; it needs frequency: uniform")
+        if self.family in ("repeated", "periodic") and self.family_k[0] < 1:
+            raise ValueError("family_k: k must be >= 1")
+        return self
+
+
 class SourceConfig(_Strict):
     name: str = Field(description="Unique name of the source; becomes the `source` column and the id prefix.")
     path: str = Field(description="Hub dataset id, a local .json/.jsonl/.parquet file or directory, or builtin:<name>.")
@@ -32,6 +71,7 @@ class SourceConfig(_Strict):
     weight: float | None = Field(None, description="With general_fraction: share of its domain's quota (normalised within the domain; default 1).")
     share: float | None = Field(None, description="Share-style mixing: this source's fraction of the budget (normalised over sources).")
     count: int | None = Field(None, description="Count-style mixing: exact number of rows from this source (budget = sum of counts).")
+    markov: MarkovConfig | None = Field(None, description="Parameters of path: builtin:markov (defaults when omitted).")
 
     @field_validator("name")
     @classmethod
@@ -39,6 +79,12 @@ class SourceConfig(_Strict):
         if not v or not v.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise ValueError("must be non-empty and use only letters, digits, '-', '_' or '.'")
         return v
+
+    @model_validator(mode="after")
+    def _markov_only_for_markov(self) -> SourceConfig:
+        if self.markov is not None and self.path != "builtin:markov":
+            raise ValueError("markov: parameters are only for path: builtin:markov")
+        return self
 
     @field_validator("weight", "share")
     @classmethod

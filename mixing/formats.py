@@ -1,6 +1,8 @@
 """Format adapters: turn a source's own rows (an Arrow table) into normalised instruction rows
 
-    {"id", "source", "domain", "task", "prompt": [messages], "completion": [assistant message]}
+    {"id", "source", "domain", "task", "prompt": [messages], "completion": [assistant message], "meta"}
+
+(`meta`: a generator's facts about the row as JSON text, null for other sources.)
 
 Formats (`format:` in a recipe; `columns:` maps a format field to the source's column name):
 
@@ -35,6 +37,9 @@ MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 SCHEMA = pa.schema([
     ("id", pa.string()), ("source", pa.string()), ("domain", pa.string()), ("task", pa.string()),
     ("prompt", pa.list_(MESSAGE)), ("completion", pa.list_(MESSAGE)),
+    # A generator's machine-readable facts about the row (JSON text; builtin:markov's x, y, input,
+    # output, noop): carried from a source's string column `meta`, null otherwise.
+    ("meta", pa.string()),
 ])
 
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # format: (required, optional)
@@ -274,6 +279,13 @@ def _adapt(b: pa.RecordBatch, fmt: str, cols: dict[str, str], where: str):
     return _multi_turn(b, cols, "conversations" if fmt == "sharegpt" else "messages", where)
 
 
+def _meta(batch: pa.RecordBatch, rows: np.ndarray) -> pa.Array:
+    """The source's `meta` JSON text per output row (builtin generators), else nulls."""
+    if "meta" in batch.schema.names and pa.types.is_string(batch.schema.field("meta").type):
+        return batch.column("meta").take(pa.array(rows))
+    return pa.nulls(len(rows), pa.string())
+
+
 def normalise(table: pa.Table, fmt: str, mapping: dict[str, str], *, source: str, domain: str,
               where: str, batch_rows: int = 65536) -> Normalised:
     """All rows of `table` in the normalised schema (empty ones dropped and counted)."""
@@ -290,8 +302,9 @@ def normalise(table: pa.Table, fmt: str, mapping: dict[str, str], *, source: str
         ids = pc.binary_join_element_wise(pa.scalar(source), ids, "-")
         n = len(keep)
         task = task if task is not None else pa.nulls(n, pa.string())
+        meta = _meta(batch, rows)
         part = pa.Table.from_arrays(
-            [ids, pa.repeat(pa.scalar(source), n), pa.repeat(pa.scalar(domain), n), task, prompt, completion],
+            [ids, pa.repeat(pa.scalar(source), n), pa.repeat(pa.scalar(domain), n), task, prompt, completion, meta],
             schema=SCHEMA)
         parts.append(part.filter(pa.array(keep)) if not keep.all() else part)
         base += len(batch)

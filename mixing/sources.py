@@ -251,10 +251,8 @@ def _load_builtin(src: SourceConfig, ref: SourceRef, n: int, seed: int) -> tuple
         raise CodemixError(f"{where(src)}: unknown built-in source {ref.builtin!r} "
                            f"(available: {', '.join('builtin:' + k for k in builtin.BUILTIN_SOURCES)})")
     try:
-        rows = builtin.generate_builtin(ref.builtin, n, seed, split=src.split)
+        table, facts = builtin.builtin_table(ref.builtin, n, seed, src.split, src.markov)
     except CodemixError as e:
         raise CodemixError(f"{where(src)}: {e}") from None
-    table = pa.Table.from_pylist([{"instruction": r["instruction"], "response": r["response"], "task": r.get("task")}
-                                  for r in rows],
-                                 schema=pa.schema([("instruction", pa.string()), ("response", pa.string()), ("task", pa.string())]))
-    return table, {"builtin": ref.builtin, "generated": n, "seed": seed, "natural_domain": builtin.BUILTIN_SOURCES[ref.builtin]}
+    return table, {"builtin": ref.builtin, "generated": n, "seed": seed, "natural_domain": builtin.BUILTIN_SOURCES[ref.builtin],
+                   **facts}

@@ -93,7 +93,16 @@ def json_lines(batch: pa.Table) -> pa.Array:
         '{"id":', json_string(col("id")), ',"source":', json_string(col("source")),
         ',"domain":', json_string(col("domain")), ',"task":', task_json,
         ',"prompt":', *_messages_parts(col("prompt")), ',"completion":', *_messages_parts(col("completion")),
-        "}\n", "")
+        _meta_json(col("meta")) if "meta" in batch.column_names else "", "}\n", "")
+
+
+def _meta_json(meta: pa.Array) -> pa.Array:
+    """`,"meta":{...}` for rows with meta (already JSON text), nothing for the others: mixtures
+    without meta keep exactly the bytes (and content hashes) they had before the field existed."""
+    if meta.null_count == len(meta):
+        return pa.repeat(pa.scalar(""), len(meta))
+    joined = pc.binary_join_element_wise(',"meta":', meta, "")
+    return pc.fill_null(joined, "")
 
 
 class RowSet:
@@ -176,10 +185,13 @@ def write_parquet(rows: RowSet, path: Path) -> str:
     from mixing.threads import bounded_map
 
     ranges = rows.ranges(WRITE_BATCH_ROWS)
-    with pq.ParquetWriter(path, SCHEMA) as writer:
+    # As in JSON lines, a mixture without meta has no meta column (files as before the field).
+    has_meta = any(b.column("meta").null_count < b.num_rows for b in rows.batches if "meta" in b.schema.names)
+    schema = SCHEMA if has_meta else pa.schema([f for f in SCHEMA if f.name != "meta"])
+    with pq.ParquetWriter(path, schema) as writer:
         for batch in progress(bounded_map(lambda r: rows.gather(*r), ranges), desc="writing", unit="batch",
                               total=len(ranges)):
-            writer.write_table(batch)
+            writer.write_table(batch if has_meta else batch.drop_columns(["meta"]))
     return sha256_file(path)
 
 
@@ -193,5 +205,7 @@ def read_table(path: Path) -> pa.Table:
 
     if path.stat().st_size == 0:
         return SCHEMA.empty_table()
-    opts = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="infer")
+    # meta is a JSON object in the file (its type is inferred), JSON text in the schema.
+    opts = pj.ParseOptions(explicit_schema=pa.schema([f for f in SCHEMA if f.name != "meta"]),
+                           unexpected_field_behavior="infer")
     return pj.read_json(path, read_options=pj.ReadOptions(block_size=32 << 20), parse_options=opts)

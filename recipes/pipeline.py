@@ -56,6 +56,10 @@ def run_eval(recipe: Recipe, *, force: bool = False, wait: float | bool = False,
     from eval.evaluate import evaluate_model
 
     ev = recipe.eval
+    if any("{output_dir}" in path for path in ev.problems.values()):
+        # e.g. markov's problems come from this run's own mixture: {markov: "{output_dir}/mix"}
+        ev = ev.model_copy(update={"problems": {b: path.replace("{output_dir}", recipe.output_dir)
+                                                for b, path in ev.problems.items()}})
     model, adapter, reference = eval_targets(recipe)
     common = dict(seed=recipe.seed, force=force, recipe_hash=recipe.hash(), wait=wait, keep=keep)
     results = evaluate_model(model, ev, adapter=adapter, out_dir=Path(recipe.output_dir) / "eval", label=model,

@@ -81,7 +81,8 @@ class SweepConfig(BaseModel):
                     raise ValueError(f"{group}.{key}: the sweep sets this itself; it cannot be swept")
                 if not values:
                     raise ValueError(f"{group}.{key}: empty list of values")
-                if len({_hashable(v) for v in values}) != len(values):
+                # A zip list may repeat a value (rules 100 with seeds 1 and 2); its rows may not.
+                if group == "grid" and len({_hashable(v) for v in values}) != len(values):
                     raise ValueError(f"{group}.{key}: repeated values {values}")
         both = set(self.grid) & set(self.zip)
         if both:
@@ -93,6 +94,9 @@ class SweepConfig(BaseModel):
         lengths = {k: len(v) for k, v in self.zip.items()}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"zip lists must have equal lengths, got {lengths}")
+        rows = [tuple(_hashable(v[i]) for v in self.zip.values()) for i in range(min(lengths.values(), default=0))]
+        if len(set(rows)) != len(rows):
+            raise ValueError(f"zip: repeated rows (the same values for {', '.join(self.zip)} twice)")
         return self
 
 

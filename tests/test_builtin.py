@@ -49,7 +49,7 @@ def train_rows() -> list[dict]:
 # ---------------------------------------------------------------- API, determinism, streams
 
 def test_sources_and_row_shape():
-    assert BUILTIN_SOURCES == {"pyfuncs": "code", "texttasks": "general"}
+    assert BUILTIN_SOURCES == {"pyfuncs": "code", "texttasks": "general", "markov": "general"}
     for name, split in [("pyfuncs", "train"), ("pyfuncs", "heldout"), ("texttasks", "train")]:
         rows = generate_builtin(name, 300, seed=5, split=split)
         assert len(rows) == 300

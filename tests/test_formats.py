@@ -104,7 +104,8 @@ def test_messages_and_unknown_roles(tmp_path):
                                                             {"role": "assistant", "content": "4"}], "task": "math"}])
     rows = _rows(_load(good))
     assert rows == [{"id": "src-0", "source": "src", "domain": "general", "task": "math",
-                     "prompt": [{"role": "user", "content": "2+2?"}], "completion": [{"role": "assistant", "content": "4"}]}]
+                     "prompt": [{"role": "user", "content": "2+2?"}], "completion": [{"role": "assistant", "content": "4"}],
+                     "meta": None}]
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]},
                                                {"messages": [{"role": "tool", "content": "x"}]}])
     with pytest.raises(CodemixError, match=r"source 'src'.*row 2: unknown role 'tool'"):

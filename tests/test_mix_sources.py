@@ -121,7 +121,7 @@ def test_builtin_sources_and_unknown_builtin():
     assert table.num_rows == 7 and set(table.column_names) == {"instruction", "response", "task"}
     assert info["natural_domain"] == "code"
     bad = _src("builtin:nope")
-    with pytest.raises(CodemixError, match=r"unknown built-in source 'nope' \(available: builtin:pyfuncs, builtin:texttasks\)"):
+    with pytest.raises(CodemixError, match=r"unknown built-in source 'nope' \(available: builtin:pyfuncs, builtin:texttasks, builtin:markov\)"):
         load(bad, resolve(bad), builtin_rows=1)
 
 

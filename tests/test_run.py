@@ -66,6 +66,7 @@ def test_run_writes_every_stage_and_a_summary(run_dir):
     expected = {"mix/data.jsonl", "mix/manifest.json", "summary.json", "summary.png",
                 "train/manifest.json", "train/loss.png"}
     expected |= {f"{d}/{b}/{f}" for d in ("eval", "eval-base") for b in ("pyfuncs", "humaneval") for f in BENCH_FILES}
+    expected |= {f"{d}/pyfuncs/problems.jsonl" for d in ("eval", "eval-base")}  # generated problems are kept
     train_files = {f for f in files if f.startswith("train/")}
     assert expected - files == set(), f"missing: {sorted(expected - files)}"
     assert {f for f in files - train_files} == {f for f in expected if not f.startswith("train/")}, "unexpected files"

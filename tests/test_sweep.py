@@ -73,6 +73,12 @@ def test_grid_product_and_zip_in_declaration_order(tmp_path):
     assert [c.name for c in load_sweep(str(path)).cells] == names  # stable across loads
 
 
+def test_zip_values_may_repeat_across_rows(tmp_path):
+    # rules 100 with seeds 1 and 2: the value repeats, the rows do not
+    sweep = load_sweep(str(_recipe(tmp_path, {"zip": {"mix.budget": [10, 10, 20], "seed": [1, 2, 1]}})))
+    assert [c.name for c in sweep.cells] == ["budget=10,seed=1", "budget=10,seed=2", "budget=20,seed=1"]
+
+
 def test_names_disambiguate_shared_last_components():
     labels = axis_labels(["mix.sources.0.weight", "mix.sources.1.weight", "train.learning_rate", "seed"])
     assert labels == {"mix.sources.0.weight": "sources.0.weight", "mix.sources.1.weight": "sources.1.weight",
@@ -104,6 +110,8 @@ def test_shared_mixture_only_where_the_mix_inputs_agree(tmp_path):
      r"\(sweep cell seed=1,budget=20,output_format=csv\): mix.output_format: .*'jsonl' or 'parquet'"),
     ({"zip": {"mix.budget": [1, 2], "seed": [1]}}, r"sweep: zip lists must have equal lengths"),
     ({"grid": {"seed": []}}, r"grid.seed: empty list"),
+    ({"grid": {"seed": [1, 1]}}, r"grid.seed: repeated values"),
+    ({"zip": {"mix.budget": [10, 10], "seed": [1, 1]}}, r"zip: repeated rows"),
     ({"grid": {"output_dir": ["a", "b"]}}, r"grid.output_dir: the sweep sets this itself"),
     ({"grid": {}}, r"needs at least one key"),
     ({"grid": {"seed": [1]}, "paralel": 2}, r"unknown key 'sweep.paralel' \(did you mean 'parallel'\?\)"),

@@ -18,6 +18,7 @@ BUILTIN_MODULES = (
     "eval.benchmarks.mbpp",
     "eval.benchmarks.plus",
     "eval.benchmarks.pyfuncs",
+    "eval.benchmarks.markov",
 )
 
 _REGISTRY: dict[str, Benchmark] = {}

@@ -128,6 +128,9 @@ class _Recorder:
                    "n_tokens": gen.n_tokens}
             if self.spec.style == "completion":
                 solution = _field(problem, "prompt") + gen.text
+            elif _field(problem, "reference") is not None:
+                # An exact-match problem's answer is the response itself, not code found in it.
+                solution = gen.text
             else:
                 ex = extract_code(gen.text, _field(problem, "entry_point"), _field(problem, "prompt"))
                 solution = ex.code

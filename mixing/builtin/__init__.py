@@ -8,6 +8,8 @@ appends rows (see draw.py for the per-block RNG that gives this).
 - pyfuncs (domain code): "Write a Python function ..." with a fenced solution; meta carries the
   entry point, solution, assert tests, family and params. Split "train" or "heldout".
 - texttasks (domain general): short language and reasoning tasks; split "train" only.
+- markov (domain general): string-rewrite rules `x -> y` applied to the leftmost occurrence, with
+  the recipe's `markov:` parameters; splits "train", "seen" and "heldout" (see markov.py).
 """
 
 from __future__ import annotations
@@ -16,18 +18,25 @@ import gc
 from collections.abc import Callable
 from typing import Any
 
-from mixing.builtin import pyfuncs, texttasks
+import pyarrow as pa
+
+from mixing.builtin import markov, pyfuncs, texttasks
 from mixing.builtin.draw import BLOCK_SIZE, Rand, block_random
 from mixing.builtin.pyfuncs import pyfuncs_heldout_tasks
 from mixing.errors import CodemixError
 
-__all__ = ["BUILTIN_SOURCES", "GENERATOR_VERSION", "generate_builtin", "pyfuncs_heldout_tasks"]
+__all__ = ["BUILTIN_SOURCES", "GENERATOR_VERSION", "builtin_table", "generate_builtin", "pyfuncs_heldout_tasks"]
 
-BUILTIN_SOURCES: dict[str, str] = {"pyfuncs": "code", "texttasks": "general"}
+BUILTIN_SOURCES: dict[str, str] = {"pyfuncs": "code", "texttasks": "general", "markov": "general"}
 # Bumped whenever the rows for a given (name, n, seed, split) change; recorded in manifests.
 GENERATOR_VERSION = 1
 
 RowMaker = Callable[[Rand], tuple[str, str, str, dict[str, Any]]]
+# Generators that take parameters from the recipe and build their columns in bulk:
+# (n, seed, split, options) -> (table of instruction/response/task/meta, manifest facts).
+TableMaker = Callable[[int, int, str, Any], tuple[pa.Table, dict[str, Any]]]
+_TABLE_MAKERS: dict[str, TableMaker] = {"markov": markov.generate_table}
+_SCHEMA = pa.schema([("instruction", pa.string()), ("response", pa.string()), ("task", pa.string())])
 _MAKERS: dict[str, dict[str, RowMaker]] = {
     "pyfuncs": {"train": pyfuncs.make_train_row, "heldout": pyfuncs.make_heldout_row},
     "texttasks": {"train": texttasks.make_train_row},
@@ -66,3 +75,15 @@ def generate_builtin(name: str, n: int, seed: int, split: str = "train") -> list
         if gc_was_enabled:
             gc.enable()
     return rows
+
+
+def builtin_table(name: str, n: int, seed: int, split: str = "train", options: Any = None) -> tuple[pa.Table, dict[str, Any]]:
+    """n rows of builtin source `name` as an Arrow table (instruction, response, task[, meta]),
+    and the generator's own facts for the manifest ({} for the row-by-row generators)."""
+    if name in _TABLE_MAKERS:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise CodemixError(f"builtin:{name}: n must be a non-negative integer, got {n!r}")
+        return _TABLE_MAKERS[name](n, seed, split, options)
+    rows = generate_builtin(name, n, seed, split)
+    return pa.Table.from_pylist([{"instruction": r["instruction"], "response": r["response"], "task": r.get("task")}
+                                 for r in rows], schema=_SCHEMA), {}
