@@ -196,7 +196,8 @@ def _undo_if_empty(bench_dir: Path, made: list[Path]) -> None:
     nothing behind: not its inputs.json, not the directories it made."""
     if (bench_dir / "samples.jsonl").is_file() and (bench_dir / "samples.jsonl").stat().st_size:
         return
-    for name in (INPUTS_FILE, "prompts.jsonl", "generation.json", "samples.jsonl", "samples.raw.jsonl"):
+    for name in (INPUTS_FILE, "problems.jsonl", "prompts.jsonl", "generation.json", "samples.jsonl",
+                 "samples.raw.jsonl"):
         (bench_dir / name).unlink(missing_ok=True)
     if bench_dir in made:  # nobody else can have been waiting on a lock in a directory this run made
         from mixing.locks import LOCK_NAME
