@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from mixing.errors import CodemixError
-from recipes.report_data import Cell
+from recipes.report_data import Cell, headline
 from recipes.report_study import Study
 from recipes.stats import (
     DEFAULT_ALPHA,
@@ -34,6 +34,15 @@ from recipes.stats import (
 from recipes.stats_curve import FITS, BestLocation, best_location, suggest
 
 AVERAGE = "average"
+# An axis whose values are all positive and span two decades or more (the number of rules I =
+# 10 ... 10,000) is read on a log scale: plotted so, and its best value fitted in log10 of it,
+# where a quadratic on the raw values would be decided by the largest value alone.
+LOG_SPAN = 100.0
+
+
+def is_log_axis(values: list[Any]) -> bool:
+    nums = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    return len(nums) == len(values) > 1 and min(nums) > 0 and max(nums) / min(nums) >= LOG_SPAN
 
 
 @dataclass
@@ -75,6 +84,7 @@ class Analysis:
     baseline: str | None
     rows: list[Row]
     axis: str | None = None
+    log_axis: bool = False  # is_log_axis of the axis values
     fit: str = "quadratic"
     best: dict[str, BestLocation] = field(default_factory=dict)
     suggestions: list[float] = field(default_factory=list)
@@ -156,6 +166,7 @@ def analyse(study: Study, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, 
     if why:
         out.notes.append(why)
     if out.axis:
+        out.log_axis = is_log_axis([c.values[out.axis] for c in configs])
         _best(out, configs, boots, suggest_k)
     return out
 
@@ -220,29 +231,31 @@ def _compare(row: Row, deltas: np.ndarray, delta: float, level: float, *, two_le
 
 def _average(out: Analysis, configs: list[Config], boots: dict, baseline: str | None) -> None:
     """The paper's headline: the mean over benchmarks, for configurations scored on all of them."""
-    if len(out.benchmarks) < 2:
+    heads = headline(out.benchmarks)
+    if len(heads) < 2:
         return
-    full = [c for c in configs if all(c.name in boots[b] for b in out.benchmarks)]
+    full = [c for c in configs if all(c.name in boots[b] for b in heads)]
     multi_seed_baseline = baseline is not None and any(c.name == baseline and c.seeds > 1 for c in configs)
     for c in full:
-        parts = [out.row(c.name, b) for b in out.benchmarks]
+        parts = [out.row(c.name, b) for b in heads]
         value = float(np.mean([p.value for p in parts]))
-        rep = np.mean([boots[b][c.name] for b in out.benchmarks], axis=0)
+        rep = np.mean([boots[b][c.name] for b in heads], axis=0)
         row = Row(c.name, AVERAGE, parts[0].metric if len({p.metric for p in parts}) == 1 else "mixed",
                   sum(p.n_problems for p in parts), c.seeds, value, percentile_ci(rep, out.level))
         if baseline is not None and c.name != baseline and any(b.name == baseline for b in full):
-            base_rep = np.mean([boots[b][baseline] for b in out.benchmarks], axis=0)
-            base_val = float(np.mean([out.row(baseline, b).value for b in out.benchmarks]))
+            base_rep = np.mean([boots[b][baseline] for b in heads], axis=0)
+            base_val = float(np.mean([out.row(baseline, b).value for b in heads]))
             _compare(row, rep - base_rep, value - base_val, out.level, two_level=c.seeds > 1 or multi_seed_baseline)
         out.rows.append(row)
 
 
 def _best(out: Analysis, configs: list[Config], boots: dict, suggest_k: int) -> None:
     xs_all = {c.name: float(c.values[out.axis]) for c in configs}
+    heads = headline(out.benchmarks)
     for bench in [*out.benchmarks, AVERAGE]:
         if bench == AVERAGE:
             names = [c.name for c in configs if out.row(c.name, AVERAGE) is not None]
-            reps = [np.mean([boots[b][n] for b in out.benchmarks], axis=0) for n in names]
+            reps = [np.mean([boots[b][n] for b in heads], axis=0) for n in names]
         else:
             names = [n for n in boots.get(bench, {})]
             reps = [boots[bench][n] for n in names]
@@ -253,14 +266,21 @@ def _best(out: Analysis, configs: list[Config], boots: dict, suggest_k: int) -> 
             out.notes.append(f"best value on {bench}: every configuration scores {points[0] * 100:.1f}%; no maximum")
             continue
         x = np.array([xs_all[n] for n in names])
+        fx = np.log10(x) if out.log_axis else x
         try:
-            out.best[bench] = best_location(x, np.column_stack(reps), points, fit=out.fit, level=out.level)
+            loc = best_location(fx, np.column_stack(reps), points, fit=out.fit, level=out.level)
         except ValueError as e:
             out.notes.append(f"best value on {bench}: {e}")
             continue
-        target = AVERAGE if len(out.benchmarks) > 1 else out.benchmarks[0]
+        if out.log_axis:  # back to the axis' own units; the coefficients stay in powers of log10(x)
+            loc.x, loc.best, loc.ci = x, float(10 ** loc.best), (float(10 ** loc.ci[0]), float(10 ** loc.ci[1]))
+            loc.curve_x = 10 ** loc.curve_x
+        out.best[bench] = loc
+        target = AVERAGE if len(heads) > 1 else heads[0] if heads else out.benchmarks[0]
         if suggest_k and bench == target:
-            out.suggestions = suggest(x, np.column_stack(reps), points, suggest_k, fit=out.fit)
+            out.suggestions = suggest(fx, np.column_stack(reps), points, suggest_k, fit=out.fit)
+            if out.log_axis:
+                out.suggestions = [float(10 ** s) for s in out.suggestions]
     edge = [b for b, loc in out.best.items() if loc.edge_share > 0.2]
     if edge:
         out.notes.append(f"the maximum sits at the edge of the {out.axis} range in over 20% of resamples "

@@ -108,13 +108,64 @@ def load_results(path: str | Path, k: int = 1) -> Outcome:
 
 
 def load_eval_dir(eval_dir: Path, k: int = 1) -> dict[str, Outcome]:
-    """{benchmark: Outcome} for every <eval_dir>/<benchmark>/results.json, in name order."""
+    """{benchmark: Outcome} for every <eval_dir>/<benchmark>/results.json, in name order, each
+    followed by its groups (`markov:unseen`, `markov:seen`, ...) where its problems have groups."""
     out: dict[str, Outcome] = {}
     if not eval_dir.is_dir():
         return out
     for results in sorted(eval_dir.glob("*/results.json")):
-        o = load_results(results, k)
+        data = read_json(results, "results.json")
+        o = Outcome.from_results(data, results, k)
         out[o.benchmark] = o
+        out.update(group_outcomes(data, o, results.parent / "problems.jsonl"))
+    return out
+
+
+GROUP_SEP = ":"  # `markov:unseen`: the group `unseen` of the benchmark `markov`
+
+
+def is_group(benchmark: str) -> bool:
+    return GROUP_SEP in benchmark
+
+
+def headline(benchmarks: list[str]) -> list[str]:
+    """The benchmarks an average runs over: groups are parts of a benchmark, not more benchmarks."""
+    return [b for b in benchmarks if not is_group(b)]
+
+
+def group_outcomes(results: dict[str, Any], whole: Outcome, problems_file: Path) -> dict[str, Outcome]:
+    """One Outcome per group of an exact-match result (e.g. held-out vs seen rules), with the
+    per-problem scores of its members, so reports compare runs on a group alone. Members come
+    from the group block's `task_ids` (written since the scorer names them) or, for older
+    results, from the `groups` of each row of the problems file the eval stage wrote beside it."""
+    blocks = results.get("groups") or {}
+    if not blocks or whole.scores is None:
+        return {}
+    members = {g: b.get("task_ids") for g, b in blocks.items() if isinstance(b, dict)}
+    if any(m is None for m in members.values()):
+        if not problems_file.is_file():
+            return {}
+        members = {g: [] for g in blocks}
+        with open(problems_file, encoding="utf-8") as f:
+            for line in f:
+                row = json.loads(line) if line.strip() else {}
+                for g in row.get("groups") or ():
+                    if g in members:
+                        members[g].append(row["task_id"])
+    pos = {t: i for i, t in enumerate(whole.task_ids)}
+    out = {}
+    for g, ids in members.items():
+        ids = [t for t in ids if t in pos]
+        if not ids:
+            continue
+        block = blocks[g]
+        scores = whole.scores[[pos[t] for t in ids]]
+        value = block.get("accuracy", float(scores.mean()))
+        ci = block.get("accuracy_ci")
+        name = f"{whole.benchmark}{GROUP_SEP}{g}"
+        out[name] = Outcome(name, whole.metric, float(value), tuple(ci) if ci else None, len(ids),
+                            f"{whole.problems_hash}{GROUP_SEP}{g}" if whole.problems_hash else None,
+                            tuple(ids), scores, whole.single_sample, whole.path)
     return out
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from mixing.errors import CodemixError
 from recipes.report_analysis import AVERAGE, Analysis, axis_label
+from recipes.report_data import headline
 from recipes.report_study import Study
 
 # x axes `--diversity-axis` offers: key of summary_columns -> axis label
@@ -235,7 +236,7 @@ def correlate(study: Study, analysis: Analysis, axis: str = "vendi") -> tuple[li
     label = {c.name: (f"{axis_label(analysis.axis)}={_value_text(c.values[analysis.axis])}" if analysis.axis
                       else c.name) for c in analysis.configs}
     out = []
-    panels = analysis.benchmarks + ([AVERAGE] if len(analysis.benchmarks) > 1 else [])
+    panels = analysis.benchmarks + ([AVERAGE] if len(headline(analysis.benchmarks)) > 1 else [])
     for bench in panels:
         rows = [r for r in analysis.rows if r.benchmark == bench and r.config in xs]
         if not rows:
@@ -262,7 +263,7 @@ def correlate(study: Study, analysis: Analysis, axis: str = "vendi") -> tuple[li
 
 
 def _replicates(analysis: Analysis, bench: str, names: list[str]) -> np.ndarray | None:
-    benches = analysis.benchmarks if bench == AVERAGE else [bench]
+    benches = headline(analysis.benchmarks) if bench == AVERAGE else [bench]
     if not all(n in analysis.boots.get(b, {}) for b in benches for n in names):
         return None
     return np.column_stack([np.mean([analysis.boots[b][n] for b in benches], axis=0) for n in names])

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from recipes.report_analysis import AVERAGE, Analysis, axis_label
-from recipes.report_data import Outcome
+from recipes.report_analysis import AVERAGE, Analysis, axis_label, is_log_axis
+from recipes.report_data import Outcome, headline
 
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 BASE_COLOR = "#555555"
@@ -86,7 +86,8 @@ def plot_curves(analysis: Analysis, cell_values: dict[str, list[tuple[float, flo
     the base model as a dashed line, published numbers (`--reference`) as diamonds.
     cell_values: panel -> [(x, value)] of the individual cells (seeds)."""
     plt = _plt()
-    panels = analysis.benchmarks + ([AVERAGE] if len(analysis.benchmarks) > 1 else [])
+    heads = headline(analysis.benchmarks)
+    panels = analysis.benchmarks + ([AVERAGE] if len(heads) > 1 else [])
     ncols = min(3, len(panels))
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.8 * nrows), dpi=120, squeeze=False)
@@ -117,7 +118,7 @@ def plot_curves(analysis: Analysis, cell_values: dict[str, list[tuple[float, flo
             ax.plot(loc.curve_x, loc.curve_y * 100, color=COLORS[0], alpha=0.6, label=f"{loc.fit} fit")
             ax.axvspan(loc.ci[0], loc.ci[1], color=COLORS[2], alpha=0.15, label="best: 95% CI")
             ax.axvline(loc.best, color=COLORS[2], linewidth=1)
-        base_value = _base_value(base, bench, analysis.benchmarks)
+        base_value = _base_value(base, bench, heads)
         if base_value is not None:
             ax.axhline(base_value * 100, color=BASE_COLOR, linestyle="--", linewidth=1, label="base (untrained)")
             ax.annotate(f"base {base_value * 100:.1f}", (0.5, base_value * 100), xycoords=("axes fraction", "data"),
@@ -132,9 +133,11 @@ def plot_curves(analysis: Analysis, cell_values: dict[str, list[tuple[float, flo
         metric = rows[0].metric if rows else "pass@1"
         ax.set_ylim(-0.03 * top, top * 1.15)
         ax.axhline(0, color="black", linewidth=0.6)
-        ax.set_xlabel(name)
+        if analysis.log_axis:
+            ax.set_xscale("log")
+        ax.set_xlabel(name + (" (log scale)" if analysis.log_axis else ""))
         ax.set_ylabel(f"{metric} (%), n={n} problems" if bench != AVERAGE
-                      else f"mean {metric} (%), {len(analysis.benchmarks)} benchm., n={n}")
+                      else f"mean {metric} (%), {len(heads)} benchm., n={n}")
         best = f": best {name} {loc.best:.2g} [{loc.ci[0]:.2g}, {loc.ci[1]:.2g}]" if loc is not None else ""
         ax.set_title(bench + best, fontsize=9)
     for ax in list(axes.flat)[len(panels):]:
@@ -228,10 +231,14 @@ def plot_diversity(corrs: list, path: str | Path, title: str, x_label: str) -> P
                         va="bottom" if i % 2 == 0 else "top", fontsize=6.5)
         top = max(10.0, float(hi.max()) if len(hi) else 10.0)
         ax.set_ylim(-0.03 * top, top * 1.22)
-        span = float(np.ptp(x)) or max(1.0, abs(float(x[0])) * 0.1)
-        ax.set_xlim(float(x.min()) - 0.12 * span, float(x.max()) + 0.12 * span)
+        if is_log_axis(list(x)):  # e.g. effective rules 3 ... 10,000
+            ax.set_xscale("log")
+            ax.set_xlim(float(x.min()) / 1.6, float(x.max()) * 1.6)
+        else:
+            span = float(np.ptp(x)) or max(1.0, abs(float(x[0])) * 0.1)
+            ax.set_xlim(float(x.min()) - 0.12 * span, float(x.max()) + 0.12 * span)
         ax.axhline(0, color="black", linewidth=0.6)
-        ax.set_xlabel(x_label, fontsize=8)
+        ax.set_xlabel(x_label + (" (log scale)" if is_log_axis(list(x)) else ""), fontsize=8)
         ax.set_ylabel(f"{corr.metric} (%), n={corr.n_problems} problems" if corr.benchmark != AVERAGE
                       else f"mean {corr.metric} (%) over benchmarks", fontsize=8)
         if corr.rho is None:

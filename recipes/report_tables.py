@@ -15,7 +15,7 @@ from typing import Any
 
 from mixing.report import format_table
 from recipes.report_analysis import Analysis, axis_label
-from recipes.report_data import Cell, Outcome
+from recipes.report_data import Cell, Outcome, headline
 
 
 @dataclass
@@ -100,9 +100,10 @@ def cell_columns(cells: list[Cell], benchmarks: list[str], *, label: str = "cell
         cols.append(Column("", f"{bench} ci_low", None, lambda c, o=out: o(c).ci[0] if o(c) and o(c).ci else None))
         cols.append(Column("", f"{bench} ci_high", None, lambda c, o=out: o(c).ci[1] if o(c) and o(c).ci else None))
         cols.append(Column("", f"{bench} n_problems", None, lambda c, o=out: o(c).n_problems if o(c) else None))
-    if len(benchmarks) > 1:
-        cols.append(Column("average %", "average", lambda c: pct(average(c, benchmarks)),
-                           lambda c: average(c, benchmarks)))
+    heads = headline(benchmarks)
+    if len(heads) > 1:
+        cols.append(Column("average %", "average", lambda c: pct(average(c, heads)),
+                           lambda c: average(c, heads)))
     return cols
 
 
@@ -211,7 +212,7 @@ def best_csv(analysis: Analysis) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["benchmark", "axis", "fit", "best", "ci_low", "ci_high", "edge_share", "resamples",
-                "coefficients (ascending powers)"])
+                "coefficients (ascending powers of the axis, of log10 of it on a log axis)"])
     for bench, loc in analysis.best.items():
         w.writerow([bench, analysis.axis, loc.fit, repr(loc.best), repr(loc.ci[0]), repr(loc.ci[1]),
                     repr(loc.edge_share), loc.resamples, json.dumps(loc.coefficients)])

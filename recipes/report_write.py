@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from mixing.artifacts import atomic_write_text
-from recipes.report_analysis import AVERAGE, Analysis, axis_label
-from recipes.report_data import Outcome, mix_text
+from recipes.report_analysis import AVERAGE, LOG_SPAN, Analysis, axis_label
+from recipes.report_data import Outcome, headline, mix_text
 from recipes.report_diversity import axis_title, correlate, correlation_csv, correlation_lines, points_csv
 from recipes.report_diversity import method_text as div_method
 from recipes.report_plots import plot_bars, plot_curves, plot_diversity, plot_problem_map, reference_points
@@ -65,7 +65,9 @@ def method_text(analysis: Analysis) -> str:
             f"Best {axis_label(analysis.axis)}: a {analysis.fit} least-squares fit of the configurations' scores "
             f"against {analysis.axis}, refitted on every bootstrap resample; the interval is the "
             f"{analysis.level:.0%} percentile range of the fitted maximum's location, searched over the swept "
-            "range only.")
+            "range only."
+            + (f" The axis spans {LOG_SPAN:g}x or more, so the fit is in log10({axis_label(analysis.axis)}) "
+               "and the plot's axis is logarithmic." if analysis.log_axis else ""))
     return "\n\n".join(lines)
 
 
@@ -91,8 +93,9 @@ def _cell_points(study: Study, analysis: Analysis) -> dict[str, list[tuple[float
             continue
         for bench, o in cell.outcomes.items():
             points.setdefault(bench, []).append((float(x), o.value))
-        if len(analysis.benchmarks) > 1 and all(b in cell.outcomes for b in analysis.benchmarks):
-            avg = sum(cell.outcomes[b].value for b in analysis.benchmarks) / len(analysis.benchmarks)
+        heads = headline(analysis.benchmarks)
+        if len(heads) > 1 and all(b in cell.outcomes for b in heads):
+            avg = sum(cell.outcomes[b].value for b in heads) / len(heads)
             points.setdefault(AVERAGE, []).append((float(x), avg))
     return points
 

@@ -68,7 +68,11 @@ def score_exact_match(benchmark: str, samples_path: str | Path, *, out_dir: str 
     per_task, missing = per_task_counts(sel.problems, rows)
     overall = accuracy_block(per_task, [p.task_id for p in sel.problems])
     group_names = list(dict.fromkeys(g for p in sel.problems for g in p.groups))
-    groups = {g: accuracy_block(per_task, [p.task_id for p in sel.problems if g in p.groups]) for g in group_names}
+    groups = {}
+    for g in group_names:
+        members = [p.task_id for p in sel.problems if g in p.groups]
+        # the members are named so a report can pair runs on a group (e.g. unseen rules) alone
+        groups[g] = {**accuracy_block(per_task, members), "task_ids": members}
     verdicts = Counter(r["verdict"] for r in rows)
     wall = time.monotonic() - started
     results = {

@@ -1,0 +1,115 @@
+"""`codemix report` on a sweep of an exact-match benchmark with groups (the markov benchmark's
+held-out vs seen rules): each group becomes its own column (`markov:unseen`) with paired
+statistics, groups stay out of the average, and an axis spanning decades (rules I = 10 ...
+10,000) is plotted and fitted on a log scale. Cells are scored by the real scorer on real
+markov problems; the "models" are hand-built answer files."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval.benchmarks import load_problems
+from eval.scoring import score_samples
+from mixing.config import MixConfig
+from mixing.pipeline import build_mixture
+from recipes.cli import main
+from recipes.report_analysis import is_log_axis
+from recipes.report_data import group_outcomes, headline, load_eval_dir
+
+RULES = (10, 100, 1000, 10000)
+UNSEEN_RATE = {10: 0.2, 100: 0.5, 1000: 0.8, 10000: 0.6}  # peaks at I = 1,000 on a log axis
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("groups")
+    mix = MixConfig.model_validate({
+        "sources": [{"name": "m", "path": "builtin:markov", "domain": "general", "count": 2000,
+                     "markov": {"rules": 64, "heldout_rules": 100, "test_examples": 600}}],
+        "decontaminate": {"enabled": False}, "dedup": "none"})
+    build_mixture(mix, seed=5, out_dir=root / "mix", recipe={"mix": mix.model_dump(mode="json")}, recipe_hash="t")
+    problems = load_problems("markov", str(root / "mix"))
+    cells = []
+    for rules in RULES:
+        name = f"rules={rules}"
+        bench_dir = root / "sweep" / "cells" / name / "eval" / "markov"
+        bench_dir.mkdir(parents=True)
+        (bench_dir / "problems.jsonl").write_text("".join(json.dumps(dataclasses.asdict(p)) + "\n" for p in problems))
+        rng = np.random.default_rng(rules)
+        # seen rules always right; held-out rules right at UNSEEN_RATE, else the input copied
+        rows = [{"task_id": p.task_id,
+                 "completion": p.reference if "seen" in p.groups or rng.random() < UNSEEN_RATE[rules]
+                 else p.prompt[:-1].split("|")[1]} for p in problems]
+        samples = bench_dir / "samples.jsonl"
+        samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        score_samples("markov", samples, problems_path=str(bench_dir / "problems.jsonl"), out_dir=bench_dir,
+                      show_table=False)
+        cells.append({"name": name, "values": {"mix.sources.0.markov.rules": rules}, "dir": f"cells/{name}",
+                      "status": "done"})
+    spec = {"name": "markov-groups", "recipe_hash": "f" * 64, "axes": {"mix.sources.0.markov.rules": list(RULES)},
+            "cells": cells, "baseline": cells[0]["name"]}
+    (root / "sweep" / "sweep.json").write_text(json.dumps(spec))
+    return root / "sweep"
+
+
+def test_scorer_names_each_groups_problems(sweep: Path) -> None:
+    res = json.loads((sweep / "cells" / "rules=10" / "eval" / "markov" / "results.json").read_text())
+    problems = [json.loads(line) for line in (sweep / "cells" / "rules=10" / "eval" / "markov" / "problems.jsonl").open()]
+    for group, block in res["groups"].items():
+        assert block["task_ids"] == [p["task_id"] for p in problems if group in p["groups"]]
+        assert block["n_tasks"] == len(block["task_ids"])
+
+
+def test_groups_become_outcomes_with_their_members_scores(sweep: Path, tmp_path: Path) -> None:
+    eval_dir = sweep / "cells" / "rules=1000" / "eval"
+    outcomes = load_eval_dir(eval_dir)
+    assert set(outcomes) == {"markov", "markov:seen", "markov:unseen", "markov:noop", "markov:applied"}
+    res = json.loads((eval_dir / "markov" / "results.json").read_text())
+    unseen = outcomes["markov:unseen"]
+    assert unseen.value == res["groups"]["unseen"]["accuracy"] and unseen.ci == tuple(res["groups"]["unseen"]["accuracy_ci"])
+    assert unseen.scores.mean() == pytest.approx(unseen.value) and outcomes["markov:seen"].value == 1.0
+    assert unseen.n_problems == res["groups"]["unseen"]["n_tasks"] == 300
+    assert headline(list(outcomes)) == ["markov"]
+    # results written before the scorer named the members: read from the problems file beside them
+    for g in res["groups"].values():
+        del g["task_ids"]
+    old = group_outcomes(res, outcomes["markov"], eval_dir / "markov" / "problems.jsonl")
+    assert old["markov:unseen"].task_ids == unseen.task_ids
+    assert np.array_equal(old["markov:unseen"].scores, unseen.scores)
+    assert group_outcomes(res, outcomes["markov"], tmp_path / "absent.jsonl") == {}
+
+
+def test_log_axis_rule() -> None:
+    assert is_log_axis([10, 100, 1000, 10000]) and is_log_axis([0.001, 0.1])
+    assert not is_log_axis([0.0, 0.1, 0.2]) and not is_log_axis([1, 50]) and not is_log_axis(["a", "b"])
+    assert not is_log_axis([1000])
+
+
+def test_report_has_group_columns_a_log_axis_and_no_average_over_groups(sweep: Path, capsys) -> None:
+    assert main(["report", str(sweep), "--resamples", "2000"]) == 0
+    out = capsys.readouterr().out
+    rows = {r["cell"]: r for r in _csv(sweep / "report" / "report.csv")}
+    assert "average" not in next(iter(rows.values())) and "markov accuracy" in rows["rules=10"]  # one benchmark: its groups are not averaged
+    for rules in RULES:
+        res = json.loads((sweep / "cells" / f"rules={rules}" / "eval" / "markov" / "results.json").read_text())
+        assert float(rows[f"rules={rules}"]["markov:unseen accuracy"]) == res["groups"]["unseen"]["accuracy"]
+    cmp = {(r["config"], r["benchmark"]): r for r in _csv(sweep / "report" / "comparisons.csv")}
+    assert cmp[("rules=1000", "markov:unseen")]["verdict"] == "better"      # 0.8 vs 0.2 on 300 problems
+    assert cmp[("rules=1000", "markov:seen")]["verdict"] == "no detectable difference"  # 1.0 vs 1.0
+    best = {r["benchmark"]: r for r in _csv(sweep / "report" / "best.csv")}
+    # fitted in log10(I): the peak of 0.2 / 0.5 / 0.8 / 0.6 at log10 I = 1..4 is near I = 1,500
+    assert 500 < float(best["markov:unseen"]["best"]) < 4000
+    md = (sweep / "report" / "report.md").read_text()
+    assert "fit is in log10(rules)" in md and "markov:unseen" in out
+    assert (sweep / "report" / "report.png").stat().st_size > 10_000
