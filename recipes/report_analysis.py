@@ -177,27 +177,42 @@ def _benchmark(out: Analysis, bench: str, configs: list[Config], choices: dict, 
         out.notes.append(f"{bench}: no configuration has it for every seed; left out")
         return {}
     hashes = {cell.outcomes[bench].problems_hash for c in have for cell in c.cells} - {None}
-    if len(hashes) > 1:
+    paired = len(hashes) <= 1
+    if not paired and not all(cell.outcomes[bench].problems_per_run for c in have for cell in c.cells):
         files = [f"{cell.name}: {cell.outcomes[bench].problems_hash[:12]}" for c in have for cell in c.cells
                  if cell.outcomes[bench].problems_hash]
         raise CodemixError(f"{bench}: cells were scored on different problems (problems_hash differs: "
                            f"{'; '.join(files[:4])}); compare like with like")
     ref_cfg = next((c for c in have if c.name == baseline), have[0])
     task_ids = ref_cfg.cells[0].outcomes[bench].task_ids
+    if not paired:
+        out.notes.append(f"{bench}: each run is scored on problems drawn from its own mixture (they differ "
+                         "between cells by design); its comparisons are unpaired: every run's problems "
+                         "resampled independently, no McNemar, no per-problem map")
     if any(cell.outcomes[bench].scores is None for c in have for cell in c.cells):
         out.notes.append(f"{bench}: some results.json lack per_task counts; no comparisons on it")
         for c in have:
             o = c.cells[0].outcomes[bench]
             out.rows.append(Row(c.name, bench, o.metric, o.n_problems, c.seeds, o.value, o.ci))
         return {}
-    x = np.vstack([cell.outcomes[bench].aligned(task_ids) for c in have for cell in c.cells])
-    run_means = resampled_means(x, out.resamples, rng_for(out.seed, "problems", bench))
+    if paired:
+        x = np.vstack([cell.outcomes[bench].aligned(task_ids) for c in have for cell in c.cells])
+        run_means = resampled_means(x, out.resamples, rng_for(out.seed, "problems", bench))
+    else:  # one independent problem resample per run (their problem sets are unrelated)
+        x = None
+        run_means = np.column_stack([
+            resampled_means(cell.outcomes[bench].scores, out.resamples,
+                            rng_for(out.seed, "problems", bench, cell.name))[:, 0]
+            for c in have for cell in c.cells])
     columns, start, boots, points = {}, 0, {}, {}
     for c in have:
         columns[c.name] = list(range(start, start + c.seeds))
         start += c.seeds
         boots[c.name] = group_means(run_means, columns[c.name], choices[c.name])
-        points[c.name] = x[columns[c.name]].mean(axis=0)  # per-problem, averaged over seeds
+        if paired:
+            points[c.name] = x[columns[c.name]].mean(axis=0)  # per-problem, averaged over seeds
+        else:  # the seeds' mean score (a 1-vector, so .mean() below reads the same)
+            points[c.name] = np.array([np.mean([cell.outcomes[bench].value for cell in c.cells])])
     base_pts = points.get(baseline)
     diffs = []
     for c in have:
@@ -206,11 +221,16 @@ def _benchmark(out: Analysis, bench: str, configs: list[Config], choices: dict, 
             value, ci = first.value, first.ci
         else:
             value, ci = float(points[c.name].mean()), percentile_ci(boots[c.name], out.level)
-        row = Row(c.name, bench, first.metric, len(task_ids), c.seeds, value, ci)
+        row = Row(c.name, bench, first.metric, first.n_problems if not paired else len(task_ids), c.seeds,
+                  value, ci)
         if base_pts is not None and c.name != baseline:
             base_cfg = next(b for b in have if b.name == baseline)
             _compare(row, boots[c.name] - boots[baseline], float(points[c.name].mean() - base_pts.mean()),
                      out.level, two_level=max(c.seeds, base_cfg.seeds) > 1)
+            if not paired:
+                row.test = "unpaired " + row.test
+                out.rows.append(row)
+                continue
             single = all(cell.outcomes[bench].single_sample for cell in c.cells + base_cfg.cells)
             if c.seeds == base_cfg.seeds == 1 and single:
                 row.test = "mcnemar"

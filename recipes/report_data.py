@@ -46,6 +46,7 @@ class Outcome:
     scores: np.ndarray | None = field(default=None, repr=False)
     single_sample: bool = False  # one sample per problem (greedy): McNemar applies
     path: str | None = None
+    problems_per_run: bool = False  # problems drawn from each run's own mixture: compared unpaired
 
     @classmethod
     def from_results(cls, results: dict[str, Any], path: str | Path | None = None, k: int = 1) -> Outcome:
@@ -81,8 +82,12 @@ class Outcome:
                 raise CodemixError(f"{where}: no {metric} in the file and no per_task counts to compute it from")
             value = float(scores.mean())
         n_problems = len(task_ids) if task_ids else int(results.get("n_attempted", results.get("n_tasks", 0)))
+        per_run = results.get("problems_per_run")
+        if per_run is None:  # results written before the scorer recorded it: ask the registry
+            per_run = _registry_problems_per_run(bench)
         return cls(bench, metric, float(value), tuple(ci) if ci else None, n_problems,
-                   results.get("problems_hash"), task_ids, scores, single, str(path) if path else None)
+                   results.get("problems_hash"), task_ids, scores, single, str(path) if path else None,
+                   bool(per_run))
 
     def aligned(self, task_ids: tuple[str, ...]) -> np.ndarray:
         """The per-problem scores in another run's task order (same problem set required)."""
@@ -97,6 +102,15 @@ class Outcome:
             raise CodemixError(f"{self.path or self.benchmark}: scored on other problems "
                                f"(missing {missing[:3]}, extra {extra[:3]})")
         return self.scores[[pos[t] for t in task_ids]]
+
+
+def _registry_problems_per_run(benchmark: str) -> bool:
+    from eval.benchmarks import get_benchmark
+
+    try:
+        return get_benchmark(benchmark).problems_per_run
+    except CodemixError:  # a benchmark this installation does not know
+        return False
 
 
 def load_results(path: str | Path, k: int = 1) -> Outcome:
@@ -165,7 +179,7 @@ def group_outcomes(results: dict[str, Any], whole: Outcome, problems_file: Path)
         name = f"{whole.benchmark}{GROUP_SEP}{g}"
         out[name] = Outcome(name, whole.metric, float(value), tuple(ci) if ci else None, len(ids),
                             f"{whole.problems_hash}{GROUP_SEP}{g}" if whole.problems_hash else None,
-                            tuple(ids), scores, whole.single_sample, whole.path)
+                            tuple(ids), scores, whole.single_sample, whole.path, whole.problems_per_run)
     return out
 
 

@@ -113,3 +113,47 @@ def test_report_has_group_columns_a_log_axis_and_no_average_over_groups(sweep: P
     md = (sweep / "report" / "report.md").read_text()
     assert "fit is in log10(rules)" in md and "markov:unseen" in out
     assert (sweep / "report" / "report.png").stat().st_size > 10_000
+
+
+def _markov_cell(root: Path, name: str, mix_seed: int, unseen_rate: float) -> dict:
+    mix = MixConfig.model_validate({
+        "sources": [{"name": "m", "path": "builtin:markov", "domain": "general", "count": 1000,
+                     "markov": {"rules": 32, "heldout_rules": 50, "test_examples": 400}}],
+        "decontaminate": {"enabled": False}, "dedup": "none"})
+    mix_dir = root / "mixes" / name
+    build_mixture(mix, seed=mix_seed, out_dir=mix_dir, recipe={"mix": mix.model_dump(mode="json")}, recipe_hash="t")
+    bench_dir = root / "cells" / name / "eval" / "markov"
+    bench_dir.mkdir(parents=True)
+    rng = np.random.default_rng(mix_seed)
+    rows = [{"task_id": p.task_id, "completion": p.reference if "seen" in p.groups or rng.random() < unseen_rate
+             else "?"} for p in load_problems("markov", str(mix_dir))]
+    (bench_dir / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    score_samples("markov", bench_dir / "samples.jsonl", problems_path=str(mix_dir), out_dir=bench_dir,
+                  show_table=False)
+    return {"name": name, "values": {"run": name}, "dir": f"cells/{name}", "status": "done"}
+
+
+def test_runs_scored_on_their_own_problems_are_compared_unpaired(tmp_path: Path, capsys) -> None:
+    # seeds 1 and 2 draw other rules, so other problems: refusing would make markov sweeps unreportable
+    cells = [_markov_cell(tmp_path, "a", 1, 0.2), _markov_cell(tmp_path, "b", 2, 0.8),
+             _markov_cell(tmp_path, "c", 3, 0.2)]
+    res = [json.loads((tmp_path / "cells" / c["name"] / "eval/markov/results.json").read_text()) for c in cells]
+    assert len({r["problems_hash"] for r in res}) == 3 and all(r["problems_per_run"] for r in res)
+    spec = {"name": "own-problems", "cells": cells, "baseline": "a"}
+    (tmp_path / "sweep.json").write_text(json.dumps(spec))
+    assert main(["report", str(tmp_path), "--resamples", "2000"]) == 0
+    out = capsys.readouterr().out
+    cmp = {(r["config"], r["benchmark"]): r for r in _csv(tmp_path / "report" / "comparisons.csv")}
+    assert cmp[("b", "markov:unseen")]["test"] == "unpaired bootstrap"
+    assert cmp[("b", "markov:unseen")]["verdict"] == "better"          # 0.8 vs 0.2 on 200 problems each
+    assert cmp[("c", "markov:unseen")]["verdict"] == "no detectable difference"  # 0.2 vs 0.2
+    assert float(cmp[("c", "markov:seen")]["delta"]) == 0.0
+    assert "unpaired" in out and not (tmp_path / "report" / "problems.csv").exists()
+    # a benchmark whose problems should be the same for every run still refuses to mix them
+    for c in cells:
+        path = tmp_path / "cells" / c["name"] / "eval/markov/results.json"
+        r = json.loads(path.read_text())
+        r["problems_per_run"] = False
+        path.write_text(json.dumps(r))
+    assert main(["report", str(tmp_path)]) == 2
+    assert "cells were scored on different problems" in capsys.readouterr().err

@@ -40,6 +40,10 @@ class Benchmark:
     # The Hub data set the default source reads (lets `codemix run` check reachability and the
     # local cache before anything runs); None when the default source is not the Hub.
     hub_id: str | None = None
+    # Each run is scored on problems drawn from its own mixture (markov: held-out and seen rules
+    # of that run's rule set), so two runs' problem sets differ by design and reports compare
+    # them unpaired instead of refusing.
+    problems_per_run: bool = False
 
     def __post_init__(self) -> None:
         if self.scorer not in SCORERS:

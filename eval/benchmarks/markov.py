@@ -74,4 +74,4 @@ register(Benchmark(
     name="markov", scorer="exact_match", load=load_markov,
     description="string-rewrite rules x -> y (leftmost occurrence): exact match on held-out and seen rules",
     default_source=None, path_hint="the builtin:markov mixture directory or a markov problems.jsonl",
-    path_is_file=False))
+    path_is_file=False, problems_per_run=True))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.benchmarks import Problem, problems_hash, source_hash
+from eval.benchmarks import Problem, get_benchmark, problems_hash, source_hash
 from eval.passk import bootstrap_ci
 from eval.samples import samples_hash
 from eval.scoring.results import format_table, note_counts, per_task_counts, sample_counts, select
@@ -80,7 +80,7 @@ def score_exact_match(benchmark: str, samples_path: str | Path, *, out_dir: str 
         "missing_tasks": missing, "n_samples": len(rows), **sample_counts(per_task),
         "accuracy": overall["accuracy"], "accuracy_ci": overall["accuracy_ci"], "groups": groups,
         "per_task": per_task, "verdicts": {v: verdicts.get(v, 0) for v in VERDICTS}, "notes": note_counts(rows),
-        "problems_hash": problems_hash(sel.problems),
+        "problems_hash": problems_hash(sel.problems), "problems_per_run": get_benchmark(benchmark).problems_per_run,
         "problems_file_hash": source_hash(benchmark, problems_path),
         "samples_hash": samples_hash(samples_path), "skipped_samples": sel.skipped,
         "timing": {"wall_s": round(wall, 3), "executed": len(rows), "resumed": 0},
