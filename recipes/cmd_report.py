@@ -3,6 +3,7 @@
     codemix report runs/sweep [--baseline CELL] [--reference CSV] [--out DIR]
     codemix report runs/a runs/b runs/c        # plain run dirs: what varied is read from their recipes
     codemix report runs/sweep --diversity [--diversity-axis effective_tasks]   # + score vs mixture diversity
+    codemix report runs/markov-longtail --where rules=1000 --where frequency=power_law   # one slice
 
 Prints the tables and writes report.md, report.csv (+ comparisons.csv, best.csv, curve.csv,
 problems.csv; diversity.csv, diversity_points.csv where the cells' mixtures carry diversity
@@ -22,8 +23,11 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="CSV of published numbers to overlay (axis column, then benchmark columns in percent); "
                         "'paper-code-mix' names the bundled one")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: DIR/report for the first DIR)")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="report only the cells with this swept value (repeatable), e.g. --where rules=1000; "
+                        "the default --out becomes DIR/report-KEY=VALUE")
     p.add_argument("--axis", default=None, help="the numeric swept key to find the best value along (default: the only one)")
-    p.add_argument("--fit", default="quadratic", help="curve for the best value: quadratic (default) or cubic")
+    p.add_argument("--fit", default="quadratic", help="curve for the best value: quadratic (default), cubic, or none (plot the points only)")
     p.add_argument("--k", type=int, default=1, help="pass@k to compare (default 1)")
     p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same intervals)")
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from mixing.errors import CodemixError
     from recipes.report_analysis import analyse
     from recipes.report_data import load_reference
-    from recipes.report_study import collect
+    from recipes.report_study import collect, select
     from recipes.report_write import write_report
 
     if args.resamples < 100:
@@ -65,13 +69,15 @@ def run(args: argparse.Namespace) -> int:
     if args.embedding and not args.diversity:
         raise CodemixError("--embedding applies with --diversity only")
     study = collect(args.dirs, baseline=args.baseline, k=args.k)
+    study, label = select(study, args.where)
     if not study.done:
         raise CodemixError(f"{', '.join(map(str, args.dirs))}: no cell has results yet")
     diversity_lines = attach(study, compute=args.diversity, embedding=args.embedding)
     analysis = analyse(study, resamples=args.resamples, seed=args.seed, alpha=args.alpha, fit=args.fit,
                        axis=args.axis, suggest_k=args.suggest)
     reference = load_reference(reference_path(args.reference)) if args.reference else None
-    written = write_report(study, analysis, args.out or args.dirs[0] / "report", reference,
+    out = args.out or args.dirs[0] / (f"report-{label}" if label else "report")
+    written = write_report(study, analysis, out, reference,
                            diversity_axis=args.diversity_axis, diversity_lines=diversity_lines)
     print(written.text)
     return 0

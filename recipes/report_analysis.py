@@ -142,8 +142,8 @@ def numeric_axis(configs: list[Config], axis: str | None) -> tuple[str | None, s
 def analyse(study: Study, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, level: float = DEFAULT_LEVEL,
             alpha: float = DEFAULT_ALPHA, fit: str = "quadratic", axis: str | None = None,
             suggest_k: int = 0) -> Analysis:
-    if fit not in FITS:
-        raise CodemixError(f"--fit {fit!r}: choose one of {', '.join(FITS)}")
+    if fit not in FITS and fit != "none":
+        raise CodemixError(f"--fit {fit!r}: choose one of {', '.join(FITS)}, none")
     configs = group_configs(study.done)
     base_cell = study.baseline_cell()
     baseline = base_cell.config if base_cell is not None and base_cell in study.done else None
@@ -167,7 +167,8 @@ def analyse(study: Study, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, 
         out.notes.append(why)
     if out.axis:
         out.log_axis = is_log_axis([c.values[out.axis] for c in configs])
-        _best(out, configs, boots, suggest_k)
+        if fit != "none":  # none: a dose-response (accuracy rising with the number of rules) has no interior best
+            _best(out, configs, boots, suggest_k)
     return out
 
 

@@ -146,3 +146,47 @@ def _merge(studies: list[Study]) -> Study:
     base = next((s.base for s in studies if s.base), {})
     return Study(" + ".join(s.name for s in studies), cells, studies[0].baseline, base, axes,
                  [src for s in studies for src in s.sources])
+
+
+def select(study: Study, where: list[str]) -> tuple[Study, str]:
+    """The cells whose swept values match every `KEY=VALUE` (`--where rules=1000`): one slice of a
+    many-dimensional sweep, so a numeric axis can be fitted and compared along. KEY is a dotted
+    swept key or its last part; VALUE matches the value as written in the recipe (1000 = 1000.0).
+    Returns the sliced study and its label (`rules=1000`)."""
+    import difflib
+
+    if not where:
+        return study, ""
+    keys = sorted({k for c in study.cells for k in c.values})
+    wanted: list[tuple[str, str]] = []
+    for item in where:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise CodemixError(f"--where {item!r}: expected KEY=VALUE, e.g. --where rules=1000")
+        match = [k for k in keys if k == key or k.rsplit(".", 1)[-1] == key]
+        if len(match) != 1:
+            close = difflib.get_close_matches(key, [k.rsplit(".", 1)[-1] for k in keys], n=1, cutoff=0.5)
+            why = "matches several swept keys" if match else "is not a swept key"
+            raise CodemixError(f"--where {item!r}: {key!r} {why} (swept: {', '.join(keys) or 'none'})"
+                               + (f"; did you mean {close[0]!r}?" if close and not match else ""))
+        wanted.append((match[0], value))
+    cells = [c for c in study.cells if all(_same(c.values.get(k), v) for k, v in wanted)]
+    label = ",".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in wanted)
+    if not cells:
+        seen = {k: sorted({repr(c.values.get(k)) for c in study.cells}) for k, _ in wanted}
+        raise CodemixError(f"--where {label}: no cell matches (values: "
+                           + "; ".join(f"{k.rsplit('.', 1)[-1]} in {', '.join(v)}" for k, v in seen.items()) + ")")
+    names = {c.name for c in cells}
+    baseline = study.baseline if study.baseline in names else cells[0].name
+    return Study(f"{study.name} [{label}]", cells, baseline, study.base, study.axes, study.sources), label
+
+
+def _same(actual: Any, wanted: str) -> bool:
+    if isinstance(actual, bool) or actual is None:
+        return str(actual).lower() == wanted.lower()
+    if isinstance(actual, int | float):
+        try:
+            return float(wanted) == float(actual)
+        except ValueError:
+            return False
+    return str(actual) == wanted

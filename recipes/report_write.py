@@ -60,7 +60,11 @@ def method_text(analysis: Analysis) -> str:
         f"separately per benchmark and for the average; verdict better / worse when the Holm-adjusted p < "
         f"{analysis.alpha}, else no detectable difference.",
     ]
-    if analysis.axis:
+    if analysis.axis and analysis.fit == "none":
+        lines.append(f"No best-value fit along {analysis.axis} (--fit none)"
+                     + (f"; the axis spans {LOG_SPAN:g}x or more, so the plot's axis is logarithmic."
+                        if analysis.log_axis else "."))
+    elif analysis.axis:
         lines.append(
             f"Best {axis_label(analysis.axis)}: a {analysis.fit} least-squares fit of the configurations' scores "
             f"against {analysis.axis}, refitted on every bootstrap resample; the interval is the "

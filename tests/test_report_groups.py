@@ -157,3 +157,24 @@ def test_runs_scored_on_their_own_problems_are_compared_unpaired(tmp_path: Path,
         path.write_text(json.dumps(r))
     assert main(["report", str(tmp_path)]) == 2
     assert "cells were scored on different problems" in capsys.readouterr().err
+
+
+def test_where_reports_one_slice_and_names_bad_keys(sweep: Path, capsys) -> None:
+    assert main(["report", str(sweep), "--where", "rules=1000.0", "--where", "rules=1000", "--resamples", "500"]) == 0
+    assert "markov-groups [rules=1000.0,rules=1000]" in capsys.readouterr().out
+    rows = _csv(sweep / "report-rules=1000.0,rules=1000" / "report.csv")
+    assert [r["cell"] for r in rows] == ["rules=1000"]
+    for where, message in (("rulez=1", "'rulez' is not a swept key (swept: mix.sources.0.markov.rules); "
+                                       "did you mean 'rules'?"),
+                           ("rules=7", "no cell matches (values: rules in 10, 100, 1000, 10000)"),
+                           ("rules", "expected KEY=VALUE")):
+        assert main(["report", str(sweep), "--where", where]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_fit_none_plots_points_without_a_best_value(sweep: Path, tmp_path: Path) -> None:
+    assert main(["report", str(sweep), "--fit", "none", "--resamples", "500", "--out", str(tmp_path / "r")]) == 0
+    assert not (tmp_path / "r" / "best.csv").exists() and (tmp_path / "r" / "report.png").is_file()
+    assert "No best-value fit along mix.sources.0.markov.rules (--fit none); the axis spans 100x" in \
+        (tmp_path / "r" / "report.md").read_text()
+    assert main(["report", str(sweep), "--fit", "cubicle"]) == 2
