@@ -178,3 +178,49 @@ def test_fit_none_plots_points_without_a_best_value(sweep: Path, tmp_path: Path)
     assert "No best-value fit along mix.sources.0.markov.rules (--fit none); the axis spans 100x" in \
         (tmp_path / "r" / "report.md").read_text()
     assert main(["report", str(sweep), "--fit", "cubicle"]) == 2
+
+
+def test_markov_report_tabulates_and_plots_a_two_dimensional_grid(tmp_path: Path, capsys) -> None:
+    from recipes import markov_report
+
+    cells = []
+    for rules in (16, 64):
+        for alpha in (1.0, 0.2):
+            name = f"rules={rules},alpha={alpha}"
+            cell = tmp_path / "cells" / name
+            mix = MixConfig.model_validate({
+                "sources": [{"name": "m", "path": "builtin:markov", "domain": "general", "count": 1000,
+                             "markov": {"rules": rules, "frequency": "power_law", "alpha": alpha,
+                                        "heldout_rules": 40, "test_examples": 200}}],
+                "decontaminate": {"enabled": False}, "dedup": "none"})
+            build_mixture(mix, seed=1, out_dir=cell / "mix", recipe={"mix": mix.model_dump(mode="json")},
+                          recipe_hash="t")
+            (cell / "train").mkdir()
+            (cell / "train" / "manifest.json").write_text(json.dumps({"steps": 10, "train_s": 60.0, "final_loss": 0.5}))
+            bench = cell / "eval" / "markov"
+            bench.mkdir(parents=True)
+            rate = (0.3 if rules == 16 else 0.7) * (1.0 if alpha == 1.0 else 0.5)
+            rng = np.random.default_rng(rules)
+            rows = [{"task_id": p.task_id, "completion": p.reference if rng.random() < rate else "?"}
+                    for p in load_problems("markov", str(cell / "mix"))]
+            (bench / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+            score_samples("markov", bench / "samples.jsonl", problems_path=str(cell / "mix"), out_dir=bench,
+                          show_table=False)
+            cells.append({"name": name, "dir": f"cells/{name}", "status": "done",
+                          "values": {"mix.sources.0.markov.rules": rules, "mix.sources.0.markov.alpha": alpha}})
+    (tmp_path / "sweep.json").write_text(json.dumps({"name": "grid", "cells": cells}))
+    assert markov_report.main([str(tmp_path), "--x", "alpha", "--png", str(tmp_path / "grid.png")]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("| 16") or line.startswith("| 64")]
+    assert len(lines) == 4
+    data = json.loads((tmp_path / "markov-report.json").read_text())
+    for row in data:
+        res = json.loads((tmp_path / "cells" / row["cell"] / "eval/markov/results.json").read_text())
+        assert row["unseen"] == res["groups"]["unseen"]["accuracy"] and row["I"] == row["rules"]
+        manifest = json.loads((tmp_path / "cells" / row["cell"] / "mix/manifest.json").read_text())
+        assert row["effective_rules"] == manifest["sources"][0]["markov"]["effective_rules"]
+    skewed = {r["rules"]: r["effective_rules"] for r in data if r["alpha"] == 0.2}
+    assert skewed[16] < 16 and skewed[64] < 64  # the power law concentrates rows on fewer rules
+    assert (tmp_path / "grid.png").stat().st_size > 10_000
+    assert markov_report.main([str(tmp_path), "--x", "beta"]) == 2
+    assert "--x 'beta': not a swept key (swept: rules, alpha)" in capsys.readouterr().out
