@@ -95,6 +95,8 @@ class Analysis:
     seed: int = 0
     level: float = DEFAULT_LEVEL
     alpha: float = DEFAULT_ALPHA
+    # benchmarks whose runs were scored on problems drawn from their own mixtures: compared unpaired
+    unpaired: list[str] = field(default_factory=list)
     # benchmark -> configuration -> (resamples,) bootstrap replicates of its score (problems and
     # seeds resampled); what other statistics over configurations (rank correlations) reuse
     boots: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
@@ -147,15 +149,26 @@ def analyse(study: Study, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, 
     configs = group_configs(study.done)
     base_cell = study.baseline_cell()
     baseline = base_cell.config if base_cell is not None and base_cell in study.done else None
+    note = None
+    if study.baseline and baseline is None and configs:
+        # a sweep still running: compare with the baseline's configuration if another seed of it
+        # is done, else with the first configuration that is, rather than with nothing
+        same = next((c.name for c in configs if base_cell is not None and c.name == base_cell.config), None)
+        baseline = same or configs[0].name
+        note = f"baseline cell {study.baseline!r} has no results yet: comparing with {baseline!r}"
     out = Analysis(study.benchmarks(), configs, baseline, [], resamples=resamples, seed=seed, level=level,
                    alpha=alpha, fit=fit)
-    if study.baseline and baseline is None:
-        out.notes.append(f"baseline cell {study.baseline!r} has no results: no comparisons")
+    if note:
+        out.notes.append(note)
     choices = {c.name: seed_choices(c.seeds, resamples, rng_for(seed, "seeds", c.name)) for c in configs}
     boots: dict[str, dict[str, np.ndarray]] = {}  # benchmark -> config -> (B,) replicates
     for bench in out.benchmarks:
         boots[bench] = _benchmark(out, bench, configs, choices, baseline)
     out.boots = boots
+    if out.unpaired:
+        out.notes.append(f"{', '.join(out.unpaired)}: each run is scored on problems drawn from its own mixture "
+                         "(they differ between cells by design), so comparisons are unpaired: every run's "
+                         "problems resampled independently, no McNemar, no per-problem map")
     _average(out, configs, boots, baseline)
     for bench in [*out.benchmarks, AVERAGE]:  # Holm within each column: the cells compared there
         rows = [r for r in out.rows if r.benchmark == bench and r.p_value is not None]
@@ -187,9 +200,7 @@ def _benchmark(out: Analysis, bench: str, configs: list[Config], choices: dict, 
     ref_cfg = next((c for c in have if c.name == baseline), have[0])
     task_ids = ref_cfg.cells[0].outcomes[bench].task_ids
     if not paired:
-        out.notes.append(f"{bench}: each run is scored on problems drawn from its own mixture (they differ "
-                         "between cells by design); its comparisons are unpaired: every run's problems "
-                         "resampled independently, no McNemar, no per-problem map")
+        out.unpaired.append(bench)
     if any(cell.outcomes[bench].scores is None for c in have for cell in c.cells):
         out.notes.append(f"{bench}: some results.json lack per_task counts; no comparisons on it")
         for c in have:

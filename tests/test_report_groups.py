@@ -224,3 +224,20 @@ def test_markov_report_tabulates_and_plots_a_two_dimensional_grid(tmp_path: Path
     assert (tmp_path / "grid.png").stat().st_size > 10_000
     assert markov_report.main([str(tmp_path), "--x", "beta"]) == 2
     assert "--x 'beta': not a swept key (swept: rules, alpha)" in capsys.readouterr().out
+
+
+def test_a_pending_baseline_falls_back_to_a_finished_cell(sweep: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy, ignore=shutil.ignore_patterns("report*"))
+    spec = json.loads((copy / "sweep.json").read_text())
+    spec["cells"].insert(0, {"name": "rules=1", "values": {"mix.sources.0.markov.rules": 1}, "dir": "cells/rules=1",
+                             "status": "pending"})
+    spec["baseline"] = "rules=1"
+    (copy / "sweep.json").write_text(json.dumps(spec))
+    assert main(["report", str(copy), "--fit", "none", "--resamples", "500"]) == 0
+    out = capsys.readouterr().out
+    assert "baseline cell 'rules=1' has no results yet: comparing with 'rules=10'" in out
+    cmp = {(r["config"], r["benchmark"]): r for r in _csv(copy / "report" / "comparisons.csv")}
+    assert cmp[("rules=1000", "markov:unseen")]["verdict"] == "better"
