@@ -89,3 +89,16 @@ def llama_style_tokenizer():
     tok.add_special_tokens(["<s>", "</s>"])
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 0)])
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>")
+
+
+def interrupt_after_save(step: int):
+    """A trainer callback: a Ctrl-C (KeyboardInterrupt, so nothing after it runs) right after the
+    checkpoint of step `step` is on disk."""
+    from transformers import TrainerCallback
+
+    class InterruptAfterSave(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == step:
+                raise KeyboardInterrupt
+
+    return InterruptAfterSave()

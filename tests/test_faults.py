@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
+from recipe_helpers import TINY_TRAIN, TWO_SOURCES
 
 from mixing.artifacts import read_manifest, sha256_file, stage_state
 from recipes.cli import main
@@ -32,40 +33,31 @@ from recipes.cli import main
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = list(range(int(os.environ.get("CODEMIX_FAULT_SEEDS", "1"))))
 
-MIX_RECIPE = """
+
+def mix_recipe(out: Path) -> str:
+    return f"""
 name: faults-mix
 seed: 5
 output_dir: {out}
 mix:
   budget: 6000
   general_fraction: 0.3
-  sources:
-    - {{name: pyfuncs, path: "builtin:pyfuncs", domain: code}}
-    - {{name: texttasks, path: "builtin:texttasks", domain: general}}
+{TWO_SOURCES}
   decontaminate: {{benchmarks: [humaneval], ngram: 13}}
 """
 
-RUN_RECIPE = """
+
+def run_recipe(out: Path) -> str:
+    return f"""
 name: faults
 seed: 7
 output_dir: {out}
 mix:
   budget: 240
   general_fraction: 0.25
-  sources:
-    - {{name: pyfuncs, path: "builtin:pyfuncs", domain: code}}
-    - {{name: texttasks, path: "builtin:texttasks", domain: general}}
+{TWO_SOURCES}
   decontaminate: {{enabled: false}}
-train:
-  model:
-    init: random
-    arch: {{arch: llama, hidden_size: 32, layers: 1, heads: 2, max_position_embeddings: 2048}}
-    tokenizer: {{kind: bpe, vocab_size: 400}}
-  method: full
-  learning_rate: 0.003
-  max_steps: 12
-  per_device_batch_size: 8
-  max_length: 128
+{TINY_TRAIN}
   logging_steps: 2
   save_steps: 4
   report_to: [none]
@@ -146,8 +138,8 @@ def _timed_reference(args: list[str], tmp_path: Path, markers: list[Path]) -> di
 @pytest.mark.parametrize("seed", SEEDS)
 def test_kill_during_mix_then_rerun_gives_the_same_mixture(tmp_path, seed):
     ref_out, out = tmp_path / "ref", tmp_path / "run"
-    (tmp_path / "ref.yaml").write_text(MIX_RECIPE.format(out=ref_out))
-    (tmp_path / "run.yaml").write_text(MIX_RECIPE.format(out=out))
+    (tmp_path / "ref.yaml").write_text(mix_recipe(ref_out))
+    (tmp_path / "run.yaml").write_text(mix_recipe(out))
     t0 = time.monotonic()
     assert main(["mix", str(tmp_path / "ref.yaml")]) == 0
     duration = time.monotonic() - t0
@@ -199,7 +191,7 @@ def test_kill_during_score_then_rerun_gives_the_same_results(tmp_path, seed):
 def reference_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults-ref")
     out = root / "run"
-    (root / "r.yaml").write_text(RUN_RECIPE.format(out=out))
+    (root / "r.yaml").write_text(run_recipe(out))
     bench = out / "eval" / "humaneval"
     markers = [out / "mix" / ".lock", out / "mix" / "manifest.json", out / "train" / ".lock",
                out / "train" / "manifest.json", bench / "inputs.json", bench / "results.run.json",
@@ -234,7 +226,7 @@ def _artifacts(out: Path) -> dict:
 def test_kill_codemix_run_in_each_stage(reference_run, tmp_path, stage, seed):
     ref_out, stages = reference_run
     out = tmp_path / "run"
-    (tmp_path / "r.yaml").write_text(RUN_RECIPE.format(out=out))
+    (tmp_path / "r.yaml").write_text(run_recipe(out))
     marker, duration = stages[stage]
     u = random.Random(f"{stage}-{seed}").random()
     landed = _kill_during(["run", str(tmp_path / "r.yaml")], tmp_path, out / marker, duration, u)

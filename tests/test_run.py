@@ -6,31 +6,23 @@ import re
 from pathlib import Path
 
 import pytest
+from recipe_helpers import TINY_TRAIN, TWO_SOURCES
 
 from mixing.artifacts import hash_json
 from recipes.cli import main
 
-RECIPE = """
+
+def recipe_text(out: Path) -> str:
+    return f"""
 name: e2e
 seed: 7
 output_dir: {out}
 mix:
   budget: 240
   general_fraction: 0.25
-  sources:
-    - {{name: pyfuncs, path: "builtin:pyfuncs", domain: code}}
-    - {{name: texttasks, path: "builtin:texttasks", domain: general}}
+{TWO_SOURCES}
   decontaminate: {{benchmarks: [humaneval], ngram: 13}}
-train:
-  model:
-    init: random
-    arch: {{arch: llama, hidden_size: 32, layers: 1, heads: 2, max_position_embeddings: 2048}}
-    tokenizer: {{kind: bpe, vocab_size: 400}}
-  method: full
-  learning_rate: 0.003
-  max_steps: 12
-  per_device_batch_size: 8
-  max_length: 128
+{TINY_TRAIN}
   logging_steps: 4
   save_steps: 6
   report_to: [none]
@@ -42,6 +34,7 @@ eval:
   workers: 1
   include_base: true
 """
+
 
 BENCH_FILES = {"inputs.json", "generation.json", "manifest.json", "prompts.jsonl", "results.json", "results.jsonl",
                "results.run.json", "samples.jsonl", "samples.raw.jsonl"}
@@ -55,7 +48,7 @@ def _files(root: Path) -> set[str]:
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("e2e") / "run"
     recipe = out.parent / "e2e.yaml"
-    recipe.write_text(RECIPE.format(out=out))
+    recipe.write_text(recipe_text(out))
     assert main(["run", str(recipe)]) == 0
     return out, recipe
 

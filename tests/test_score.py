@@ -21,14 +21,7 @@ CONTRACT_KEYS = {"benchmark", "problems_hash", "samples_hash", "n_tasks", "sampl
                  "pass_at_k_ci", "per_task", "verdicts", "isolation", "timing"}
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CODEMIX_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def problems():
-    return {p.task_id: p for p in load_problems("humaneval")}
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def write_samples(path, problems, tasks=TASKS, per_task=4, slow=0.0):
@@ -44,8 +37,8 @@ def write_samples(path, problems, tasks=TASKS, per_task=4, slow=0.0):
     return path
 
 
-def test_score_writes_results_with_the_contract_keys(tmp_path, problems, capsys):
-    samples = write_samples(tmp_path / "s.jsonl", problems)
+def test_score_writes_results_with_the_contract_keys(tmp_path, humaneval_problems, capsys):
+    samples = write_samples(tmp_path / "s.jsonl", humaneval_problems)
     out = tmp_path / "out"
     assert main(["score", "--benchmark", "humaneval", "--samples", str(samples), "--out", str(out),
                  "--k", "1,2", "--workers", "2", "--tasks", ",".join(TASKS)]) == 0
@@ -78,8 +71,8 @@ def _cmdline_has(proc_dir, marker):
         return False
 
 
-def test_resume_after_a_kill_mid_run(tmp_path, problems):
-    samples = write_samples(tmp_path / "s.jsonl", problems, per_task=6, slow=0.05)  # 48 x 50 ms
+def test_resume_after_a_kill_mid_run(tmp_path, humaneval_problems):
+    samples = write_samples(tmp_path / "s.jsonl", humaneval_problems, per_task=6, slow=0.05)  # 48 x 50 ms
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "recipes", "score", "--benchmark", "humaneval", "--samples", str(samples),
            "--out", str(out), "--workers", "2", "--timeout", "5", "--tasks", ",".join(TASKS), "--k", "1,5"]
@@ -118,8 +111,8 @@ def test_resume_after_a_kill_mid_run(tmp_path, problems):
     assert first["pass_at_k"]["pass@1"] == pytest.approx(0.5)
 
 
-def test_hash_seed_random_is_recorded_and_not_resumed_into(tmp_path, problems):
-    samples = write_samples(tmp_path / "s.jsonl", problems, tasks=TASKS[:2], per_task=2)
+def test_hash_seed_random_is_recorded_and_not_resumed_into(tmp_path, humaneval_problems):
+    samples = write_samples(tmp_path / "s.jsonl", humaneval_problems, tasks=TASKS[:2], per_task=2)
     out = tmp_path / "out"
     assert main(["score", "--benchmark", "humaneval", "--samples", str(samples), "--out", str(out),
                  "--k", "1", "--workers", "1", "--timeout", "5", "--hash-seed", "random"]) == 0
@@ -130,8 +123,8 @@ def test_hash_seed_random_is_recorded_and_not_resumed_into(tmp_path, problems):
     assert res["hash_seed"] == 0 and res["timing"]["executed"] == 4 and res["timing"]["resumed"] == 0
 
 
-def test_changed_samples_are_rescored_not_resumed(tmp_path, problems):
-    samples = write_samples(tmp_path / "s.jsonl", problems, tasks=TASKS[:2], per_task=2)
+def test_changed_samples_are_rescored_not_resumed(tmp_path, humaneval_problems):
+    samples = write_samples(tmp_path / "s.jsonl", humaneval_problems, tasks=TASKS[:2], per_task=2)
     out = tmp_path / "out"
     score_samples("humaneval", samples, k=(1,), workers=1, timeout=5.0, out_dir=out, tasks=TASKS[:2])
     rows = [json.loads(line) for line in samples.read_text().splitlines()]
@@ -141,13 +134,13 @@ def test_changed_samples_are_rescored_not_resumed(tmp_path, problems):
     assert res["timing"]["executed"] == 1 and res["per_task"]["HumanEval/0"] == {"n": 2, "c": 2}
 
 
-def test_samples_as_a_directory_of_programs_and_missing_tasks(tmp_path, problems):
+def test_samples_as_a_directory_of_programs_and_missing_tasks(tmp_path, humaneval_problems):
     root = tmp_path / "samples"
     for tid in TASKS[:3]:
         d = root / tid.replace("/", "_")
         d.mkdir(parents=True)
-        (d / "0.py").write_text(problems[tid].canonical_solution)
-        (d / "1.py").write_text(problems[tid].prompt + "    return None\n")
+        (d / "0.py").write_text(humaneval_problems[tid].canonical_solution)
+        (d / "1.py").write_text(humaneval_problems[tid].prompt + "    return None\n")
     res = score_samples("humaneval", root, k=(1,), workers=2, timeout=5.0, out_dir=tmp_path / "out")
     assert res["n_tasks"] == 164 and res["n_attempted"] == 3 and len(res["missing_tasks"]) == 161
     assert res["pass_at_k"]["pass@1"] == pytest.approx(0.5)
@@ -199,8 +192,8 @@ def test_bad_samples_files_are_clear_errors(tmp_path, capsys, content, message):
     (["--problems", "mbpp=x.jsonl"], "mbpp is not among the benchmarks scored (humaneval)"),
     (["--limit", "0"], "--limit must be at least 1"),
 ])
-def test_cli_argument_errors(tmp_path, problems, capsys, args, message):
-    samples = write_samples(tmp_path / "s.jsonl", problems, tasks=TASKS[:1], per_task=1)
+def test_cli_argument_errors(tmp_path, humaneval_problems, capsys, args, message):
+    samples = write_samples(tmp_path / "s.jsonl", humaneval_problems, tasks=TASKS[:1], per_task=1)
     base = {"--benchmark": "humaneval", "--samples": str(samples), "--out": str(tmp_path / "o")}
     for flag, value in zip(args[::2], args[1::2], strict=True):
         base[flag] = value
@@ -213,13 +206,13 @@ def test_cli_argument_errors(tmp_path, problems, capsys, args, message):
     assert message in capsys.readouterr().err
 
 
-def test_reference_times_are_measured_once_and_cached(problems):
+def test_reference_times_are_measured_once_and_cached(humaneval_problems):
     import dataclasses
 
     from eval.sandbox.executor import Executor
     from eval.timelimits import time_limits
 
-    quick = problems["HumanEval/0"]
+    quick = humaneval_problems["HumanEval/0"]
     slow = dataclasses.replace(quick, task_id="slow", canonical_solution="import time\ntime.sleep(0.8)\n" + quick.canonical_solution)
     with Executor(workers=1) as ex:
         limits, info = time_limits([quick, slow], ex)

@@ -5,7 +5,14 @@ import json
 
 import pytest
 import torch
-from finetune_helpers import llama_style_tokenizer, pyfunc_rows, run_train, tiny_config, write_mixture
+from finetune_helpers import (
+    interrupt_after_save,
+    llama_style_tokenizer,
+    pyfunc_rows,
+    run_train,
+    tiny_config,
+    write_mixture,
+)
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 from finetune.checkpoint import base_model_ref, checkpoint_paths, load_model, read_checkpoint
@@ -16,6 +23,8 @@ CONTRACT_KEYS = {"recipe_hash", "mixture_hash", "base_model", "method", "prompt_
 TOKENIZER_FILES = {"chat_template.jinja", "tokenizer.json", "tokenizer_config.json"}
 MODEL_FILES = {"config.json", "generation_config.json", "model.safetensors"} | TOKENIZER_FILES
 ADAPTER_FILES = {"README.md", "adapter_config.json", "adapter_model.safetensors"} | TOKENIZER_FILES
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class CaptureLogits(TrainerCallback):
@@ -28,28 +37,6 @@ class CaptureLogits(TrainerCallback):
         model.eval()
         with torch.no_grad():
             self.logits = model(input_ids=self.input_ids).logits.clone()
-
-
-class InterruptAfterSave(TrainerCallback):
-    """A Ctrl-C right after the checkpoint of step `step` is on disk."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise KeyboardInterrupt
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """These tests check behaviour, not speed. On the shared 2-core machine two intra-op threads
-    ran a tiny model ~6x slower than one whenever another process held a core (measured: 39 s
-    against 6.4 s for the same 60 steps), and one thread is still deterministic."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +184,7 @@ def test_resume_after_interrupt_reaches_the_same_loss(mixture, tmp_path):
     straight, _ = run_train(cfg, mixture, tmp_path / "straight", seed=3)
     out = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
-        run_train(cfg, mixture, out, seed=3, callbacks=[InterruptAfterSave(10)])
+        run_train(cfg, mixture, out, seed=3, callbacks=[interrupt_after_save(10)])
     assert not (out / "manifest.json").exists() and (out / "checkpoints" / "checkpoint-10").is_dir()
     resumed, built = run_train(cfg, mixture, out, seed=3)
     assert built and resumed["resumed_from_step"] == 10 and resumed["steps"] == 20
@@ -216,7 +203,7 @@ def test_resume_after_interrupt_reaches_the_same_loss(mixture, tmp_path):
 def test_changed_inputs_restart_instead_of_resuming(mixture, tmp_path):
     out = tmp_path / "t"
     with pytest.raises(KeyboardInterrupt):
-        run_train(tiny_config(max_steps=10, save_steps=5), mixture, out, callbacks=[InterruptAfterSave(5)])
+        run_train(tiny_config(max_steps=10, save_steps=5), mixture, out, callbacks=[interrupt_after_save(5)])
     m, _ = run_train(tiny_config(max_steps=10, save_steps=5, learning_rate=1e-3), mixture, out)
     assert m["resumed_from_step"] is None and m["steps"] == 10
 

@@ -11,20 +11,23 @@ from pathlib import Path
 
 import pytest
 import torch
+from recipe_helpers import TWO_SOURCES
 
 from recipes.cli import main
 from recipes.cmd_train import bundled_accelerate_configs, launch_command
 
-RECIPE = """\
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def recipe_text(out: Path) -> str:
+    return f"""\
 name: cli-train
 seed: 11
 output_dir: {out}
 mix:
   budget: 120
   general_fraction: 0.1
-  sources:
-    - {{name: pyfuncs, path: "builtin:pyfuncs", domain: code}}
-    - {{name: texttasks, path: "builtin:texttasks", domain: general}}
+{TWO_SOURCES}
   decontaminate: {{enabled: false}}
 train:
   model:
@@ -41,19 +44,11 @@ train:
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # see tests/test_train.py: robust on the shared 2-core machine
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     path = root / "recipe.yaml"
-    path.write_text(RECIPE.format(out=root / "run"))
+    path.write_text(recipe_text(root / "run"))
     return path, root / "run"
 
 

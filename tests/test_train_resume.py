@@ -4,31 +4,12 @@ checkpoint, a damaged finished checkpoint, the train lock, and the thread choice
 import hashlib
 
 import pytest
-import torch
-from finetune_helpers import pyfunc_rows, run_train, tiny_config, write_mixture
-from transformers import TrainerCallback
+from finetune_helpers import interrupt_after_save, pyfunc_rows, run_train, tiny_config, write_mixture
 
 from mixing.errors import CodemixError
 from mixing.locks import LockHeld, locked
 
-
-class InterruptAfterSave(TrainerCallback):
-    """A kill right after the checkpoint of step `step` is on disk (Ctrl-C: nothing after it runs)."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise KeyboardInterrupt
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # see tests/test_train.py: 1 thread is ~6x faster on the busy 2-core box
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +32,7 @@ def test_kill_after_the_last_checkpoint_gives_the_uninterrupted_manifest(mixture
     reference, ref_out = straight
     out = tmp_path / "train"
     with pytest.raises(KeyboardInterrupt):
-        run_train(tiny_config(max_steps=10, save_steps=5), mixture, out, seed=3, callbacks=[InterruptAfterSave(10)])
+        run_train(tiny_config(max_steps=10, save_steps=5), mixture, out, seed=3, callbacks=[interrupt_after_save(10)])
     assert (out / "checkpoints" / "checkpoint-10").is_dir() and not (out / "manifest.json").exists()
     resumed, built = run_train(tiny_config(max_steps=10, save_steps=5), mixture, out, seed=3)
     assert built and resumed["resumed_from_step"] == 10
@@ -65,7 +46,7 @@ def test_damaged_newest_checkpoint_falls_back_to_the_previous(mixture, straight,
     reference, ref_out = straight
     out = tmp_path / "train"
     with pytest.raises(KeyboardInterrupt):
-        run_train(tiny_config(max_steps=10, save_steps=5), mixture, out, seed=3, callbacks=[InterruptAfterSave(10)])
+        run_train(tiny_config(max_steps=10, save_steps=5), mixture, out, seed=3, callbacks=[interrupt_after_save(10)])
     newest = out / "checkpoints" / "checkpoint-10" / "model.safetensors"
     with open(newest, "r+b") as f:
         f.truncate(newest.stat().st_size // 2)
@@ -80,7 +61,7 @@ def test_no_good_checkpoint_is_a_clear_error(mixture, tmp_path):
     out = tmp_path / "train"
     cfg = tiny_config(max_steps=10, save_steps=5)
     with pytest.raises(KeyboardInterrupt):
-        run_train(cfg, mixture, out, seed=3, callbacks=[InterruptAfterSave(5)])
+        run_train(cfg, mixture, out, seed=3, callbacks=[interrupt_after_save(5)])
     (out / "checkpoints" / "checkpoint-5" / "optimizer.pt").write_bytes(b"PK\x03\x04 cut")
     with pytest.raises(CodemixError, match=r"checkpoint-5 is damaged \(optimizer.pt.*--force"):
         run_train(cfg, mixture, out, seed=3)
