@@ -60,6 +60,12 @@ def method_text(analysis: Analysis) -> str:
         f"separately per benchmark and for the average; verdict better / worse when the Holm-adjusted p < "
         f"{analysis.alpha}, else no detectable difference.",
     ]
+    if analysis.unpaired:
+        lines.append(f"Unpaired ({', '.join(analysis.unpaired)}): each run was scored on problems drawn from its "
+                     "own mixture, so the problems cannot be matched across runs; every run's problems are "
+                     "resampled independently (seeds, where a configuration has several, by the same two-level "
+                     "scheme) and the difference's interval and bootstrap p-value come from those independent "
+                     "resamples; no McNemar.")
     if analysis.axis and analysis.fit == "none":
         lines.append(f"No best-value fit along {analysis.axis} (--fit none)"
                      + (f"; the axis spans {LOG_SPAN:g}x or more, so the plot's axis is logarithmic."

@@ -149,6 +149,7 @@ def test_runs_scored_on_their_own_problems_are_compared_unpaired(tmp_path: Path,
     assert cmp[("c", "markov:unseen")]["verdict"] == "no detectable difference"  # 0.2 vs 0.2
     assert float(cmp[("c", "markov:seen")]["delta"]) == 0.0
     assert "unpaired" in out and not (tmp_path / "report" / "problems.csv").exists()
+    assert "Unpaired (markov, markov:unseen" in (tmp_path / "report" / "report.md").read_text()
     # a benchmark whose problems should be the same for every run still refuses to mix them
     for c in cells:
         path = tmp_path / "cells" / c["name"] / "eval/markov/results.json"
