@@ -305,10 +305,10 @@ def test_threads_leave_the_cpus_other_processes_keep_busy(tmp_path, monkeypatch)
 def test_full_disk_during_training_is_one_line_and_the_rerun_trains(tmp_path):
     """torch.save and safetensors wrap the OS error in their own exceptions; the stage still ends
     in one line, and the half-written in-progress state is not trusted by the re-run."""
-    faults = (REPO / "tests" / "test_faults.py").read_text()
-    start = faults.index('RUN_RECIPE = """') + len('RUN_RECIPE = """')
+    from tests.test_faults import run_recipe
+
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(faults[start:faults.index('"""', start)].format(out=tmp_path / "run"))
+    recipe.write_text(run_recipe(tmp_path / "run"))
     assert main(["mix", str(recipe)]) == 0
     for limit in (20_000, 120_000):  # the random base's weights / the first trainer checkpoint
         proc = _cli("train", str(recipe), limit_fsize=limit)

@@ -275,9 +275,9 @@ def test_slurm_launcher_through_submitits_local_executor(tmp_path, monkeypatch, 
 
 
 def test_reference_is_shared_only_when_model_and_eval_settings_are_common(tmp_path):
-    from tests.test_run import RECIPE
+    from tests.test_run import recipe_text
 
-    base = yaml.safe_load(RECIPE.format(out=tmp_path / "out"))
+    base = yaml.safe_load(recipe_text(tmp_path / "out"))
 
     def load(sweep: dict, **train_model):
         data = {**base, "sweep": sweep}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from recipes.cli import main
-from tests.test_run import RECIPE
+from tests.test_run import recipe_text
 
 pytestmark = pytest.mark.slow  # two tiny trainings + three evaluations: ~40 s on 2 cores
 
@@ -23,7 +23,7 @@ sweep:
 def sweep_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep") / "run"
     recipe = out.parent / "sweep.yaml"
-    text = RECIPE.format(out=out).replace("max_steps: 12", "max_steps: 4")
+    text = recipe_text(out).replace("max_steps: 12", "max_steps: 4")
     text = text.replace("tasks: [pyfuncs/0, pyfuncs/1, pyfuncs/2, HumanEval/0, HumanEval/1]", "tasks: [pyfuncs/0, pyfuncs/1]")
     text = text.replace("benchmarks: [pyfuncs, humaneval]\n  tasks", "benchmarks: [pyfuncs]\n  tasks")
     recipe.write_text(text + SWEEP)
@@ -100,7 +100,7 @@ def test_train_processes_runs_the_train_stage_in_n_processes(tmp_path, monkeypat
     """sweep.train_processes: 2 -> the cell trains through `codemix train --num-processes 2`."""
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
     out = tmp_path / "run"
-    text = RECIPE.format(out=out).replace("max_steps: 12", "max_steps: 2")
+    text = recipe_text(out).replace("max_steps: 12", "max_steps: 2")
     text = text[:text.index("eval:")]  # mix + train only
     recipe = tmp_path / "sweep.yaml"
     recipe.write_text(text + "sweep:\n  grid: {seed: [7]}\n  train_processes: 2\n")
