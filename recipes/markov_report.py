@@ -113,7 +113,7 @@ def plot(rows: list[dict[str, Any]], keys: list[str], x_key: str, path: Path, ti
             y = np.array([r[group] for r in mine])
             err = [[r[group] - r[f"{group}_ci"][0] for r in mine], [r[f"{group}_ci"][1] - r[group] for r in mine]]
             color = colors(i % 10)
-            ax.errorbar(x, y, yerr=err, fmt="o", color=color, capsize=3, ms=5, label=label or group)
+            ax.errorbar(x, y, yerr=err, fmt="o", color=color, capsize=3, ms=5, label=label or "one trained model per cell and seed")
             means = {}
             for xi, yi in zip(x, y, strict=True):  # seeds of one x: the line goes through their mean
                 means.setdefault(xi, []).append(yi)
