@@ -20,7 +20,8 @@ from typing import Any
 
 from mixing.errors import CodemixError
 from recipes.report_analysis import is_log_axis
-from recipes.report_data import read_json
+from recipes.report_data import GROUP_SEP, read_json
+from recipes.report_study import load_sweep
 
 GROUPS = ("unseen", "seen", "noop", "applied")
 
@@ -30,32 +31,31 @@ def _short(key: str) -> str:
 
 
 def collect(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """(one row per cell, the swept keys without seed) from sweep.json and the cells' files."""
-    spec = read_json(sweep_dir / "sweep.json", "sweep description")
+    """(one row per cell, the swept keys without seed): the cells as `codemix report` reads them
+    (recipes.report_study.load_sweep: outcomes with their groups, train manifest), plus the
+    markov facts of each mixture manifest (I, effective number of rules)."""
+    study = load_sweep(sweep_dir)
     rows, keys = [], []
-    for entry in spec.get("cells", []):
-        values = {_short(k): v for k, v in entry.get("values", {}).items()}
+    for cell in study.cells:
+        values = {_short(k): v for k, v in cell.values.items()}
         keys += [k for k in values if k != "seed" and k not in keys]
-        cell = sweep_dir / entry["dir"]
-        row: dict[str, Any] = {"cell": entry["name"], **values}
-        mix = cell / "mix" / "manifest.json"
-        if mix.is_file():
+        row: dict[str, Any] = {"cell": cell.name, **values}
+        mix = cell.dir / "mix" / "manifest.json" if cell.dir else None
+        if mix is not None and mix.is_file():
             manifest = read_json(mix, "mixture manifest")
             facts = next((s.get("markov") for s in manifest.get("sources", []) if s.get("markov")), {})
             row.update(I=facts.get("rules"), effective_rules=facts.get("effective_rules"), rows=manifest.get("rows"),
                        seed=manifest.get("seed", values.get("seed")))
-        res = cell / "eval" / "markov" / "results.json"
-        if res.is_file():
-            r = read_json(res, "markov results")
-            blocks = r.get("groups", {})
-            for g in GROUPS:
-                if g in blocks:
-                    row[g], row[f"{g}_ci"] = blocks[g]["accuracy"], blocks[g]["accuracy_ci"]
-            if "noop" in blocks and "applied" in blocks:  # what a model that copies its input scores
-                n_noop, n_applied = blocks["noop"]["n_tasks"], blocks["applied"]["n_tasks"]
-                row["noop_share"] = n_noop / (n_noop + n_applied)
-            train = read_json(cell / "train" / "manifest.json", "train manifest")
-            row.update(steps=train.get("steps"), train_s=train.get("train_s"), final_loss=train.get("final_loss"))
+        for g in GROUPS:
+            o = cell.outcomes.get(f"markov{GROUP_SEP}{g}")
+            if o is not None:
+                row[g], row[f"{g}_ci"] = o.value, o.ci
+        noop, applied = (cell.outcomes.get(f"markov{GROUP_SEP}{g}") for g in ("noop", "applied"))
+        if noop and applied:  # what a model that copies its input scores
+            row["noop_share"] = noop.n_problems / (noop.n_problems + applied.n_problems)
+        if "unseen" in row and cell.train:
+            row.update(steps=cell.train.get("steps"), wall_s=cell.train.get("wall_s"),
+                       final_loss=cell.train.get("final_loss"))
         rows.append(row)
     return rows, keys
 
@@ -68,7 +68,7 @@ def _fmt(v: Any) -> str:
 
 def table(rows: list[dict[str, Any]], keys: list[str]) -> str:
     head = keys + ["seed", "examples/rule", "effective rules", "seen acc", "unseen acc [95% CI]", "no-op acc",
-                   "applied acc", "steps", "train min", "final loss"]
+                   "applied acc", "steps", "train stage min", "final loss"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         lead = [_fmt(r.get(k)) for k in keys] + [str(r.get("seed", ""))]
@@ -80,8 +80,9 @@ def table(rows: list[dict[str, Any]], keys: list[str]) -> str:
         lo, hi = r["unseen_ci"]
         lines.append("| " + " | ".join(lead + [
             per_rule, eff, f"{r['seen']:.3f}", f"**{r['unseen']:.3f}** [{lo:.3f}, {hi:.3f}]",
-            f"{r.get('noop', float('nan')):.3f}", f"{r.get('applied', float('nan')):.3f}", str(r["steps"]),
-            f"{r['train_s'] / 60:.1f}", f"{r['final_loss']:.4f}"]) + " |")
+            f"{r.get('noop', float('nan')):.3f}", f"{r.get('applied', float('nan')):.3f}", str(r.get("steps", "")),
+            f"{r['wall_s'] / 60:.1f}" if r.get("wall_s") else "",
+            f"{r['final_loss']:.4f}" if r.get("final_loss") is not None else ""]) + " |")
     return "\n".join(lines)
 
 

@@ -216,28 +216,27 @@ def _benchmark(out: Analysis, bench: str, configs: list[Config], choices: dict, 
             resampled_means(cell.outcomes[bench].scores, out.resamples,
                             rng_for(out.seed, "problems", bench, cell.name))[:, 0]
             for c in have for cell in c.cells])
-    columns, start, boots, points = {}, 0, {}, {}
+    columns, start, boots, points, means = {}, 0, {}, {}, {}
     for c in have:
         columns[c.name] = list(range(start, start + c.seeds))
         start += c.seeds
         boots[c.name] = group_means(run_means, columns[c.name], choices[c.name])
         if paired:
             points[c.name] = x[columns[c.name]].mean(axis=0)  # per-problem, averaged over seeds
-        else:  # the seeds' mean score (a 1-vector, so .mean() below reads the same)
-            points[c.name] = np.array([np.mean([cell.outcomes[bench].value for cell in c.cells])])
-    base_pts = points.get(baseline)
+            means[c.name] = float(points[c.name].mean())
+        else:  # no problem is shared across runs: the seeds' scores alone
+            means[c.name] = float(np.mean([cell.outcomes[bench].value for cell in c.cells]))
     diffs = []
     for c in have:
         first = c.cells[0].outcomes[bench]
         if c.seeds == 1:  # exactly the numbers in results.json
             value, ci = first.value, first.ci
         else:
-            value, ci = float(points[c.name].mean()), percentile_ci(boots[c.name], out.level)
-        row = Row(c.name, bench, first.metric, first.n_problems if not paired else len(task_ids), c.seeds,
-                  value, ci)
-        if base_pts is not None and c.name != baseline:
+            value, ci = means[c.name], percentile_ci(boots[c.name], out.level)
+        row = Row(c.name, bench, first.metric, len(task_ids) if paired else first.n_problems, c.seeds, value, ci)
+        if baseline in means and c.name != baseline:
             base_cfg = next(b for b in have if b.name == baseline)
-            _compare(row, boots[c.name] - boots[baseline], float(points[c.name].mean() - base_pts.mean()),
+            _compare(row, boots[c.name] - boots[baseline], means[c.name] - means[baseline],
                      out.level, two_level=max(c.seeds, base_cfg.seeds) > 1)
             if not paired:
                 row.test = "unpaired " + row.test
@@ -247,7 +246,7 @@ def _benchmark(out: Analysis, bench: str, configs: list[Config], choices: dict, 
             if c.seeds == base_cfg.seeds == 1 and single:
                 row.test = "mcnemar"
                 row.p_value, row.b_only, row.a_only = mcnemar_exact(x[columns[baseline][0]], x[columns[c.name][0]])
-            diffs.append((c.name, points[c.name] - base_pts))
+            diffs.append((c.name, points[c.name] - points[baseline]))
         out.rows.append(row)
     if diffs:
         out.differences[bench] = (task_ids, [d[0] for d in diffs], np.vstack([d[1] for d in diffs]))

@@ -159,13 +159,13 @@ def group_outcomes(results: dict[str, Any], whole: Outcome, problems_file: Path)
     if any(m is None for m in members.values()):
         if not problems_file.is_file():
             return {}
+        from mixing.jsonl import iter_json_lines
+
         members = {g: [] for g in blocks}
-        with open(problems_file, encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line) if line.strip() else {}
-                for g in row.get("groups") or ():
-                    if g in members:
-                        members[g].append(row["task_id"])
+        for _, row in iter_json_lines(problems_file):
+            for g in row.get("groups") or ():
+                if g in members:
+                    members[g].append(row["task_id"])
     pos = {t: i for i, t in enumerate(whole.task_ids)}
     out = {}
     for g, ids in members.items():

@@ -197,7 +197,7 @@ def test_markov_report_tabulates_and_plots_a_two_dimensional_grid(tmp_path: Path
             build_mixture(mix, seed=1, out_dir=cell / "mix", recipe={"mix": mix.model_dump(mode="json")},
                           recipe_hash="t")
             (cell / "train").mkdir()
-            (cell / "train" / "manifest.json").write_text(json.dumps({"steps": 10, "train_s": 60.0, "final_loss": 0.5}))
+            (cell / "train" / "manifest.json").write_text(json.dumps({"steps": 10, "train_s": 55.0, "wall_s": 60.0, "final_loss": 0.5}))
             bench = cell / "eval" / "markov"
             bench.mkdir(parents=True)
             rate = (0.3 if rules == 16 else 0.7) * (1.0 if alpha == 1.0 else 0.5)
