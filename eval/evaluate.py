@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mixing.artifacts import (
+from codemix.core.artifacts import (
     announce_replacement,
     atomic_write_json,
     hash_json,
@@ -36,10 +36,10 @@ from mixing.artifacts import (
     warn,
     write_manifest,
 )
-from mixing.errors import CodemixError
+from codemix.core.errors import CodemixError
 
 if TYPE_CHECKING:
-    from eval.config import EvalConfig
+    from codemix.eval.config import EvalConfig
 
 INPUTS_FILE = "inputs.json"
 # The files a benchmark's manifest vouches for (size + hash), checked by "up to date".
@@ -73,9 +73,9 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
     names the model in it, default `model_ref`).
     `config` is the validated `eval:` section (or what `codemix eval`'s flags built): it travels
     whole, and nothing it already checked is checked again here. Each benchmark directory is
-    locked while it is worked on (`wait`: see mixing.locks.locked); `keep` refuses to replace
+    locked while it is worked on (`wait`: see codemix.core.locks.locked); `keep` refuses to replace
     results of other inputs."""
-    from eval.benchmarks import get_benchmark, load_problems, problems_hash
+    from codemix.eval.benchmarks import get_benchmark, load_problems, problems_hash
 
     for bench in config.benchmarks:
         get_benchmark(bench)  # unknown names fail before any model loads
@@ -113,9 +113,9 @@ def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, in
                         config: EvalConfig, model_ref: str, adapter: str | None, ident: dict, settings: dict,
                         seed: int, force: bool, keep: bool, recipe_hash: str | None,
                         label: str | None, made: list[Path]) -> dict[str, Any]:
-    from eval.benchmarks import get_benchmark
-    from eval.generation import generate
-    from eval.scoring import score_samples
+    from codemix.eval.benchmarks import get_benchmark
+    from codemix.eval.generation import generate
+    from codemix.eval.scoring import score_samples
 
     problems_path = config.problems.get(bench)
     state = stage_state(bench_dir, inputs_hash)
@@ -145,7 +145,7 @@ def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, in
     atomic_write_json(bench_dir / INPUTS_FILE, {"inputs_hash": inputs_hash, "inputs": inputs})
     threads = None
     if settings["backend"] == "hf":  # generation runs in this process's torch
-        from finetune.threads import configure_torch_threads
+        from codemix.finetune.threads import configure_torch_threads
 
         threads = configure_torch_threads()
     try:
@@ -175,7 +175,7 @@ def _write_problems(path: Path, problems: list) -> None:
     import dataclasses
     import json
 
-    from mixing.artifacts import atomic_write_text
+    from codemix.core.artifacts import atomic_write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, "".join(json.dumps(dataclasses.asdict(p), ensure_ascii=False) + "\n" for p in problems))
@@ -200,7 +200,7 @@ def _undo_if_empty(bench_dir: Path, made: list[Path]) -> None:
                  "samples.raw.jsonl"):
         (bench_dir / name).unlink(missing_ok=True)
     if bench_dir in made:  # nobody else can have been waiting on a lock in a directory this run made
-        from mixing.locks import LOCK_NAME
+        from codemix.core.locks import LOCK_NAME
 
         (bench_dir / LOCK_NAME).unlink(missing_ok=True)
     for d in made:

@@ -19,10 +19,10 @@ import hashlib
 import os
 from pathlib import Path
 
-from eval.benchmarks.problem import Problem, normalise_task_id
-from mixing.artifacts import sha256_dir, sha256_file
-from mixing.errors import CodemixError
-from mixing.jsonl import iter_json_lines
+from codemix.eval.benchmarks.problem import Problem, normalise_task_id
+from codemix.core.artifacts import sha256_dir, sha256_file
+from codemix.core.errors import CodemixError
+from codemix.core.jsonl import iter_json_lines
 
 # Why a sample holds no program; such samples fail without being run, and results count them.
 PROMPT_TOO_LONG = "prompt_too_long"   # the prompt left no room in the model's context

@@ -4,11 +4,11 @@ the checkpoint it writes. Heavy modules (torch, transformers, trl) load on first
 __all__ = ["build_tokenizer", "format_prompt", "load_model", "read_checkpoint", "train"]
 
 _LAZY = {
-    "train": "finetune.trainer",
-    "read_checkpoint": "finetune.checkpoint",
-    "load_model": "finetune.checkpoint",
-    "format_prompt": "finetune.prompts",
-    "build_tokenizer": "finetune.tokenizer",
+    "train": "codemix.finetune.trainer",
+    "read_checkpoint": "codemix.finetune.checkpoint",
+    "load_model": "codemix.finetune.checkpoint",
+    "format_prompt": "codemix.finetune.prompts",
+    "build_tokenizer": "codemix.finetune.tokenizer",
 }
 
 

@@ -1,5 +1,5 @@
-"""`python -m finetune RECIPE [--set KEY=VALUE] [--force]`, and with it
-`accelerate launch -m finetune RECIPE` / `torchrun -m finetune RECIPE`: exactly `codemix train`.
+"""`python -m codemix.finetune RECIPE [--set KEY=VALUE] [--force]`, and with it
+`accelerate launch -m codemix.finetune RECIPE` / `torchrun -m codemix.finetune RECIPE`: exactly `codemix train`.
 
 This is an entry point, not library code: reading a recipe (file lookup, --set overrides, the
 composed Recipe model) belongs to the top layer, `recipes`, so the command is looked up there at
@@ -11,7 +11,7 @@ import sys
 
 
 def main() -> int:
-    cli = importlib.import_module("recipes.cli")
+    cli = importlib.import_module("codemix.recipes.cli")
     return cli.main(["train", *sys.argv[1:]])
 
 

@@ -16,7 +16,7 @@ Layout of a finished run (every directory is self-contained: Hugging Face tools 
       merged/         merge: true only: the adapter folded into the base, same files as model/
       loss.png        the training loss curve
       logs/           tensorboard event files (report_to: tensorboard)
-      .lock           the stage lock (mixing.locks): who is working here, empty when nobody is
+      .lock           the stage lock (codemix.core.locks): who is working here, empty when nobody is
 
 While a run is unfinished, `train/checkpoints/` holds what resuming needs: run.json (the inputs
 hash), tokenizer/ and base/ built at the start, and the trainer's `checkpoint-<step>/` (weights,
@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mixing.artifacts import MANIFEST_NAME, read_manifest
-from mixing.errors import CodemixError
+from codemix.core.artifacts import MANIFEST_NAME, read_manifest
+from codemix.core.errors import CodemixError
 
 if TYPE_CHECKING:
     import torch
@@ -111,7 +111,7 @@ def load_resolved(info: dict[str, Any], device: str | torch.device = "cpu", dtyp
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from finetune.modeling import quiet_libraries
+    from codemix.finetune.modeling import quiet_libraries
 
     quiet_libraries()
     device = torch.device(device)
@@ -125,7 +125,7 @@ def load_resolved(info: dict[str, Any], device: str | torch.device = "cpu", dtyp
 
         trust = info.get("recipe", {}).get("train", {}).get("model", {}).get("trust_remote_code", False)
         if not Path(info["base_path"]).exists():
-            from mixing.hub import require_hub
+            from codemix.mixing.hub import require_hub
 
             require_hub(f"{info['dir']}: the adapter's base model {info['base_path']!r}",
                         "run where the Hub is reachable, or once online so the base model is in the local cache",
@@ -215,7 +215,7 @@ def resolve_model(model_ref: str, adapter: str | None = None) -> ModelRef:
         if not (Path(adapter).expanduser() / "adapter_config.json").is_file():
             raise CodemixError(f"{adapter}: not a peft adapter directory (no adapter_config.json)")
     if not path.exists():  # a Hub id: local checks first, then whether the Hub can be reached at all
-        from mixing.hub import require_hub
+        from codemix.mixing.hub import require_hub
 
         require_hub(f"model {model_ref!r} (not a local directory)",
                     "pass a local model directory or a codemix checkpoint", repo_id=model_ref)
@@ -232,7 +232,7 @@ def load_for_inference(model: ModelRef) -> tuple[PreTrainedModel, PreTrainedToke
         return load_resolved(model.checkpoint, device=device, dtype=dtype, merge=True)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from finetune.modeling import quiet_libraries
+    from codemix.finetune.modeling import quiet_libraries
 
     quiet_libraries()
     try:
@@ -303,7 +303,7 @@ def plot_losses(losses: list[dict], out: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mixing.artifacts import atomic_path
+    from codemix.core.artifacts import atomic_path
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     ax.plot([p["step"] for p in losses], [p["loss"] for p in losses], marker="." if len(losses) < 50 else None)

@@ -1,7 +1,7 @@
 """Read a mixture and turn its rows into token ids with completion-only labels.
 
 We tokenize here instead of letting trl do it, for three reasons: the prompt must be built by
-exactly the function evaluation uses (`finetune.prompts`), over-long rows must be counted (or
+exactly the function evaluation uses (`codemix.finetune.prompts`), over-long rows must be counted (or
 rejected) before training starts, and the masking is then testable on its own. trl receives
 `input_ids` + `labels` and only packs/collates them.
 """
@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finetune.prompts import format_example
-from mixing.artifacts import output_problems, read_manifest
-from mixing.errors import CodemixError
+from codemix.finetune.prompts import format_example
+from codemix.core.artifacts import output_problems, read_manifest
+from codemix.core.errors import CodemixError
 
 if TYPE_CHECKING:
     import datasets
@@ -42,7 +42,7 @@ def mixture_manifest(mixture_dir: Path) -> dict[str, Any]:
 
 def load_rows(mixture_dir: Path) -> datasets.Dataset:
     """The mixture's rows as a datasets.Dataset, through the mixing stage's own reader."""
-    from mixing.pipeline import load_mixture
+    from codemix.mixing.pipeline import load_mixture
 
     rows = load_mixture(mixture_dir)
     if len(rows) == 0:
@@ -100,7 +100,7 @@ def tokenize_mixture(rows: datasets.Dataset, tokenizer: PreTrainedTokenizerBase,
     """Tokenize every row; truncate over-long ones (counted) or raise, per `on_overlength`."""
     import datasets
 
-    from mixing.progress import progress
+    from codemix.core.progress import progress
 
     input_ids: list[list[int]] = []
     labels: list[list[int]] = []

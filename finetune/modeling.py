@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finetune.config import ModelConfig, TrainConfig
-from mixing.artifacts import read_manifest
-from mixing.errors import CodemixError
+from codemix.finetune.config import ModelConfig, TrainConfig
+from codemix.core.artifacts import read_manifest
+from codemix.core.errors import CodemixError
 
 if TYPE_CHECKING:
     import torch
@@ -135,7 +135,7 @@ def resolve_source(model: ModelConfig) -> ModelSource:
         raise CodemixError(f"train.model.path: {path} is a file; expected a model directory or a Hub id")
     if not _is_hub_id(model.path):
         raise CodemixError(f"train.model.path: no such model directory: {path}")
-    from mixing.hub import require_hub
+    from codemix.mixing.hub import require_hub
 
     require_hub(f"train.model.path {model.path!r} (not a local directory)",
                 "set train.model.path to a local model directory", repo_id=model.path)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mixing.errors import CodemixError
+from codemix.core.errors import CodemixError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

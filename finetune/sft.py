@@ -1,7 +1,7 @@
 """The recipe's `train:` hyperparameters mapped onto trl's SFTConfig, and the SFTTrainer built
 from them. trl 1.16's defaults are GPU defaults (bf16 on, activation checkpointing on); every
 value that matters is set here explicitly so a CPU run is fp32 and uncheckpointed.
-(Imported lazily by finetune.trainer: it loads transformers.)"""
+(Imported lazily by codemix.finetune.trainer: it loads transformers.)"""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
-from finetune import modeling
-from finetune.config import TrainConfig
+from codemix.finetune import modeling
+from codemix.finetune.config import TrainConfig
 
 if TYPE_CHECKING:
     import datasets
@@ -65,7 +65,7 @@ def sft_config(cfg: TrainConfig, *, seed: int, precision: str, output_dir: Path)
         disable_tqdm=os.environ.get("CODEMIX_NO_PROGRESS") == "1",
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=0,
-        # The rows arrive tokenized with their labels (finetune.data); trl only packs and collates.
+        # The rows arrive tokenized with their labels (codemix.finetune.data); trl only packs and collates.
         completion_only_loss=False,
         dataset_num_proc=None,
         # Without packing there is nothing left for trl to do: rows are tokenized, truncated and

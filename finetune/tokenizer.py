@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal
 
-from mixing.errors import CodemixError
+from codemix.core.errors import CodemixError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast

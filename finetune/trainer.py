@@ -1,5 +1,5 @@
 """`train()`: fine-tune a causal LM on a mixture with trl's SFTTrainer and write the checkpoint
-described in `finetune.checkpoint` (manifest last).
+described in `codemix.finetune.checkpoint` (manifest last).
 
 Order of work, so a bad input fails before anything is loaded or written:
   1. up-to-date check (inputs hash = train section + seed + the mixture's content_hash);
@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finetune import checkpoint as ckpt
-from finetune import modeling
-from finetune.config import TrainConfig
-from finetune.data import load_rows, mixture_manifest, tokenize_mixture
-from finetune.prompts import resolve_prompt_format, template_text
-from finetune.threads import configure_torch_threads
-from mixing.artifacts import (
+from codemix.finetune import checkpoint as ckpt
+from codemix.finetune import modeling
+from codemix.finetune.config import TrainConfig
+from codemix.finetune.data import load_rows, mixture_manifest, tokenize_mixture
+from codemix.finetune.prompts import resolve_prompt_format, template_text
+from codemix.finetune.threads import configure_torch_threads
+from codemix.core.artifacts import (
     announce_replacement,
     atomic_path,
     atomic_write_json,
@@ -38,7 +38,7 @@ from mixing.artifacts import (
     warn,
     write_manifest,
 )
-from mixing.errors import CodemixError
+from codemix.core.errors import CodemixError
 
 if TYPE_CHECKING:
     from transformers import TrainerCallback
@@ -59,7 +59,7 @@ def train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, reci
     """Train and write `out_dir` (= `<output_dir>/train`). Returns (manifest, built): built is
     False when a finished run with identical inputs was found and nothing was done.
     `callbacks` are extra transformers TrainerCallbacks (e.g. to stop early). The main process
-    holds `out_dir`'s lock throughout (`wait`: see mixing.locks.locked); `keep` refuses to
+    holds `out_dir`'s lock throughout (`wait`: see codemix.core.locks.locked); `keep` refuses to
     replace a finished run of other inputs."""
     modeling.quiet_libraries()
     mixture_dir, out_dir = Path(mixture_dir), Path(out_dir)
@@ -131,7 +131,7 @@ def _train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, rec
                 atomic_write_json(progress_dir / RUN_FILE, {"inputs_hash": run_hash, "started": utc_now()})
     model = modeling.load_model(cfg, source, config, precision, progress_dir / ckpt.RANDOM_BASE)
 
-    from finetune.sft import make_trainer
+    from codemix.finetune.sft import make_trainer
 
     trainer = make_trainer(cfg, model, tokenizer, data.dataset, seed=seed, precision=precision,
                            progress_dir=progress_dir, logs_dir=out_dir / ckpt.LOGS, extra_callbacks=callbacks)
@@ -185,7 +185,7 @@ def _tokenizer(cfg: TrainConfig, source: modeling.ModelSource, rows, saved_dir: 
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(saved_dir / TOKENIZER_DIR)
-    from finetune.tokenizer import build_tokenizer, mixture_texts
+    from codemix.finetune.tokenizer import build_tokenizer, mixture_texts
 
     kind = cfg.model.tokenizer.kind
     texts = mixture_texts(rows) if kind == "bpe" else None
@@ -278,7 +278,7 @@ def _manifest(cfg: TrainConfig, trainer, *, recipe: dict, recipe_hash: str, run_
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     commit = getattr(config, "_commit_hash", None) if source.kind == "hub" else None
     arch = cfg.model.arch.model_dump(mode="json") if cfg.model.arch else None
-    from finetune.sft import packing_strategy
+    from codemix.finetune.sft import packing_strategy
 
     return {
         "stage": "train",
@@ -350,7 +350,7 @@ def _write_merged(out_dir: Path, manifest: dict) -> None:
     weights would round the result)."""
     import torch
 
-    from mixing.artifacts import atomic_path
+    from codemix.core.artifacts import atomic_path
 
     # On a GPU in bf16 (what a merged model is usually served in); on CPU in fp32 (bf16 is slow there).
     cuda = torch.cuda.is_available()

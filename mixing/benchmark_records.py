@@ -1,7 +1,7 @@
 """Raw benchmark records (HumanEval, MBPP), read from local files or the Hugging Face Hub.
 
 Both decontamination (mixing) and scoring (eval) read the benchmarks; the raw loading lives
-here, at the bottom of the package stack, and `eval.benchmarks` builds problems on top of it.
+here, at the bottom of the package stack, and `codemix.eval.benchmarks` builds problems on top of it.
 Records keep their original field names (HumanEval: task_id, prompt, canonical_solution, test,
 entry_point; MBPP full: text, code, task_id, test_setup_code, test_list, challenge_test_list;
 MBPP sanitized: source_file, task_id, prompt, code, test_imports, test_list).
@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mixing.errors import CodemixError
-from mixing.jsonl import iter_json_lines
+from codemix.core.errors import CodemixError
+from codemix.core.jsonl import iter_json_lines
 
 HUMANEVAL_HUB_ID = "openai/openai_humaneval"
 MBPP_HUB_ID = "google-research-datasets/mbpp"
@@ -61,7 +61,7 @@ LOCAL_FILE_HINT = "; pass a local file instead"  # callers replace it with their
 
 
 def _load_hub(hub_id: str, config: str | None, split: str) -> list[dict[str, Any]]:
-    from mixing.hub import require_hub
+    from codemix.mixing.hub import require_hub
 
     require_hub(hub_id + (f" ({config})" if config else ""), LOCAL_FILE_HINT.removeprefix("; "),
                 repo_id=hub_id, repo_type="dataset")

@@ -2,7 +2,7 @@
 or reference solution, or that contain a benchmark function signature verbatim.
 
 Matching is on normalised whitespace tokens (lowercased, whitespace collapsed; see
-`mixing.ngrams`). The benchmark side is indexed once: every n-token window of every benchmark
+`codemix.mixing.ngrams`). The benchmark side is indexed once: every n-token window of every benchmark
 text, as a sorted uint64 array plus a 4 MiB byte table on the top 22 bits of the hash. A row
 window is looked up in the byte table first (one gather; the ~36k distinct benchmark 13-grams
 fill 0.9% of it) and only those ~1% of windows are checked exactly with a binary search.
@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mixing.artifacts import sha256_file
-from mixing.benchmark_records import MBPP_HUB_ID, load_humaneval, load_mbpp
-from mixing.config import DecontamConfig
-from mixing.errors import CodemixError
-from mixing.ngrams import TokenStream, tokenize
+from codemix.core.artifacts import sha256_file
+from codemix.mixing.benchmark_records import MBPP_HUB_ID, load_humaneval, load_mbpp
+from codemix.mixing.config import DecontamConfig
+from codemix.core.errors import CodemixError
+from codemix.mixing.ngrams import TokenStream, tokenize
 
 TABLE_BITS = 22
 # Benchmark n-grams with fewer distinct tokens than this are skipped: windows like
@@ -130,7 +130,7 @@ def benchmark_texts(cfg: DecontamConfig) -> tuple[dict, dict, dict[str, Any]]:
 
 def benchmark_fingerprint(cfg: DecontamConfig) -> dict[str, Any]:
     """What the benchmark side of decontamination depends on, without loading anything big."""
-    from mixing.benchmark_records import humaneval_package_file
+    from codemix.mixing.benchmark_records import humaneval_package_file
 
     if not cfg.enabled:
         return {"enabled": False}
@@ -195,7 +195,7 @@ def build_index(cfg: DecontamConfig) -> BenchmarkIndex:
 def _near_index(texts: dict, names: list[str], tasks: list[str], threshold: float):
     """MinHash LSH index of the benchmark prompts (HumanEval prompt, MBPP text); a stored
     row's label is task index * 8 + benchmark bit index."""
-    from mixing import neardup
+    from codemix.mixing import neardup
 
     params = neardup.LSHParams(threshold=threshold)
     task_index = {t: i for i, t in enumerate(tasks)}

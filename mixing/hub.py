@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
-from mixing.errors import CodemixError
+from codemix.core.errors import CodemixError
 
 RESOLVE_TIMEOUT_S = 2.0  # a working resolver answers in < 50 ms; a missing one can hang ~20 s
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")

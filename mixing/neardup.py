@@ -11,7 +11,7 @@ band weights.
 
 Why not that loop itself: per row it hashes every shingle with sha1 in Python, builds a MinHash
 and queries the LSH (`speed/diversity_speed.py` measures it on the same rows). Here shingles are
-hashed by the vectorised tokeniser of `mixing.ngrams` (whitespace tokens, lowercased: edits of
+hashed by the vectorised tokeniser of `codemix.mixing.ngrams` (whitespace tokens, lowercased: edits of
 spacing or case change nothing), all signatures of a chunk come from one (shingles x perms)
 uint32 array and `np.minimum.reduceat`, chunks run on two threads, and the LSH step only loops in
 Python over rows that share a band with another row — a row whose band keys are all unique has
@@ -31,7 +31,7 @@ from functools import cached_property
 import numpy as np
 import pyarrow as pa
 
-from mixing.ngrams import mix64, tokenize
+from codemix.mixing.ngrams import mix64, tokenize
 
 EMPTY = np.uint32(0xFFFFFFFF)
 WINDOWS_PER_BLOCK = 1 << 16   # shingles per (shingles x perms) block: 64k x 128 x 4 B = 32 MiB
@@ -151,7 +151,7 @@ class Sketches:
 
 def signatures(texts: pa.Array, params: LSHParams) -> Sketches:
     """MinHash sketches of `texts`; rows without words get an all-EMPTY signature, valid=False."""
-    from mixing.threads import bounded_map
+    from codemix.core.threads import bounded_map
 
     hv, offsets = shingle_hashes(texts, params.ngram)
     n = len(offsets) - 1

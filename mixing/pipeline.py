@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mixing import cleaning, decontam, formats, neardup, quotas, sources, writer
-from mixing.artifacts import (
+from codemix.mixing import cleaning, decontam, formats, neardup, quotas, sources, writer
+from codemix.core.artifacts import (
     announce_replacement,
     atomic_path,
     atomic_write_json,
@@ -44,10 +44,10 @@ from mixing.artifacts import (
     warn,
     write_manifest,
 )
-from mixing.config import MixConfig, SourceConfig
-from mixing.errors import CodemixError
-from mixing.progress import progress
-from mixing.texts import instruction_texts
+from codemix.mixing.config import MixConfig, SourceConfig
+from codemix.core.errors import CodemixError
+from codemix.core.progress import progress
+from codemix.mixing.texts import instruction_texts
 
 PIPELINE_VERSION = 1          # bump when the same inputs would give different rows
 DATA_FILES = {"jsonl": "data.jsonl", "parquet": "data.parquet"}
@@ -230,7 +230,7 @@ def build_mixture(mix: MixConfig, *, seed: int, out_dir: str | Path, recipe: dic
                   force: bool = False, wait: float | bool = False, keep: bool = False) -> tuple[dict, bool]:
     """Write <out_dir>/data.<fmt> and <out_dir>/manifest.json; (manifest, built). built=False: up to date.
 
-    The directory is locked for the whole check-and-build (`wait`: see mixing.locks.locked). A
+    The directory is locked for the whole check-and-build (`wait`: see codemix.core.locks.locked). A
     manifest whose data file was cut or edited is not trusted: the mixture is rebuilt. Outputs of
     other inputs are replaced with a notice naming the changed keys, or kept (`keep`: refuse)."""
     t0 = time.perf_counter()
@@ -314,7 +314,7 @@ def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: di
 
 
 def _diversity_key(mix: MixConfig, seed: int, content_hash: str) -> str:
-    from mixing import diversity
+    from codemix.mixing.diversity import measure as diversity
 
     return diversity.settings_key(mix.diversity, seed, content_hash, mix.decontaminate)
 
@@ -323,7 +323,7 @@ def _diversity(mix: MixConfig, seed: int, out_dir: Path, table: pa.Table, conten
     """The mixture's diversity block (also written to diversity.json, with the map beside it).
     Not part of `inputs_hash`: it describes the rows, so changing its settings re-measures an
     up-to-date mixture without rebuilding it."""
-    from mixing import diversity
+    from codemix.mixing.diversity import measure as diversity
 
     block = diversity.measure(table, mix.diversity, seed=seed, decontam=mix.decontaminate,
                               map_path=out_dir / diversity.MAP_NAME, title=f"mixture {out_dir}")

@@ -12,8 +12,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from mixing.config import MixConfig
-from mixing.errors import CodemixError
+from codemix.mixing.config import MixConfig
+from codemix.core.errors import CodemixError
 
 
 def largest_remainder(total: int, weights: list[float]) -> list[int]:

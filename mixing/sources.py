@@ -1,6 +1,6 @@
 """Where a source's rows come from: a local file or directory (.jsonl, .json, .parquet), a dataset
 on the Hugging Face Hub, or a built-in generator (`builtin:<name>`). Every loader returns an
-Arrow table of the source's own columns; `mixing.formats` normalises it.
+Arrow table of the source's own columns; `codemix.mixing.formats` normalises it.
 
 JSON lines are read with `pyarrow.json` (multi-threaded, ~10x faster than json.loads per line).
 Arrow does not check UTF-8 or say which line broke, so after a failure (or a failed UTF-8
@@ -20,10 +20,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from mixing.artifacts import sha256_file
-from mixing.config import SourceConfig
-from mixing.errors import CodemixError
-from mixing.jsonl import iter_json_lines
+from codemix.core.artifacts import sha256_file
+from codemix.mixing.config import SourceConfig
+from codemix.core.errors import CodemixError
+from codemix.core.jsonl import iter_json_lines
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".jsonl.gz", ".json.gz", ".ndjson.gz")
 BLOCK_SIZE = 32 << 20  # pyarrow.json block; one JSON line must fit in a block
@@ -78,7 +78,7 @@ def _dir_files(root: Path, src: SourceConfig) -> list[Path]:
 
 def builtin_code_hash() -> str:
     """Hash of the generators' source code: any change to them changes the rows."""
-    import mixing.builtin as builtin
+    from codemix.mixing import builtin
 
     root = Path(builtin.__file__).parent
     h = hashlib.sha256()
@@ -95,7 +95,7 @@ def fingerprint(src: SourceConfig, ref: SourceRef) -> dict[str, Any]:
         return {"kind": "local", "files": [[str(f.relative_to(base)), sha256_file(f)] for f in ref.files]}
     if ref.kind == "hub":
         return {"kind": "hub", "id": src.path, "config": src.config, "split": src.split, "revision": src.revision}
-    import mixing.builtin as builtin
+    from codemix.mixing import builtin
 
     return {"kind": "builtin", "name": ref.builtin, "split": src.split, "code": builtin_code_hash(),
             "version": getattr(builtin, "GENERATOR_VERSION", None)}
@@ -170,7 +170,7 @@ def _read_jsonl(path: Path) -> pa.Table:
 
 def _read_mixed_types(path: Path) -> pa.Table:
     """Slow path for files whose scalar fields mix text and numbers: numbers become text."""
-    from mixing.benchmark_records import read_json_records
+    from codemix.mixing.benchmark_records import read_json_records
 
     rows = read_json_records(path)
     mixed = {k for k in {k for r in rows for k in r}
@@ -214,7 +214,7 @@ def _read_json_array(path: Path) -> pa.Table:
 
 
 def _load_hub(src: SourceConfig) -> tuple[pa.Table, dict[str, Any]]:
-    from mixing.hub import require_hub
+    from codemix.mixing.hub import require_hub
 
     require_hub(where(src), "use a local copy of the data set (a .jsonl/.json/.parquet file or directory) as its path",
                 repo_id=src.path, repo_type="dataset")
@@ -245,7 +245,7 @@ def _hub_commit(src: SourceConfig) -> str | None:
 
 
 def _load_builtin(src: SourceConfig, ref: SourceRef, n: int, seed: int) -> tuple[pa.Table, dict[str, Any]]:
-    import mixing.builtin as builtin
+    from codemix.mixing import builtin
 
     if ref.builtin not in builtin.BUILTIN_SOURCES:
         raise CodemixError(f"{where(src)}: unknown built-in source {ref.builtin!r} "

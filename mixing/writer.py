@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mixing.formats import SCHEMA
-from mixing.progress import progress
+from codemix.mixing.formats import SCHEMA
+from codemix.core.progress import progress
 
 WRITE_BATCH_ROWS = 32768
 # (byte, character, escape) for the characters JSON strings must escape; backslash first.
@@ -165,7 +165,7 @@ def write_jsonl(rows: RowSet, path: Path) -> str:
 
     Batches are gathered and serialised on two threads (Arrow kernels release the GIL) while
     this thread hashes and writes the previous ones, in order."""
-    from mixing.threads import bounded_map
+    from codemix.core.threads import bounded_map
 
     h = hashlib.sha256()
     ranges = rows.ranges(WRITE_BATCH_ROWS)
@@ -181,8 +181,8 @@ def write_jsonl(rows: RowSet, path: Path) -> str:
 def write_parquet(rows: RowSet, path: Path) -> str:
     import pyarrow.parquet as pq
 
-    from mixing.artifacts import sha256_file
-    from mixing.threads import bounded_map
+    from codemix.core.artifacts import sha256_file
+    from codemix.core.threads import bounded_map
 
     ranges = rows.ranges(WRITE_BATCH_ROWS)
     # As in JSON lines, a mixture without meta has no meta column (files as before the field).

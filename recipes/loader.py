@@ -8,9 +8,9 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from mixing.errors import CodemixError
+from codemix.core.errors import CodemixError
 
-BUNDLED_DIR = Path(__file__).parent
+BUNDLED_DIR = Path(__file__).parent / "data"
 
 
 def bundled_recipes() -> dict[str, Path]:
@@ -246,7 +246,7 @@ def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()):
     names the override, not the file."""
     from pydantic import ValidationError
 
-    from recipes.schema import Recipe
+    from codemix.recipes.schema import Recipe
 
     path = find_recipe(name_or_path)
     data = _parse_yaml(path)

@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mixing.artifacts import atomic_write_json, package_versions, stage_dir_guard, utc_now
-from mixing.errors import CodemixError
-from recipes.schema import Recipe
+from codemix.core.artifacts import atomic_write_json, package_versions, stage_dir_guard, utc_now
+from codemix.core.errors import CodemixError
+from codemix.recipes.schema import Recipe
 
 
 def run_mix(recipe: Recipe, *, force: bool = False, wait: float | bool = False, keep: bool = False) -> dict[str, Any]:
-    from mixing.pipeline import build_mixture
+    from codemix.mixing.pipeline import build_mixture
 
     manifest, built = build_mixture(recipe.mix, seed=recipe.seed, out_dir=Path(recipe.output_dir) / "mix",
                                     recipe=recipe.resolved(), recipe_hash=recipe.hash(), force=force,
@@ -27,7 +27,7 @@ def run_mix(recipe: Recipe, *, force: bool = False, wait: float | bool = False, 
 
 
 def run_train(recipe: Recipe, *, force: bool = False, wait: float | bool = False, keep: bool = False) -> dict[str, Any]:
-    from finetune.trainer import train
+    from codemix.finetune.trainer import train
 
     out = Path(recipe.output_dir)
     manifest, built = train(recipe.train, seed=recipe.seed, mixture_dir=out / "mix", out_dir=out / "train",
@@ -42,7 +42,7 @@ def eval_targets(recipe: Recipe) -> tuple[str, str | None, str | None]:
     """(model to score, adapter, reference base model or None)."""
     ev = recipe.eval
     if recipe.train is not None:
-        from finetune.checkpoint import base_model_ref
+        from codemix.finetune.checkpoint import base_model_ref
 
         ckpt = str(Path(recipe.output_dir) / "train")
         return ckpt, None, (base_model_ref(ckpt) if ev.include_base else None)
@@ -53,7 +53,7 @@ def eval_targets(recipe: Recipe) -> tuple[str, str | None, str | None]:
 
 def run_eval(recipe: Recipe, *, force: bool = False, wait: float | bool = False,
              keep: bool = False) -> tuple[dict, dict | None]:
-    from eval.evaluate import evaluate_model
+    from codemix.eval.evaluate import evaluate_model
 
     ev = recipe.eval
     if any("{output_dir}" in path for path in ev.problems.values()):
@@ -97,8 +97,8 @@ def run_recipe(recipe: Recipe, recipe_path: Path, *, force: bool = False, wait: 
 
 def _run_recipe(recipe: Recipe, recipe_path: Path, out: Path, *, force: bool, wait: float | bool,
                 keep: bool) -> dict[str, Any]:
-    from recipes.report import plot_results, results_table
-    from recipes.report_data import mix_composition
+    from codemix.recipes.report.single import plot_results, results_table
+    from codemix.recipes.report.data import mix_composition
 
     t0 = time.time()
     stages: dict[str, Any] = {}

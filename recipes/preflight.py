@@ -4,7 +4,7 @@ can be known before anything runs, so a recipe does not fail after an hour of mi
 Errors (raise CodemixError, naming the file and key):
 - local paths that do not exist: mixture sources, decontamination files, benchmark problem files,
   local models and adapters. A Hub id stays allowed; a path and an id are told apart by shape,
-  as `finetune.checkpoint.resolve_model` and `mixing.sources.resolve` do.
+  as `codemix.finetune.checkpoint.resolve_model` and `codemix.mixing.sources.resolve` do.
 - for `codemix run`: anything the recipe needs from the Hub (Hub sources, MBPP for
   decontamination, a Hub model, MBPP problems) while the Hub cannot be reached and it is not in
   the local cache (mixing/hub.py); `codemix validate` warns instead.
@@ -23,8 +23,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mixing.errors import CodemixError
-from recipes.schema import Recipe
+from codemix.core.errors import CodemixError
+from codemix.recipes.schema import Recipe
 
 
 def preflight(recipe: Recipe, path: Path | str, overrides: list[str] | tuple[str, ...] = (), *,
@@ -36,7 +36,7 @@ def preflight(recipe: Recipe, path: Path | str, overrides: list[str] | tuple[str
     warnings: list[str] = []
     check_paths(recipe, _Where(path, overrides), strict_problems=hub_required, warnings=warnings)
     for what, fix, repo_id, repo_type in hub_requirements(recipe):
-        from mixing.hub import require_hub
+        from codemix.mixing.hub import require_hub
 
         try:
             require_hub(what, fix, repo_id=repo_id, repo_type=repo_type)
@@ -55,13 +55,13 @@ class _Where:
     """`where(loc)`: the recipe file, or the --set that gave the value at `loc`."""
 
     def __init__(self, path: Path | str, overrides: list[str] | tuple[str, ...]) -> None:
-        from recipes.loader import parse_override_key
+        from codemix.recipes.loader import parse_override_key
 
         self.path = path
         self.overrides = [(a, parse_override_key(a.partition("=")[0])) for a in overrides]
 
     def __call__(self, *loc: str | int) -> str:
-        from recipes.loader import _blamed_override
+        from codemix.recipes.loader import _blamed_override
 
         blamed = _blamed_override(loc, self.overrides)
         return f"--set {blamed}" if blamed else str(self.path)
@@ -73,8 +73,8 @@ def check_paths(recipe: Recipe, path: _Where, *, strict_problems: bool = True,
     validate` (`strict_problems=False`): a recipe is often validated on a laptop or a login node
     for a cluster where evaluation data such as the EvalPlus release files live; there a missing
     problems file is a warning, and `codemix run` (where it must exist) makes it an error."""
-    from finetune.checkpoint import looks_like_hub_id
-    from mixing.sources import resolve
+    from codemix.finetune.checkpoint import looks_like_hub_id
+    from codemix.mixing.sources import resolve
 
     if recipe.mix is not None:
         for i, src in enumerate(recipe.mix.sources):
@@ -99,7 +99,7 @@ def check_paths(recipe: Recipe, path: _Where, *, strict_problems: bool = True,
             raise CodemixError(f"{path('eval', 'model')}: eval.model: {ev.model}: no such directory (and not a Hub id owner/name)")
     if ev.adapter is not None and not (Path(ev.adapter).expanduser() / "adapter_config.json").is_file():
         raise CodemixError(f"{path('eval', 'adapter')}: eval.adapter: {ev.adapter}: not a peft adapter directory (no adapter_config.json)")
-    from eval.benchmarks import get_benchmark
+    from codemix.eval.benchmarks import get_benchmark
 
     for bench in ev.benchmarks:
         b = get_benchmark(bench)
@@ -117,10 +117,10 @@ def check_paths(recipe: Recipe, path: _Where, *, strict_problems: bool = True,
 
 def hub_requirements(recipe: Recipe) -> list[tuple[str, str, str | None, str]]:
     """(what, fix, repo id, repo type) for everything in the recipe that reads from the Hub."""
-    from eval.benchmarks import get_benchmark
-    from finetune.checkpoint import looks_like_hub_id
-    from mixing.benchmark_records import MBPP_HUB_ID
-    from mixing.sources import resolve
+    from codemix.eval.benchmarks import get_benchmark
+    from codemix.finetune.checkpoint import looks_like_hub_id
+    from codemix.mixing.benchmark_records import MBPP_HUB_ID
+    from codemix.mixing.sources import resolve
 
     needs: list[tuple[str, str, str | None, str]] = []
     if recipe.mix is not None:
@@ -161,7 +161,7 @@ def known_model(recipe: Recipe) -> tuple[Any, int, bool, str] | None:
         for built in (out / "train" / "model", out / "train" / "base", out / "train" / "checkpoints" / "tokenizer"):
             if (built / "tokenizer_config.json").is_file():
                 return _auto_tokenizer(built), ctx, True, f"the random-init model ({ctx} positions)"
-        from finetune.tokenizer import build_tokenizer
+        from codemix.finetune.tokenizer import build_tokenizer
 
         exact = tr.model.tokenizer.kind == "byte"
         return _no_length_warning(build_tokenizer("byte")), ctx, exact, f"the random-init model ({ctx} positions)"
@@ -209,8 +209,8 @@ def _prompt_style(recipe: Recipe) -> str:
 
 
 def context_warnings(recipe: Recipe) -> list[str]:
-    from eval.benchmarks import load_problems
-    from eval.generation.prompts import build_prompt, encode_prompt_text, resolve_spec
+    from codemix.eval.benchmarks import load_problems
+    from codemix.eval.generation.prompts import build_prompt, encode_prompt_text, resolve_spec
 
     model = known_model(recipe)
     if model is None:

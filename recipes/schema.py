@@ -6,11 +6,11 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from eval.config import EvalConfig
-from finetune.config import TrainConfig
-from mixing.artifacts import hash_json
-from mixing.config import MixConfig
-from recipes.sweep_config import SweepConfig
+from codemix.eval.config import EvalConfig
+from codemix.finetune.config import TrainConfig
+from codemix.core.artifacts import hash_json
+from codemix.mixing.config import MixConfig
+from codemix.recipes.sweep.config import SweepConfig
 
 
 class Recipe(BaseModel):

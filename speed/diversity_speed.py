@@ -11,14 +11,14 @@ templates, Self-Instruct seed and user-oriented tasks) and of the built-in gener
 templates make. Generation and loading are not timed.
 
 1. Semantic metrics on --rows (default 20,000; target <= 30 s with the offline embedding):
-   `mixing.diversity.measure` with the TF-IDF + SVD embedding (empty cache), Vendi on 2,000 rows,
+   `codemix.mixing.diversity.measure.measure` with the TF-IDF + SVD embedding (empty cache), Vendi on 2,000 rows,
    k-means k=50, proximity to HumanEval + MBPP, lexical metrics, the map. Reference: the plain
    scikit-learn route to the same numbers — Pipeline(TfidfVectorizer, TruncatedSVD, Normalizer),
    mean cosine distance from `cosine_similarity` in row blocks, Vendi from the eigenvalues of
    the m x m similarity matrix, KMeans, nearest neighbours with `cosine_similarity`. Also checks
    that the Vendi score of the d x d route equals the m x m one on the same vectors.
 2. Near-duplicate removal on --near-rows (default 200,000; target >= 20,000 rows/s on 2 cores):
-   `mixing.neardup` (signatures + LSH, kept-row mask). Reference: the straightforward datasketch
+   `codemix.mixing.neardup` (signatures + LSH, kept-row mask). Reference: the straightforward datasketch
    loop — per row a MinHash of its word 5-gram shingles (sha1), then `MinHashLSH.query`, verify
    with `MinHash.jaccard`, insert if kept — on the first --ref-rows rows (it is slow; its rate is
    per row and does not depend much on the row count), and the agreement of the kept sets there.
@@ -58,7 +58,7 @@ def shared_instructions() -> list[tuple[str, str, str]]:
 
 
 def builtin_instructions(n: int, seed: int = 1) -> list[tuple[str, str, str]]:
-    from mixing.builtin import generate_builtin
+    from codemix.mixing.builtin import generate_builtin
 
     half = n // 2
     return [(r["instruction"], "pyfuncs", "code") for r in generate_builtin("pyfuncs", half, seed)] + \
@@ -73,7 +73,7 @@ def corpus(n: int) -> list[tuple[str, str, str]]:
 
 
 def as_table(rows: list[tuple[str, str, str]]) -> pa.Table:
-    from mixing.formats import SCHEMA
+    from codemix.mixing.formats import SCHEMA
 
     return pa.Table.from_pylist([{"id": str(i), "source": s, "domain": d, "task": None,
                                   "prompt": [{"role": "user", "content": t}],
@@ -109,9 +109,9 @@ def reference_semantic(texts: list[str], bench: list[str], sample: int, k: int, 
 
 
 def part_semantic(rows: int, seed: int) -> None:
-    from mixing.config import DiversityConfig
-    from mixing.diversity import benchmark_problems, measure
-    from mixing.diversity_semantic import vendi_score
+    from codemix.mixing.config import DiversityConfig
+    from codemix.mixing.diversity.measure import benchmark_problems, measure
+    from codemix.mixing.diversity.semantic import vendi_score
 
     data = corpus(rows)
     table = as_table(data)
@@ -168,7 +168,7 @@ def reference_neardup(texts: list[str], threshold: float, num_perm: int, weights
 
 
 def part_neardup(rows: int, ref_rows: int) -> None:
-    from mixing.neardup import LSHParams, first_copies, signatures
+    from codemix.mixing.neardup import LSHParams, first_copies, signatures
 
     data = corpus(rows)
     texts = pa.array([t for t, _, _ in data], pa.string())

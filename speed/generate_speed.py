@@ -25,7 +25,7 @@ os.environ.setdefault("CODEMIX_NO_PROGRESS", "1")
 
 
 def _problems(n: int) -> list:
-    from eval.benchmarks import load_problems
+    from codemix.eval.benchmarks import load_problems
 
     return load_problems("humaneval")[:n]
 
@@ -35,7 +35,7 @@ def tiny_model(problems):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from finetune.tokenizer import build_tokenizer
+    from codemix.finetune.tokenizer import build_tokenizer
 
     texts = [p.prompt for p in problems]
     tokenizer = build_tokenizer("bpe", texts=texts, vocab_size=512)
@@ -50,9 +50,9 @@ def tiny_model(problems):
 
 
 def hf_batched_vs_single(problems, *, max_new_tokens: int, batch_size: int) -> dict:
-    from eval.generation import PromptSpec, build_prompt, encode_prompt_text, stop_sequences
-    from eval.generation.backend import Request
-    from eval.generation.hf import generate_all
+    from codemix.eval.generation import PromptSpec, build_prompt, encode_prompt_text, stop_sequences
+    from codemix.eval.generation.backend import Request
+    from codemix.eval.generation.hf import generate_all
 
     model, tokenizer = tiny_model(problems)
     spec = PromptSpec("completion", None)
@@ -82,7 +82,7 @@ def hf_batched_vs_single(problems, *, max_new_tokens: int, batch_size: int) -> d
 
 def hf_vs_vllm(problems, *, model: str, max_new_tokens: int, batch_size: int, n_samples: int,
                temperature: float) -> dict:
-    from eval.generation import generate
+    from codemix.eval.generation import generate
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,7 +8,7 @@ generate: `generate_table` (numpy draws in bulk + one Python loop for the string
 naive generator (one `random.Random` call per choice, `json.dumps` per row, `str.find` rewrite),
 same parameters; prints rows/s of both and the ratio.
 train: the recipe `markov-diversity`'s model (GPT-2, d128, 3 layers, 4 heads, byte tokenizer,
-batch 64, max_length 36) for --steps steps through `finetune.trainer.train` (trl's SFTTrainer),
+batch 64, max_length 36) for --steps steps through `codemix.finetune.trainer.train` (trl's SFTTrainer),
 then the same number of steps of a hand-written AdamW loop over the same tokenized rows (the
 reference the STACK-NOTES measurement used); prints steps/s of both and the ratio.
 Contention from other processes on the machine hits both alike only roughly: run it twice.
@@ -54,8 +54,8 @@ def naive_rows(n: int, rules: list[tuple[str, str]], seed: int, noop: float = 0.
 
 
 def bench_generate(a: argparse.Namespace) -> None:
-    from mixing.builtin.markov import build_rules, generate_table
-    from mixing.config import MarkovConfig
+    from codemix.mixing.builtin.markov import build_rules, generate_table
+    from codemix.mixing.config import MarkovConfig
 
     cfg = MarkovConfig(rules=1000)
     rules = list(build_rules(cfg, 0).train)
@@ -74,11 +74,11 @@ def bench_generate(a: argparse.Namespace) -> None:
 def bench_train(a: argparse.Namespace) -> None:
     import torch
 
-    from finetune.config import TrainConfig
-    from finetune.trainer import train
-    from mixing.config import MixConfig
-    from mixing.pipeline import build_mixture
-    from recipes.loader import load_recipe
+    from codemix.finetune.config import TrainConfig
+    from codemix.finetune.trainer import train
+    from codemix.mixing.config import MixConfig
+    from codemix.mixing.pipeline import build_mixture
+    from codemix.recipes.loader import load_recipe
 
     torch.set_num_threads(a.threads)
     recipe, _ = load_recipe(str(ROOT / "recipes" / "markov-diversity.yaml"))
@@ -100,7 +100,7 @@ def raw_loop(cfg, tmp: Path, seed: int, steps: int) -> float:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from finetune.data import load_rows, tokenize_mixture
+    from codemix.finetune.data import load_rows, tokenize_mixture
 
     tok = AutoTokenizer.from_pretrained(tmp / "train" / "model")
     data = tokenize_mixture(load_rows(tmp / "mix"), tok, "custom", cfg.template, cfg.max_length, "truncate").dataset

@@ -9,7 +9,7 @@ decontamination have replacements — code Alpaca-style (instruction/input/outpu
 style (problem/solution) and general Alpaca-style. 1% of rows are planted duplicates and 0.05%
 carry a HumanEval prompt + solution, so both cleaning steps do real work.
 
-Timed: `mixing.pipeline.build_mixture` from scratch (sha256 of the inputs, reading, format
+Timed: `codemix.mixing.pipeline.build_mixture` from scratch (sha256 of the inputs, reading, format
 normalisation, decontamination against HumanEval + MBPP with 13-grams and signatures, exact
 dedup, seeded selection, shuffle, JSON-lines writing). Reference, same run: `datasets`
 load_dataset("json") of the same files + concatenate + shuffle(seed) + select(budget) + to_json
@@ -32,9 +32,9 @@ import pyarrow.compute as pc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mixing.benchmark_records import load_humaneval  # noqa: E402
-from mixing.config import MixConfig  # noqa: E402
-from mixing.writer import json_string, utf8_bytes  # noqa: E402
+from codemix.mixing.benchmark_records import load_humaneval  # noqa: E402
+from codemix.mixing.config import MixConfig  # noqa: E402
+from codemix.mixing.writer import json_string, utf8_bytes  # noqa: E402
 
 SHARED_MBPP = ROOT.parent / "shared" / "data" / "mbpp" / "mbpp.jsonl"
 SETUP_VERSION = 2
@@ -108,7 +108,7 @@ def make_sources(work: Path, pool: dict[str, int], seed: int) -> dict[str, Path]
 
 
 def run_codemix(paths: dict[str, Path], budget: int, seed: int, out: Path) -> tuple[float, dict]:
-    from mixing.pipeline import build_mixture
+    from codemix.mixing.pipeline import build_mixture
 
     mix = MixConfig.model_validate({
         "budget": budget, "general_fraction": 0.1,

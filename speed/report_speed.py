@@ -6,7 +6,7 @@ bootstrap resamples (target: <= 10 s on 2 cores), against a straightforward per-
 
 Data (untimed): a sweep of 20 general_fraction values x 3 training seeds = 60 cells; per cell
 and benchmark, one greedy sample per problem (pass/fail) drawn around a curve with per-problem
-difficulty shared by all cells. Timed: recipes.report_analysis.analyse() — per benchmark and
+difficulty shared by all cells. Timed: codemix.recipes.report.analysis.analyse() — per benchmark and
 for the average over benchmarks: every configuration's 95% CI (two-level bootstrap: seeds, then
 problems), the paired difference to the baseline with its CI and p-value, Holm, and the best
 general_fraction (quadratic fit refitted on every resample). Also timed: the whole `codemix
@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from recipes.report_analysis import AVERAGE, analyse  # noqa: E402
-from recipes.report_data import Cell, Outcome  # noqa: E402
-from recipes.report_study import Study  # noqa: E402
+from codemix.recipes.report.analysis import AVERAGE, analyse  # noqa: E402
+from codemix.recipes.report.data import Cell, Outcome  # noqa: E402
+from codemix.recipes.report.study import Study  # noqa: E402
 
 BENCHES = ("humaneval", "mbpp", "pyfuncs")
 
@@ -136,7 +136,7 @@ def main() -> None:
 
         from report_helpers import write_sweep
 
-        from recipes.cli import main as codemix
+        from codemix.recipes.cli import main as codemix
 
         with tempfile.TemporaryDirectory() as tmp:
             fractions = tuple(float(f) for f in np.round(np.linspace(0, 0.25, args.values), 4))

@@ -61,7 +61,7 @@ def main() -> None:
     path = args.work_dir / "sweep.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
-    from recipes.sweep import load_sweep
+    from codemix.recipes.sweep.runner import load_sweep
 
     sweep = load_sweep(str(path))
     singles = []

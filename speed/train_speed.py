@@ -33,7 +33,7 @@ TARGET = 0.97
 
 
 def train_config(a: argparse.Namespace):
-    from finetune.config import TrainConfig
+    from codemix.finetune.config import TrainConfig
 
     return TrainConfig.model_validate({
         "model": {"init": "random", "arch": {"hidden_size": a.hidden, "layers": a.layers, "heads": 4},
@@ -45,8 +45,8 @@ def train_config(a: argparse.Namespace):
 
 
 def build_mixture(out: Path, rows: int) -> Path:
-    from mixing.config import MixConfig
-    from mixing.pipeline import build_mixture
+    from codemix.mixing.config import MixConfig
+    from codemix.mixing.pipeline import build_mixture
 
     mix = MixConfig.model_validate({
         "budget": rows, "general_fraction": 0.1, "decontaminate": {"enabled": False},
@@ -57,7 +57,7 @@ def build_mixture(out: Path, rows: int) -> Path:
 
 
 def run_codemix(a: argparse.Namespace) -> dict:
-    from finetune.trainer import train
+    from codemix.finetune.trainer import train
 
     cfg = train_config(a)
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,8 +74,8 @@ def run_trl(a: argparse.Namespace) -> dict:
     import transformers
     from trl import SFTConfig, SFTTrainer
 
-    from finetune.tokenizer import build_tokenizer, mixture_texts
-    from mixing.pipeline import load_mixture
+    from codemix.finetune.tokenizer import build_tokenizer, mixture_texts
+    from codemix.mixing.pipeline import load_mixture
 
     cfg = train_config(a)
     dataset = load_mixture(a.mixture)

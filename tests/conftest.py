@@ -57,7 +57,7 @@ class _TestData:
             return target
         if rel in self.failures:
             return None
-        from data_fetch import BUILDERS
+        from helpers.data_fetch import BUILDERS
 
         if rel not in BUILDERS:
             self.failures[rel] = "it has no Hugging Face Hub equivalent"
@@ -65,7 +65,7 @@ class _TestData:
         if USER_OFFLINE:
             self.failures[rel] = f"{USER_OFFLINE} is set, so it cannot be fetched from the Hugging Face Hub"
             return None
-        from mixing.hub import _resolve, hub_host
+        from codemix.mixing.hub import _resolve, hub_host
 
         unreachable = _resolve(hub_host())
         if unreachable:
@@ -73,7 +73,7 @@ class _TestData:
             return None
         env = {k: v for k, v in os.environ.items() if k not in OFFLINE_VARS}
         try:
-            proc = subprocess.run([sys.executable, str(Path(__file__).with_name("data_fetch.py")),
+            proc = subprocess.run([sys.executable, str(Path(__file__).parent / "helpers" / "data_fetch.py"),
                                    str(self.fetched_dir), rel], env=env, capture_output=True, text=True,
                                   timeout=FETCH_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -111,7 +111,7 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def humaneval_problems():
     """HumanEval's problems by task id."""
-    from eval.benchmarks import load_problems
+    from codemix.eval.benchmarks import load_problems
 
     return {p.task_id: p for p in load_problems("humaneval")}
 

@@ -6,7 +6,7 @@ The Hub is not reached here: the Hub's split layout is rebuilt from the shared f
 import json
 
 import pytest
-from data_fetch import mbpp_full
+from helpers.data_fetch import mbpp_full
 
 # How the Hub splits MBPP (google-research-datasets/mbpp, config full): task_id ranges.
 HUB_SPLITS = {"train": range(601, 975), "test": range(11, 511), "validation": range(511, 601), "prompt": range(1, 11)}
@@ -25,7 +25,7 @@ def test_mbpp_rebuilt_from_hub_splits_has_the_release_rows(data_file, tmp_path, 
     rebuilt = [json.loads(line) for line in out.read_text().splitlines()]
     assert rebuilt == original  # same rows, same order (not necessarily the same bytes)
 
-    from eval.benchmarks import load_problems, problems_hash
+    from codemix.eval.benchmarks import load_problems, problems_hash
 
     assert problems_hash(load_problems("mbpp", str(out))) == problems_hash(load_problems("mbpp", str(data_file("mbpp/mbpp.jsonl"))))
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from eval.benchmarks.base import Benchmark
-from eval.benchmarks.problem import Problem
-from eval.benchmarks.registry import register
-from mixing.benchmark_records import humaneval_package_file, load_humaneval
+from codemix.eval.benchmarks.base import Benchmark
+from codemix.eval.benchmarks.problem import Problem
+from codemix.eval.benchmarks.registry import register
+from codemix.mixing.benchmark_records import humaneval_package_file, load_humaneval
 
 # Instruction-style text for chat models: the request, then the code to complete.
 _HUMANEVAL_INSTRUCTION = ("Complete the following Python function so that it does what its "

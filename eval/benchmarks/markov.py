@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eval.benchmarks.base import Benchmark
-from eval.benchmarks.problem import Problem
-from eval.benchmarks.registry import register
-from mixing.errors import CodemixError
+from codemix.eval.benchmarks.base import Benchmark
+from codemix.eval.benchmarks.problem import Problem
+from codemix.eval.benchmarks.registry import register
+from codemix.core.errors import CodemixError
 
 # Answers are one line; a completion-style model (any model, not just a codemix checkpoint)
 # ends its answer at the newline.
@@ -36,8 +36,8 @@ def _problem(task_id: str, prompt: str, reference: str, groups: list[str] | tupl
 
 
 def _from_mixture(mix_dir: Path) -> list[Problem]:
-    from mixing.artifacts import read_manifest
-    from mixing.builtin.markov import benchmark_rows, source_from_manifest
+    from codemix.core.artifacts import read_manifest
+    from codemix.mixing.builtin.markov import benchmark_rows, source_from_manifest
 
     manifest = read_manifest(mix_dir)
     if manifest is None or manifest.get("stage") != "mix":
@@ -47,7 +47,7 @@ def _from_mixture(mix_dir: Path) -> list[Problem]:
 
 
 def _from_file(path: Path) -> list[Problem]:
-    from mixing.jsonl import iter_json_lines
+    from codemix.core.jsonl import iter_json_lines
 
     problems = []
     for lineno, row in iter_json_lines(path):

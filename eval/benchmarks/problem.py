@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from mixing.artifacts import hash_json
+from codemix.core.artifacts import hash_json
 
 # The fields every problem had before exact-match benchmarks; a problem that leaves the newer
 # fields at their defaults hashes exactly as before, so earlier results keep their

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import re
 
-from eval.benchmarks.base import Benchmark
-from eval.benchmarks.problem import Problem
-from eval.benchmarks.registry import register
-from mixing.errors import CodemixError
+from codemix.eval.benchmarks.base import Benchmark
+from codemix.eval.benchmarks.problem import Problem
+from codemix.eval.benchmarks.registry import register
+from codemix.core.errors import CodemixError
 
 
 def _pyfuncs_problems(path: str | None) -> list[Problem]:
     try:
-        from mixing.builtin import pyfuncs_heldout_tasks
+        from codemix.mixing.builtin import pyfuncs_heldout_tasks
     except ImportError as e:
         raise CodemixError(f"pyfuncs: the built-in task generator is not available ({e})") from None
     seed = 0

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import importlib
 
-from eval.benchmarks.base import Benchmark
-from eval.benchmarks.problem import Problem
-from mixing.errors import CodemixError
+from codemix.eval.benchmarks.base import Benchmark
+from codemix.eval.benchmarks.problem import Problem
+from codemix.core.errors import CodemixError
 
 BUILTIN_MODULES = (
-    "eval.benchmarks.humaneval",
-    "eval.benchmarks.mbpp",
-    "eval.benchmarks.plus",
-    "eval.benchmarks.pyfuncs",
-    "eval.benchmarks.markov",
+    "codemix.eval.benchmarks.humaneval",
+    "codemix.eval.benchmarks.mbpp",
+    "codemix.eval.benchmarks.plus",
+    "codemix.eval.benchmarks.pyfuncs",
+    "codemix.eval.benchmarks.markov",
 )
 
 _REGISTRY: dict[str, Benchmark] = {}
@@ -75,7 +75,7 @@ def load_problems(name: str, path: str | None = None) -> list[Problem]:
     try:
         problems = bench.load(path)
     except CodemixError as e:
-        from mixing.benchmark_records import LOCAL_FILE_HINT
+        from codemix.mixing.benchmark_records import LOCAL_FILE_HINT
 
         if not str(e).endswith(LOCAL_FILE_HINT):
             raise

@@ -2,11 +2,11 @@
 by name, prompt building (prompts.py), code extraction (extract.py), the sample store
 (store.py) and the shared run loop (run.py).
 
-Kept free of eager imports (torch, transformers) so `from eval.generation import generate`
+Kept free of eager imports (torch, transformers) so `from codemix.eval.generation import generate`
 stays cheap until a model is actually loaded."""
 
-from eval.generation.prompts import PromptSpec, build_prompt, encode_prompt_text, resolve_spec, stop_sequences
-from eval.generation.run import (
+from codemix.eval.generation.prompts import PromptSpec, build_prompt, encode_prompt_text, resolve_spec, stop_sequences
+from codemix.eval.generation.run import (
     check_settings,
     generate,
     generate_samples,

@@ -1,9 +1,9 @@
 """The generation backend interface: what `codemix eval` needs from an inference engine.
 
-A backend loads a model (a `finetune.checkpoint.ModelRef`: a codemix checkpoint, a model
+A backend loads a model (a `codemix.finetune.checkpoint.ModelRef`: a codemix checkpoint, a model
 directory or a Hub id, with an optional adapter) and turns token-id requests into generations,
 reporting each finished batch. Everything else (prompts, stop sequences, seeds, resume, the
-sample files) is shared in `eval.generation.run`, so the backends give the same files.
+sample files) is shared in `codemix.eval.generation.run`, so the backends give the same files.
 
 Backends: `hf` (transformers, any device) and `vllm` (GPU). Adding one (an OpenAI-compatible
 server, say) is one module that subclasses `Backend`, calls `register_backend`, and one line in
@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from mixing.errors import CodemixError
+from codemix.core.errors import CodemixError
 
 # name -> module that registers it; imported only when that backend is asked for (vllm is heavy).
-BACKEND_MODULES: dict[str, str] = {"hf": "eval.generation.hf", "vllm": "eval.generation.vllm"}
+BACKEND_MODULES: dict[str, str] = {"hf": "codemix.eval.generation.hf", "vllm": "codemix.eval.generation.vllm"}
 _REGISTERED: dict[str, type[Backend]] = {}
 
 
@@ -60,7 +60,7 @@ class Backend(ABC):
 
     @abstractmethod
     def load(self, model_ref: Any, *, seed: int) -> None:
-        """Load the model and tokenizer of a resolved `finetune.checkpoint.ModelRef`."""
+        """Load the model and tokenizer of a resolved `codemix.finetune.checkpoint.ModelRef`."""
 
     @abstractmethod
     def generate(self, requests: Sequence[Request], *, batch_size: int, temperature: float, top_p: float,

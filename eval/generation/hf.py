@@ -19,9 +19,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from eval.generation.backend import Backend, Generation, Request, register_backend
-from eval.generation.extract import find_stop, truncate_at_stop
-from mixing.errors import CodemixError
+from codemix.eval.generation.backend import Backend, Generation, Request, register_backend
+from codemix.eval.generation.extract import find_stop, truncate_at_stop
+from codemix.core.errors import CodemixError
 
 if TYPE_CHECKING:
     import torch
@@ -196,13 +196,13 @@ class HFBackend(Backend):
             self._configure()
 
     def load(self, model_ref, *, seed: int) -> None:
-        from finetune.checkpoint import load_for_inference
+        from codemix.finetune.checkpoint import load_for_inference
 
         self.model, self.tokenizer = load_for_inference(model_ref)
         self._configure()
 
     def _configure(self) -> None:
-        from eval.generation.prompts import context_length, end_of_sequence_ids
+        from codemix.eval.generation.prompts import context_length, end_of_sequence_ids
 
         self.model.eval()
         self.eos_ids = end_of_sequence_ids(self.tokenizer, getattr(self.model, "generation_config", None),

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from eval.generation.extract import END_OF_TURN_TEXTS, completion_stops
-from mixing.errors import CodemixError
+from codemix.eval.generation.extract import END_OF_TURN_TEXTS, completion_stops
+from codemix.core.errors import CodemixError
 
 
 def _field(problem: Any, name: str) -> Any:
@@ -37,7 +37,7 @@ def build_prompt(problem: Any, spec: PromptSpec, tokenizer) -> str:
         if not text:
             raise CodemixError(f"problem {task_id}: no completion-style prompt; use prompt_style: instruction")
         return text
-    from finetune.prompts import format_prompt
+    from codemix.finetune.prompts import format_prompt
 
     instruction = _field(problem, "instruction")
     if not instruction:
@@ -47,7 +47,7 @@ def build_prompt(problem: Any, spec: PromptSpec, tokenizer) -> str:
 
 def encode_prompt_text(text: str, spec: PromptSpec, tokenizer) -> list[int]:
     """Completion prompts get the tokenizer's own special tokens (a Llama base model's BOS);
-    instruction prompts already carry them in the text (finetune.prompts' contract)."""
+    instruction prompts already carry them in the text (codemix.finetune.prompts' contract)."""
     ids = tokenizer(text, add_special_tokens=spec.style == "completion")["input_ids"]
     eos = tokenizer.eos_token_id
     appended_eos = ids and eos is not None and ids[-1] == eos and not text.endswith(tokenizer.eos_token)
@@ -59,7 +59,7 @@ def encode_prompt_text(text: str, spec: PromptSpec, tokenizer) -> list[int]:
 def _turn_markers(spec: PromptSpec, tokenizer) -> list[str]:
     """Text that opens a new turn in this prompt format (`### Instruction:`, `@@ Response`, ...):
     an instruction-tuned model that goes on past its answer writes one next."""
-    from finetune.prompts import format_prompt
+    from codemix.finetune.prompts import format_prompt
 
     sentinel = "\x00CODEMIX-INSTRUCTION\x00"
     text = format_prompt(sentinel, spec.prompt_format, tokenizer, spec.template)
@@ -74,7 +74,7 @@ def _turn_markers(spec: PromptSpec, tokenizer) -> list[str]:
 
 def stop_sequences(spec: PromptSpec, tokenizer, problem: Any = None) -> tuple[str, ...]:
     """Where a sample ends: for completion style it depends on the problem's prompt (see
-    eval.generation.extract.completion_stops); for instruction style, at the next turn of the format."""
+    codemix.eval.generation.extract.completion_stops); for instruction style, at the next turn of the format."""
     if spec.style == "completion":
         if problem is None:
             raise ValueError("completion-style stop sequences depend on the problem")
@@ -111,7 +111,7 @@ def context_length(*configs) -> int | None:
 def resolve_spec(style: str, prompt_format: str | None, template: str | None, tokenizer) -> PromptSpec:
     if style == "completion":
         return PromptSpec("completion", None, None)
-    from finetune.prompts import resolve_prompt_format
+    from codemix.finetune.prompts import resolve_prompt_format
 
     fmt = resolve_prompt_format(prompt_format or "auto", tokenizer, template)
     return PromptSpec("instruction", fmt, template if fmt == "custom" else None)

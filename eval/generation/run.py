@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eval.generation.backend import Backend, Generation, Request, backend_names, get_backend
-from eval.generation.extract import extract_code
-from eval.generation.prompts import (
+from codemix.eval.generation.backend import Backend, Generation, Request, backend_names, get_backend
+from codemix.eval.generation.extract import extract_code
+from codemix.eval.generation.prompts import (
     PromptSpec,
     _field,
     build_prompt,
@@ -32,10 +32,10 @@ from eval.generation.prompts import (
     resolve_spec,
     stop_sequences,
 )
-from eval.generation.store import SampleStore
-from eval.samples import NO_CODE, PROMPT_TOO_LONG
-from mixing.errors import CodemixError
-from mixing.progress import progress
+from codemix.eval.generation.store import SampleStore
+from codemix.eval.samples import NO_CODE, PROMPT_TOO_LONG
+from codemix.core.errors import CodemixError
+from codemix.core.progress import progress
 
 PROMPT_STYLES = ("auto", "completion", "instruction")
 
@@ -273,7 +273,7 @@ def generate_samples(model, tokenizer, problems: Sequence[Any], *, out_dir: str 
     """Generation with an already-loaded transformers (model, tokenizer), HF backend.
     `prompt_style` is completion or instruction (for instruction, `prompt_format` defaults to
     the tokenizer's chat template, else alpaca)."""
-    from eval.generation.hf import HFBackend
+    from codemix.eval.generation.hf import HFBackend
 
     check_settings(prompt_style=prompt_style, n_samples=n_samples, temperature=temperature, top_p=top_p,
                    max_new_tokens=max_new_tokens, batch_size=batch_size, backend="hf")
@@ -291,7 +291,7 @@ def generate(problems: list, *, model_ref: str, adapter: str | None = None, out_
              tasks: list[str] | None = None) -> dict[str, Any]:
     """Generate samples for `problems` with the model `model_ref` (+ `adapter`) into `out_dir`;
     returns the summary (counts, samples/s, prompt style, settings)."""
-    from finetune.checkpoint import resolve_model
+    from codemix.finetune.checkpoint import resolve_model
 
     check_settings(prompt_style=prompt_style, n_samples=n_samples, temperature=temperature, top_p=top_p,
                    max_new_tokens=max_new_tokens, batch_size=batch_size, backend=backend)

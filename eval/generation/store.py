@@ -25,8 +25,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mixing.artifacts import atomic_write_json, atomic_write_text, canonical_json
-from mixing.errors import CodemixError
+from codemix.core.artifacts import atomic_write_json, atomic_write_text, canonical_json
+from codemix.core.errors import CodemixError
 
 SAMPLES, RAW, PROMPTS, SETTINGS = "samples.jsonl", "samples.raw.jsonl", "prompts.jsonl", "generation.json"
 Key = tuple[str, int]

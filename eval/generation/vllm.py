@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eval.generation.backend import Backend, Generation, Request, register_backend
-from eval.generation.extract import truncate_at_stop
-from mixing.errors import CodemixError
+from codemix.eval.generation.backend import Backend, Generation, Request, register_backend
+from codemix.eval.generation.extract import truncate_at_stop
+from codemix.core.errors import CodemixError
 
 if TYPE_CHECKING:
-    from finetune.checkpoint import ModelRef
+    from codemix.finetune.checkpoint import ModelRef
 
 # Requests per llm.generate call: enough for vLLM to keep a GPU busy (its default max_num_seqs
 # is 256) while samples still reach the disk every few seconds.
@@ -45,7 +45,7 @@ def vllm_model_paths(source: ModelRef) -> dict[str, Any]:
     """Base model, revision, tokenizer and (unmerged) adapter for vLLM."""
     if source.checkpoint is None:
         return {"model": source.ref, "revision": None, "tokenizer": source.ref, "adapter": source.adapter}
-    from finetune.checkpoint import checkpoint_paths
+    from codemix.finetune.checkpoint import checkpoint_paths
 
     return checkpoint_paths(source.ref, source.checkpoint)
 
@@ -72,7 +72,7 @@ class VLLMBackend(Backend):
     def load(self, model_ref: ModelRef, *, seed: int) -> None:
         from transformers import AutoConfig, AutoTokenizer
 
-        from eval.generation.prompts import context_length, end_of_sequence_ids
+        from codemix.eval.generation.prompts import context_length, end_of_sequence_ids
 
         self.paths = vllm_model_paths(model_ref)
         self.seed = seed

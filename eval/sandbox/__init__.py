@@ -3,7 +3,7 @@ verdict each. Public face: `Executor`, `Job`, `Limits`, `RunResult`, `VERDICTS` 
 
 Nothing here imports generation or benchmarks (tests/test_architecture.py checks it): the
 sandbox knows programs, not problems. This file stays free of eager imports because every
-sandbox worker process imports the package at start-up (`eval.sandbox.worker`), and each
+sandbox worker process imports the package at start-up (`codemix.eval.sandbox.worker`), and each
 module it pays for is memory copied into every sample's fork.
 """
 
@@ -12,7 +12,7 @@ _PUBLIC = ("Executor", "Job", "Limits", "RunResult", "VERDICTS", "OPTIONAL_LAYER
 
 def __getattr__(name: str):
     if name in _PUBLIC:
-        from eval.sandbox import executor
+        from codemix.eval.sandbox import executor
 
         return getattr(executor, name)
-    raise AttributeError(f"module 'eval.sandbox' has no attribute {name!r}")
+    raise AttributeError(f"module 'codemix.eval.sandbox' has no attribute {name!r}")

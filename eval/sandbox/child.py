@@ -19,7 +19,7 @@ import signal
 import sys
 import types
 
-from eval.sandbox import isolation as iso
+from codemix.eval.sandbox import isolation as iso
 
 RESULT_FD = 3
 FAIL_MARK = b"\x00F"   # followed by "ExcType: message" when the program raised

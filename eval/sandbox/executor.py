@@ -1,6 +1,6 @@
 """The sandboxed executor: a pool of long-lived sandbox workers that run test programs.
 
-`Executor(workers=N)` starts N `eval.sandbox.worker` processes (one per core by default), each
+`Executor(workers=N)` starts N `codemix.eval.sandbox.worker` processes (one per core by default), each
 of which isolates itself once and forks a fresh child per program. One harness thread per
 worker feeds it from a shared queue, so a worker sitting in a 3 s timeout never stalls the
 others. A program that times out is queued once more (at the back, so the retry runs under
@@ -13,7 +13,7 @@ restarted, and the program it held is reported as `error`.
 
 Verdicts:
     passed   the program ran to its end: the child wrote the per-run nonce (never exit status
-             alone; see eval.sandbox.child)
+             alone; see codemix.eval.sandbox.child)
     failed   it raised (assertion or any other exception, message kept), exited early
              (sys.exit, os._exit), or was killed by a signal (segfault, ...)
     timeout  the wall-clock limit or the CPU-time limit was hit (after one retry, unless the
@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from mixing.errors import CodemixError
+from codemix.core.errors import CodemixError
 
 VERDICTS = ("passed", "failed", "timeout", "error")
 # Layers a caller may switch off (to reproduce a machine without them, or to debug); rlimits,
@@ -52,7 +52,9 @@ VERDICTS = ("passed", "failed", "timeout", "error")
 OPTIONAL_LAYERS = ("user-namespace", "network-namespace", "mount-namespace", "pid-namespace",
                    "ipc-namespace", "uts-namespace", "seccomp", "unprivileged-uid")
 _HEADER = struct.Struct(">I")
-_REPO_ROOT = str(Path(__file__).resolve().parents[2])
+_SANDBOX_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIRS = (("codemix", str(Path(sys.modules["codemix"].__file__).resolve().parent)),
+                 ("codemix.eval", str(_SANDBOX_DIR.parent)), ("codemix.eval.sandbox", str(_SANDBOX_DIR)))
 # Samples of worker i run as uid/gid SAMPLE_UID_BASE + i: far above login (1000+) and
 # subordinate-id (100000+) ranges, so no real account shares it. One uid per worker matters
 # because RLIMIT_NPROC counts the processes of a uid: with a shared uid one sample's fork bomb
@@ -161,8 +163,13 @@ class _Worker:
             "cgroups": [str(p) for p in executor.join_cgroups],
             "hash_seed": executor.hash_seed,
         }
-        bootstrap = ("import sys; sys.path[:] = [p for p in sys.path if p]; "
-                     f"sys.path.insert(0, {_REPO_ROOT!r}); from eval.sandbox.worker import main; sys.exit(main())")
+        # The worker imports its three modules by location: stand-in package objects for
+        # codemix, codemix.eval and codemix.eval.sandbox (their __init__ files are not run), so
+        # neither the repository nor the installed package's other modules go on sys.path.
+        bootstrap = ("import sys, types; sys.path[:] = [p for p in sys.path if p]\n"
+                     f"for name, path in {_PACKAGE_DIRS!r}:\n"
+                     "    m = types.ModuleType(name); m.__path__ = [path]; sys.modules[name] = m\n"
+                     "from codemix.eval.sandbox.worker import main; sys.exit(main())")
         # env: nothing of ours (tokens, keys) reaches the worker, so nothing can leak from it into
         # a sample; only the hash seed, which must be in place when the interpreter starts (its
         # string-hash secret is fixed then, and every forked sample inherits it). Not -I, which
@@ -171,7 +178,7 @@ class _Worker:
         # -S: no `site` at start-up, so the .pth files of site-packages do not run: here they
         # import certifi, pathlib, zipfile, importlib.resources and more, 4.3 MB of memory and
         # 67 mappings that every sample's fork would copy (the worker then adds site-packages
-        # to sys.path itself: eval.sandbox.worker.add_site_packages).
+        # to sys.path itself: codemix.eval.sandbox.worker.add_site_packages).
         env = {"PATH": "/usr/bin:/bin"}
         if executor.hash_seed != "random":
             env["PYTHONHASHSEED"] = str(executor.hash_seed)

@@ -2,7 +2,7 @@
 
 Python 3.11 has no `os.unshare`, `mount` or `capset`, so the few system calls the sandbox needs
 are wrapped here. Everything in this module runs inside the sandbox worker (see
-`eval.sandbox.worker`), never in the harness process: a failed mount or unshare must not change
+`codemix.eval.sandbox.worker`), never in the harness process: a failed mount or unshare must not change
 the harness. Each helper raises OSError with the failing call named, so the worker can record
 which isolation layer the machine refused and why.
 """

@@ -1,5 +1,5 @@
 """The sandbox worker: a long-lived process that isolates itself once and forks a fresh child
-for every sample (started by `eval.sandbox.executor`, one per core).
+for every sample (started by `codemix.eval.sandbox.executor`, one per core).
 
 Start-up, paid once per worker instead of once per sample:
   1. join the cgroups the harness named (a test guard), die with the harness (PDEATHSIG);
@@ -30,8 +30,8 @@ import struct
 import sys
 import time
 
-from eval.sandbox import child
-from eval.sandbox import isolation as iso
+from codemix.eval.sandbox import child
+from codemix.eval.sandbox import isolation as iso
 
 # Modules HumanEval/MBPP programs and their tests import. Imported once here they cost nothing
 # per sample (the fork shares them); imported in each child, typing alone takes ~5 ms. But every
@@ -56,7 +56,7 @@ _COMPILED_KEEP = 4
 
 def add_site_packages() -> None:
     """What `site` would have done for the samples, minus running the .pth files' code: the
-    worker starts with -S (see eval.sandbox.executor), so installed packages are put on sys.path
+    worker starts with -S (see codemix.eval.sandbox.executor), so installed packages are put on sys.path
     here, with the directories .pth files name, and exit()/quit()/help() become builtins again."""
     import site
 

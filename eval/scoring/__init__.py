@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from eval.scoring.results import check_args, format_table
+from codemix.eval.scoring.results import check_args, format_table
 
 __all__ = ["format_table", "score_samples"]
 
@@ -30,9 +30,9 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
     executed benchmarks, `executor` lets a caller reuse a running sandbox pool and `limits`
     sets its resource limits, `hash_seed` the samples' PYTHONHASHSEED and `random` seed (or
     "random"); exact-match benchmarks ignore k, workers, timeout, limits and hash_seed."""
-    from eval.benchmarks import get_benchmark
-    from eval.sandbox.executor import check_hash_seed
-    from mixing.errors import CodemixError
+    from codemix.eval.benchmarks import get_benchmark
+    from codemix.eval.sandbox.executor import check_hash_seed
+    from codemix.core.errors import CodemixError
 
     check_args(k=k, workers=workers, timeout=timeout)
     try:
@@ -41,11 +41,11 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
         raise CodemixError(str(e)) from None
     bench = get_benchmark(benchmark)
     if bench.scorer == "exact_match":
-        from eval.scoring.exact_match import score_exact_match
+        from codemix.eval.scoring.exact_match import score_exact_match
 
         return score_exact_match(benchmark, samples_path, out_dir=out_dir, problems_path=problems_path,
                                  tasks=tasks, limit=limit, show_table=show_table)
-    from eval.scoring.execute import score_execute
+    from codemix.eval.scoring.execute import score_execute
 
     return score_execute(benchmark, samples_path, problems_path=problems_path, k=k, workers=workers,
                          timeout=timeout, out_dir=out_dir, tasks=tasks, limit=limit, limits=limits, executor=executor,

@@ -21,11 +21,11 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from eval.benchmarks import problems_hash, source_hash
-from eval.passk import pass_at_k_report
-from eval.samples import NOTES, Sample, samples_hash
-from eval.sandbox.executor import VERDICTS, Executor, Job, Limits
-from eval.scoring.results import (
+from codemix.eval.benchmarks import problems_hash, source_hash
+from codemix.eval.passk import pass_at_k_report
+from codemix.eval.samples import NOTES, Sample, samples_hash
+from codemix.eval.sandbox.executor import VERDICTS, Executor, Job, Limits
+from codemix.eval.scoring.results import (
     check_k,
     format_table,
     log,
@@ -34,9 +34,9 @@ from eval.scoring.results import (
     sample_counts,
     select,
 )
-from eval.timelimits import time_limits
-from mixing.artifacts import atomic_write_json, atomic_write_text, hash_json
-from mixing.progress import progress
+from codemix.eval.timelimits import time_limits
+from codemix.core.artifacts import atomic_write_json, atomic_write_text, hash_json
+from codemix.core.progress import progress
 
 RESULT_FIELDS = ("task_id", "sample_index", "verdict", "error", "duration_s", "cpu_s", "retried", "solution_hash", "note")
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.benchmarks import Problem, load_problems
-from eval.samples import Sample, read_samples
-from mixing.errors import CodemixError
+from codemix.eval.benchmarks import Problem, load_problems
+from codemix.eval.samples import Sample, read_samples
+from codemix.core.errors import CodemixError
 
 
 def log(message: str) -> None:
@@ -48,7 +48,7 @@ def check_k(k: Sequence[int], samples: Sequence[Sample]) -> None:
     smallest and the largest count is left out with a warning by the estimator)."""
     from collections import Counter
 
-    from eval.config import k_error
+    from codemix.eval.config import k_error
 
     most = max(Counter(s.task_id for s in samples).values(), default=0)
     too_big = [x for x in k if x > most]
@@ -89,7 +89,7 @@ def per_task_counts(problems: Sequence[Problem], rows: list[dict]) -> tuple[dict
 
 
 def note_counts(rows: list[dict]) -> dict[str, int]:
-    """{reason: samples} for samples that held no program (eval.samples.NOTES)."""
+    """{reason: samples} for samples that held no program (codemix.eval.samples.NOTES)."""
     counts: dict[str, int] = {}
     for r in rows:
         if r.get("note"):

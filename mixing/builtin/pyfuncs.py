@@ -16,8 +16,8 @@ import random
 import zlib
 from typing import Any
 
-from mixing.builtin.draw import Rand, pick, stable_seed, weighted_table
-from mixing.builtin.pyfuncs_family import (
+from codemix.mixing.builtin.draw import Rand, pick, stable_seed, weighted_table
+from codemix.mixing.builtin.pyfuncs_family import (
     N_VARIANTS,
     Code,
     Family,
@@ -25,9 +25,9 @@ from mixing.builtin.pyfuncs_family import (
     docstring_prompt,
     instruction,
 )
-from mixing.builtin.pyfuncs_numbers import HELDOUT_LIST_FAMILIES, LIST_FAMILIES, NUMBER_FAMILIES
-from mixing.builtin.pyfuncs_text import DICT_FAMILIES, HELDOUT_DICT_FAMILIES, PARSE_FAMILIES, STRING_FAMILIES
-from mixing.errors import CodemixError
+from codemix.mixing.builtin.pyfuncs_numbers import HELDOUT_LIST_FAMILIES, LIST_FAMILIES, NUMBER_FAMILIES
+from codemix.mixing.builtin.pyfuncs_text import DICT_FAMILIES, HELDOUT_DICT_FAMILIES, PARSE_FAMILIES, STRING_FAMILIES
+from codemix.core.errors import CodemixError
 
 TRAIN_FAMILIES: list[Family] = [*NUMBER_FAMILIES, *LIST_FAMILIES, *STRING_FAMILIES, *DICT_FAMILIES, *PARSE_FAMILIES]
 HELDOUT_FAMILIES: list[Family] = [*HELDOUT_LIST_FAMILIES, *HELDOUT_DICT_FAMILIES]

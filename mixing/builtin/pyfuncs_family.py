@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from mixing.builtin.draw import Rand
+from codemix.mixing.builtin.draw import Rand
 
 # How many phrasings each family has: 3 instruction frames x 2 descriptions.
 N_VARIANTS = 6

@@ -7,8 +7,8 @@ numbers stay 1-3 digits (cheap to copy for a byte-level model).
 
 from __future__ import annotations
 
-from mixing.builtin.draw import Rand, randint
-from mixing.builtin.pyfuncs_family import Family
+from codemix.mixing.builtin.draw import Rand, randint
+from codemix.mixing.builtin.pyfuncs_family import Family
 
 X = ("x", "an integer x")
 N = ("n", "an integer n")

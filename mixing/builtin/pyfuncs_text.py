@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mixing.builtin.draw import Rand, pick, pick_distinct, randint
-from mixing.builtin.pyfuncs_family import Family
-from mixing.builtin.words import WORDS
+from codemix.mixing.builtin.draw import Rand, pick, pick_distinct, randint
+from codemix.mixing.builtin.pyfuncs_family import Family
+from codemix.mixing.builtin.words import WORDS
 
 S = ("s", "a string s")
 D = ("d", "a dict d")

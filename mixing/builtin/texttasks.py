@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mixing.builtin.draw import Rand, pick, weighted_table
-from mixing.builtin.texttasks_language import LANGUAGE_FAMILIES
-from mixing.builtin.texttasks_reasoning import REASONING_FAMILIES
+from codemix.mixing.builtin.draw import Rand, pick, weighted_table
+from codemix.mixing.builtin.texttasks_language import LANGUAGE_FAMILIES
+from codemix.mixing.builtin.texttasks_reasoning import REASONING_FAMILIES
 
 FAMILIES = LANGUAGE_FAMILIES + REASONING_FAMILIES
 FAMILY_NAMES = tuple(name for name, _, _ in FAMILIES)

@@ -7,8 +7,8 @@ one short sentence). Answers are computed from the generated input by code.
 
 from __future__ import annotations
 
-from mixing.builtin.draw import Rand, pick, pick_distinct, randint
-from mixing.builtin.words import (
+from codemix.mixing.builtin.draw import Rand, pick, pick_distinct, randint
+from codemix.mixing.builtin.words import (
     ADJECTIVES,
     ANTONYMS,
     CATEGORIES,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mixing.builtin.draw import Rand, pick, pick_distinct, randint
-from mixing.builtin.texttasks_language import Result
-from mixing.builtin.words import EMAIL_DOMAINS, ITEMS, MONTHS, NAMES, WEEKDAYS, WORDS
+from codemix.mixing.builtin.draw import Rand, pick, pick_distinct, randint
+from codemix.mixing.builtin.texttasks_language import Result
+from codemix.mixing.builtin.words import EMAIL_DOMAINS, ITEMS, MONTHS, NAMES, WEEKDAYS, WORDS
 
 # (from unit, to unit, factor): "1 <from> = factor <to>".
 UNITS = (

@@ -1,5 +1,0 @@
-import sys
-
-from recipes.cli import main
-
-sys.exit(main())

@@ -1,0 +1,83 @@
+"""`codemix report DIR...`: one table, paired statistics and plots over sweep or run directories.
+
+    codemix report runs/sweep [--baseline CELL] [--reference CSV] [--out DIR]
+    codemix report runs/a runs/b runs/c        # plain run dirs: what varied is read from their recipes
+    codemix report runs/sweep --diversity [--diversity-axis effective_tasks]   # + score vs mixture diversity
+    codemix report runs/markov-longtail --where rules=1000 --where frequency=power_law   # one slice
+
+Prints the tables and writes report.md, report.csv (+ comparisons.csv, best.csv, curve.csv,
+problems.csv; diversity.csv, diversity_points.csv where the cells' mixtures carry diversity
+numbers) and PNG plots into --out (default: the first directory's report/).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="sweep directories (sweep.json) or run directories")
+    p.add_argument("--baseline", default=None, help="the cell every other is compared with (default: the sweep's baseline, else the first cell)")
+    p.add_argument("--reference", default=None,
+                   help="CSV of published numbers to overlay (axis column, then benchmark columns in percent); "
+                        "'paper-code-mix' names the bundled one")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: DIR/report for the first DIR)")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="report only the cells with this swept value (repeatable), e.g. --where rules=1000; "
+                        "the default --out becomes DIR/report-KEY=VALUE")
+    p.add_argument("--axis", default=None, help="the numeric swept key to find the best value along (default: the only one)")
+    p.add_argument("--fit", default="quadratic", help="curve for the best value: quadratic (default), cubic, or none (plot the points only)")
+    p.add_argument("--k", type=int, default=1, help="pass@k to compare (default 1)")
+    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same intervals)")
+    p.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate for the verdicts (default 0.05)")
+    p.add_argument("--diversity", action="store_true",
+                   help="measure the mixtures that have no diversity block yet (diversity.json beside each)")
+    p.add_argument("--diversity-axis", default="vendi",
+                   help="x axis of diversity.png: vendi (default), effective_tasks (rows with task labels), tasks, "
+                        "mean_cosine_distance, effective_clusters, distinct_2, entropy_2_bits")
+    p.add_argument("--embedding", default=None,
+                   help="with --diversity: tfidf, model2vec:NAME or sentence-transformers:NAME (default: the "
+                        "recipe's model where it names one, else tfidf, offline)")
+    p.add_argument("--suggest", type=int, default=0, metavar="K", help="also propose the K next axis values to run")
+
+
+def reference_path(name: str) -> Path:
+    p = Path(name)
+    if p.is_file():
+        return p
+    bundled = Path(__file__).parents[1] / "data" / "references" / f"{name}.csv"
+    return bundled if bundled.is_file() else p
+
+
+def run(args: argparse.Namespace) -> int:
+    from codemix.core.errors import CodemixError
+    from codemix.recipes.report.analysis import analyse
+    from codemix.recipes.report.data import load_reference
+    from codemix.recipes.report.study import collect, select
+    from codemix.recipes.report.write import write_report
+
+    if args.resamples < 100:
+        raise CodemixError(f"--resamples must be at least 100, got {args.resamples}")
+    if not 0 < args.alpha < 1:
+        raise CodemixError(f"--alpha must be in (0, 1), got {args.alpha}")
+    from codemix.recipes.report.diversity import AXES, attach
+
+    if args.diversity_axis not in AXES:
+        raise CodemixError(f"--diversity-axis {args.diversity_axis!r}: choose one of {', '.join(AXES)}")
+    if args.embedding and not args.diversity:
+        raise CodemixError("--embedding applies with --diversity only")
+    study = collect(args.dirs, baseline=args.baseline, k=args.k)
+    study, label = select(study, args.where)
+    if not study.done:
+        raise CodemixError(f"{', '.join(map(str, args.dirs))}: no cell has results yet")
+    diversity_lines = attach(study, compute=args.diversity, embedding=args.embedding)
+    analysis = analyse(study, resamples=args.resamples, seed=args.seed, alpha=args.alpha, fit=args.fit,
+                       axis=args.axis, suggest_k=args.suggest)
+    reference = load_reference(reference_path(args.reference)) if args.reference else None
+    out = args.out or args.dirs[0] / (f"report-{label}" if label else "report")
+    written = write_report(study, analysis, out, reference,
+                           diversity_axis=args.diversity_axis, diversity_lines=diversity_lines)
+    print(written.text)
+    return 0

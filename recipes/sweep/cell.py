@@ -1,0 +1,201 @@
+"""Run one sweep cell (or the sweep's reference evaluation) from its directory, under its lock.
+
+Every launcher ends here: the local one in-process or as `python -m codemix.recipes.sweep.cell DIR`,
+the Slurm one as a submitit job. The cell's directory holds all it needs (recipe.yaml,
+cell.json), so a cell runs the same wherever it lands. Outcomes:
+
+    done     ran now, or was already up to date (status.json says done for this cell key)
+    failed   the pipeline raised; status.json has the one-line error, error.txt the traceback
+    running  another launcher holds the cell's lock: left alone
+    blocked  it depends on a unit that is not done yet (the reference of a random-init model)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from codemix.core.artifacts import atomic_write_json, atomic_write_text, utc_now
+from codemix.core.errors import CodemixError
+from codemix.core.locks import LockHeld, locked
+
+OUTCOMES = ("done", "failed", "running", "blocked")
+EXIT_CODES = {"done": 0, "failed": 1, "running": 75, "blocked": 76}  # 75 = EX_TEMPFAIL
+
+
+class _Tee(io.TextIOBase):
+    """Write to the cell's log file and (unless quiet) to the original stream."""
+
+    def __init__(self, log, echo):
+        self._log, self._echo = log, echo
+
+    def write(self, s: str) -> int:
+        self._log.write(s)
+        self._log.flush()
+        if self._echo is not None:
+            self._echo.write(s)
+        return len(s)
+
+    def flush(self) -> None:
+        self._log.flush()
+        if self._echo is not None:
+            self._echo.flush()
+
+    def isatty(self) -> bool:  # progress bars redraw in place only on a terminal
+        return self._echo is not None and self._echo.isatty()
+
+
+@contextlib.contextmanager
+def _teed(log_path: Path, quiet: bool) -> Iterator[None]:
+    old_out, old_err = sys.stdout, sys.stderr
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"\n=== {utc_now()} pid {os.getpid()} on {socket.gethostname()}\n")
+        sys.stdout = _Tee(log, None if quiet else old_out)
+        sys.stderr = _Tee(log, None if quiet else old_err)
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = old_out, old_err
+
+
+def _status(directory: Path) -> dict[str, Any]:
+    try:
+        return json.loads((directory / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _is_done(directory: Path, key: str) -> bool:
+    st = _status(directory)
+    return st.get("status") == "done" and st.get("key") == key and (directory / "summary.json").is_file()
+
+
+def _link_mixture(directory: Path, target_rel: str) -> Path:
+    """cells/<name>/mix -> ../../mixes/<hash>: the cell's pipeline reads and checks it as its own."""
+    link = directory / "mix"
+    target = (directory / target_rel).resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink():
+        if os.readlink(link) == target_rel:
+            return target
+        link.unlink()
+    elif link.exists():
+        return link  # a mixture the cell built itself before sharing existed: keep it, it is still checked
+    tmp = directory / f".mix.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target_rel, target_is_directory=True)
+    tmp.replace(link)
+    return target
+
+
+def run_unit(directory: str | os.PathLike, *, quiet: bool = False) -> str:
+    """Run the unit in `directory` unless it is done or held; returns its outcome."""
+    from codemix.recipes.loader import load_recipe
+    from codemix.recipes.pipeline import run_mix, run_recipe
+
+    directory = Path(directory)
+    try:
+        with locked(directory, what=f"codemix sweep: {directory.parent.name}/{directory.name}"):
+            # Read only under the lock: another launcher may be (re)writing it until then.
+            meta = json.loads((directory / "cell.json").read_text())
+            if _is_done(directory, meta["key"]):
+                return "done"
+            dep = meta.get("depends_on")
+            if dep and not _dependency_done(directory / dep):
+                return "blocked"
+            t0 = time.time()
+            (directory / "error.txt").unlink(missing_ok=True)
+            atomic_write_json(directory / "status.json", {"status": "running", "key": meta["key"], "started": utc_now(),
+                                                          "host": socket.gethostname(), "pid": os.getpid()})
+            try:
+                with _teed(directory / "log.txt", quiet):
+                    recipe, path = load_recipe(str(directory / "recipe.yaml"))
+                    if meta.get("mix"):
+                        shared = _link_mixture(directory, meta["mix"])
+                        # Cells with the same mixture wait here for whichever builds it first;
+                        # then the mixture is up to date for all of them.
+                        with locked(shared, what=f"codemix sweep {meta['sweep']}: mixture for {meta['name']}", wait=True):
+                            run_mix(recipe)
+                    if meta.get("train_launch") and recipe.train is not None:
+                        _train_in_processes(directory / "recipe.yaml", meta["train_launch"])
+                    run_recipe(recipe, path)
+            except Exception as e:  # noqa: BLE001 - one cell's failure must not stop the others
+                message = str(e) if isinstance(e, CodemixError) else f"{type(e).__name__}: {e}"
+                atomic_write_text(directory / "error.txt", traceback.format_exc())
+                atomic_write_json(directory / "status.json", {
+                    "status": "failed", "key": meta["key"], "error": message.splitlines()[0] if message else type(e).__name__,
+                    "wall_s": round(time.time() - t0, 2), "finished": utc_now(), "host": socket.gethostname()})
+                return "failed"
+            atomic_write_json(directory / "status.json", {
+                "status": "done", "key": meta["key"], "wall_s": round(time.time() - t0, 2), "finished": utc_now(),
+                "host": socket.gethostname()})
+            return "done"
+    except LockHeld:
+        return "running"
+
+
+def _train_in_processes(recipe_path: Path, launch: dict[str, Any]) -> None:
+    """The train stage as `codemix train --num-processes N` (its own launcher: accelerate on GPUs,
+    torchrun on CPU); the pipeline then finds the training up to date and goes on to eval."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "codemix", "train", str(recipe_path), "--num-processes", str(launch["processes"])]
+    if launch.get("accelerate_config"):
+        cmd += ["--accelerate-config", launch["accelerate_config"]]
+    env = dict(os.environ)
+    print(f"[sweep] training in {launch['processes']} processes: {' '.join(cmd[1:])}", flush=True)
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:  # through sys.stdout, so the cell's log.txt gets it too
+            sys.stdout.write(line)
+    if proc.returncode != 0:
+        raise CodemixError(f"training in {launch['processes']} processes failed (exit status {proc.returncode}); "
+                           "see log.txt; re-running the sweep resumes from the last checkpoint")
+
+
+def _dependency_done(dep_dir: Path) -> bool:
+    try:
+        key = json.loads((dep_dir / "cell.json").read_text())["key"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return _is_done(dep_dir, key)
+
+
+def record_crash(directory: str | os.PathLike, message: str) -> bool:
+    """After a unit's process died without a word (killed, out of memory, Slurm time limit):
+    mark it failed with `message` if nobody holds it now and it was left "running". True if marked."""
+    directory = Path(directory)
+    try:
+        with locked(directory, what="codemix sweep: recording a crash"):
+            st = _status(directory)
+            if st.get("status") != "running":
+                return False
+            atomic_write_json(directory / "status.json", {**st, "status": "failed", "error": message,
+                                                          "finished": utc_now()})
+            return True
+    except LockHeld:
+        return False
+
+
+def run_unit_job(directory: str) -> str:
+    """The submitit entry point (module-level so it pickles by reference)."""
+    return run_unit(directory, quiet=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m codemix.recipes.sweep.cell DIR [--quiet]`: the local launcher's subprocess."""
+    argv = sys.argv[1:] if argv is None else argv
+    outcome = run_unit(argv[0], quiet="--quiet" in argv)
+    return EXIT_CODES[outcome]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
