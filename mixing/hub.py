@@ -34,7 +34,7 @@ def hub_host() -> str:
     return urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
 
 
-def _resolve(host: str) -> str | None:
+def resolve_host(host: str) -> str | None:
     """None when `host` resolves within RESOLVE_TIMEOUT_S, else why not (cached per process)."""
     if host in _resolved:
         return _resolved[host]
@@ -61,7 +61,7 @@ def hub_unavailable() -> str | None:
     for var in OFFLINE_VARS:
         if _truthy(os.environ.get(var)):
             return f"{var}={os.environ[var]} is set"
-    return _resolve(hub_host())
+    return resolve_host(hub_host())
 
 
 def _hf_home() -> Path:

@@ -13,8 +13,30 @@ from codemix.core.errors import CodemixError
 BUNDLED_DIR = Path(__file__).parent / "data"
 
 
+ACCELERATE_DIR = BUNDLED_DIR / "accelerate"
+
+
 def bundled_recipes() -> dict[str, Path]:
     return {p.stem: p for p in sorted(BUNDLED_DIR.glob("*.yaml"))}
+
+
+def bundled_accelerate_configs() -> dict[str, Path]:
+    """The accelerate configs shipped for multi-GPU training: ddp, zero2, zero3, fsdp."""
+    return {p.stem: p for p in sorted(ACCELERATE_DIR.glob("*.yaml"))}
+
+
+def find_accelerate_config(name_or_path: str | None) -> Path | None:
+    """An accelerate config by bundled name or path (None stays None: accelerate's defaults)."""
+    if name_or_path is None:
+        return None
+    bundled = bundled_accelerate_configs()
+    if name_or_path in bundled:
+        return bundled[name_or_path]
+    p = Path(name_or_path)
+    if not p.is_file():
+        raise CodemixError(f"--accelerate-config {name_or_path}: no such file and no bundled config of that name "
+                           f"(bundled: {', '.join(bundled)})")
+    return p
 
 
 def find_recipe(name_or_path: str) -> Path:
@@ -58,7 +80,7 @@ def _strict_loader():
     return StrictLoader
 
 
-def _parse_yaml(path: Path) -> dict[str, Any]:
+def parse_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
@@ -231,7 +253,7 @@ def validation_message(path: Path | str, exc: Any, root_model: Any) -> str:
     return msg
 
 
-def _blamed_override(loc: tuple, overrides: list[tuple[str, tuple]]) -> str | None:
+def blamed_override(loc: tuple, overrides: list[tuple[str, tuple]]) -> str | None:
     """The --set assignment an error at `loc` comes from (the deepest one on its path), if any."""
     best = None
     for assignment, parts in overrides:
@@ -249,12 +271,12 @@ def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()):
     from codemix.recipes.schema import Recipe
 
     path = find_recipe(name_or_path)
-    data = _parse_yaml(path)
+    data = parse_yaml(path)
     applied = [(assignment, apply_override(data, assignment, Recipe)) for assignment in overrides]
     try:
         return Recipe.model_validate(data), path
     except ValidationError as e:
         loc = _clean_loc(e.errors()[0]["loc"])
-        blamed = _blamed_override(loc, applied)
+        blamed = blamed_override(loc, applied)
         where = f"--set {blamed}" if blamed else str(path)
         raise CodemixError(validation_message(where, e, Recipe)) from None

@@ -61,9 +61,9 @@ class _Where:
         self.overrides = [(a, parse_override_key(a.partition("=")[0])) for a in overrides]
 
     def __call__(self, *loc: str | int) -> str:
-        from codemix.recipes.loader import _blamed_override
+        from codemix.recipes.loader import blamed_override
 
-        blamed = _blamed_override(loc, self.overrides)
+        blamed = blamed_override(loc, self.overrides)
         return f"--set {blamed}" if blamed else str(self.path)
 
 

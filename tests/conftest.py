@@ -65,9 +65,9 @@ class _TestData:
         if USER_OFFLINE:
             self.failures[rel] = f"{USER_OFFLINE} is set, so it cannot be fetched from the Hugging Face Hub"
             return None
-        from codemix.mixing.hub import _resolve, hub_host
+        from codemix.mixing.hub import hub_host, resolve_host
 
-        unreachable = _resolve(hub_host())
+        unreachable = resolve_host(hub_host())
         if unreachable:
             self.failures[rel] = f"the Hugging Face Hub cannot be reached ({unreachable})"
             return None

@@ -19,7 +19,7 @@ from codemix.eval.generation.extract import END_OF_TURN_TEXTS, completion_stops
 from codemix.core.errors import CodemixError
 
 
-def _field(problem: Any, name: str) -> Any:
+def problem_field(problem: Any, name: str) -> Any:
     return problem[name] if isinstance(problem, dict) else getattr(problem, name, None)
 
 
@@ -31,15 +31,15 @@ class PromptSpec:
 
 
 def build_prompt(problem: Any, spec: PromptSpec, tokenizer) -> str:
-    task_id = _field(problem, "task_id")
+    task_id = problem_field(problem, "task_id")
     if spec.style == "completion":
-        text = _field(problem, "prompt")
+        text = problem_field(problem, "prompt")
         if not text:
             raise CodemixError(f"problem {task_id}: no completion-style prompt; use prompt_style: instruction")
         return text
     from codemix.finetune.prompts import format_prompt
 
-    instruction = _field(problem, "instruction")
+    instruction = problem_field(problem, "instruction")
     if not instruction:
         raise CodemixError(f"problem {task_id}: no instruction text; use prompt_style: completion")
     return format_prompt(instruction, spec.prompt_format, tokenizer, spec.template)
@@ -78,10 +78,10 @@ def stop_sequences(spec: PromptSpec, tokenizer, problem: Any = None) -> tuple[st
     if spec.style == "completion":
         if problem is None:
             raise ValueError("completion-style stop sequences depend on the problem")
-        own = tuple(_field(problem, "stop") or ())
+        own = tuple(problem_field(problem, "stop") or ())
         if own:
             return own + END_OF_TURN_TEXTS
-        return completion_stops(_field(problem, "prompt"), _field(problem, "entry_point")) + END_OF_TURN_TEXTS
+        return completion_stops(problem_field(problem, "prompt"), problem_field(problem, "entry_point")) + END_OF_TURN_TEXTS
     return tuple("\n" + m for m in _turn_markers(spec, tokenizer)) + END_OF_TURN_TEXTS
 
 

@@ -26,9 +26,9 @@ from codemix.eval.generation.backend import Backend, Generation, Request, backen
 from codemix.eval.generation.extract import extract_code
 from codemix.eval.generation.prompts import (
     PromptSpec,
-    _field,
     build_prompt,
     encode_prompt_text,
+    problem_field,
     resolve_spec,
     stop_sequences,
 )
@@ -68,7 +68,7 @@ def check_settings(*, prompt_style: str, n_samples: int, temperature: float, top
 
 
 def select_problems(problems: Sequence[Any], tasks: Sequence[str] | None) -> list[Any]:
-    ids = [str(_field(p, "task_id")) for p in problems]
+    ids = [str(problem_field(p, "task_id")) for p in problems]
     if len(set(ids)) != len(ids):
         dup = next(t for t in ids if ids.count(t) > 1)
         raise CodemixError(f"problems: task_id {dup} appears more than once")
@@ -79,7 +79,7 @@ def select_problems(problems: Sequence[Any], tasks: Sequence[str] | None) -> lis
         raise CodemixError(f"eval.tasks: unknown task id(s) {', '.join(unknown[:5])}"
                            f"{' ...' if len(unknown) > 5 else ''} (known: {', '.join(ids[:3])}, ...)")
     wanted = set(tasks)
-    return [p for p in problems if str(_field(p, "task_id")) in wanted]
+    return [p for p in problems if str(problem_field(p, "task_id")) in wanted]
 
 
 def sample_seed(seed: int, task_id: str, index: int) -> int:
@@ -127,12 +127,12 @@ class _Recorder:
             raw = {"task_id": row.task_id, "sample_index": row.index, "raw": gen.raw, "finish": gen.finish,
                    "n_tokens": gen.n_tokens}
             if self.spec.style == "completion":
-                solution = _field(problem, "prompt") + gen.text
-            elif _field(problem, "reference") is not None:
+                solution = problem_field(problem, "prompt") + gen.text
+            elif problem_field(problem, "reference") is not None:
                 # An exact-match problem's answer is the response itself, not code found in it.
                 solution = gen.text
             else:
-                ex = extract_code(gen.text, _field(problem, "entry_point"), _field(problem, "prompt"))
+                ex = extract_code(gen.text, problem_field(problem, "entry_point"), problem_field(problem, "prompt"))
                 solution = ex.code
                 raw["extraction"] = ex.source
                 raw["parsed"] = ex.parsed
@@ -199,7 +199,7 @@ def run_generation(problems: Sequence[Any], *, tokenizer, spec: PromptSpec, out_
     batch_size, on_batch)` generates the rows, calling `on_batch(rows, generations)` as batches
     finish, and returns the batch size it ended with."""
     selected = select_problems(problems, tasks)
-    by_id = {str(_field(p, "task_id")): p for p in selected}
+    by_id = {str(problem_field(p, "task_id")): p for p in selected}
     prompts = {task_id: build_prompt(p, spec, tokenizer) for task_id, p in by_id.items()}
     store = SampleStore(out_dir)
     done = store.open(settings, prompts)

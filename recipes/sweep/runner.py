@@ -161,10 +161,10 @@ def load_sweep(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -
     """Read the recipe, expand its sweep and validate every cell before anything runs."""
     from pydantic import ValidationError
 
-    from codemix.recipes.loader import _parse_yaml, apply_override, find_recipe, validation_message
+    from codemix.recipes.loader import apply_override, find_recipe, parse_yaml, validation_message
 
     path = find_recipe(name_or_path)
-    data = _parse_yaml(path)
+    data = parse_yaml(path)
     for assignment in overrides:
         apply_override(data, assignment)
     try:
@@ -186,9 +186,9 @@ def load_sweep(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -
                         and not any(k in ("train", "eval") or k.startswith(("train.model", "eval.")) for k in keys))
     train_launch = None
     if recipe.train is not None and (cfg.train_processes > 1 or cfg.accelerate_config):
-        from codemix.recipes.cli.train import _accelerate_config
+        from codemix.recipes.loader import find_accelerate_config
 
-        _accelerate_config(cfg.accelerate_config)  # an unknown name or missing file fails here, up front
+        find_accelerate_config(cfg.accelerate_config)  # an unknown name or missing file fails here, up front
         train_launch = {"processes": cfg.train_processes, "accelerate_config": cfg.accelerate_config}
 
     cells, seen = [], {}

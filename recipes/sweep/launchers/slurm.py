@@ -25,7 +25,7 @@ from codemix.recipes.sweep.config import SlurmConfig, slurm_minutes
 _POLL_S = {"slurm": 30.0, "local": 0.5}  # sacct is rate-limited on shared clusters; local polls are free
 
 
-def _parameters(sweep, options: LaunchOptions) -> dict:
+def executor_parameters(sweep, options: LaunchOptions) -> dict:
     raw = sweep.recipe.sweep.slurm.model_dump()
     overrides = dict(options.slurm)
     raw["additional"] = {**raw["additional"], **overrides.pop("additional", {})}
@@ -56,7 +56,7 @@ def make_executor(sweep, options: LaunchOptions):
         raise CodemixError("--launcher slurm: no Slurm here (sbatch not found); "
                            "use --launcher local, or --cluster local to run the job array as local processes")
     executor = submitit.AutoExecutor(folder=sweep.out / "slurm" / "%j", cluster=cluster)
-    executor.update_parameters(**_parameters(sweep, options))
+    executor.update_parameters(**executor_parameters(sweep, options))
     return executor
 
 

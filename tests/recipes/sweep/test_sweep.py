@@ -17,7 +17,7 @@ import yaml
 from codemix.recipes.cli import main
 from codemix.recipes.sweep.config import slurm_minutes
 from codemix.recipes.sweep.launchers.local import gpu_slots
-from codemix.recipes.sweep.launchers.slurm import _parameters
+from codemix.recipes.sweep.launchers.slurm import executor_parameters
 from codemix.recipes.sweep.runner import axis_labels, format_value, load_sweep
 from helpers.mixing import alpaca_rows, write_jsonl
 
@@ -247,7 +247,7 @@ def test_slurm_settings_from_recipe_and_flags(tmp_path):
                               "slurm": {"partition": "gpu", "time": "4:00:00", "gpus_per_node": 2, "account": "lab",
                                         "setup": ["module load cuda"], "additional": {"exclusive": True}}})
     sweep = load_sweep(str(path))
-    params = _parameters(sweep, LaunchOptions(gpus_per_cell=4, slurm={"time": "30", "additional": {"constraint": "h100"}}))
+    params = executor_parameters(sweep, LaunchOptions(gpus_per_cell=4, slurm={"time": "30", "additional": {"constraint": "h100"}}))
     assert params["slurm_partition"] == "gpu" and params["timeout_min"] == 30 and params["gpus_per_node"] == 4
     assert params["slurm_account"] == "lab" and params["slurm_setup"] == ["module load cuda"]
     assert params["slurm_additional_parameters"] == {"exclusive": True, "constraint": "h100"}
