@@ -112,6 +112,29 @@ def plus_problem(record: dict, benchmark: str, where: str) -> Problem:
         test_code=f"_cm_check({entry}, {atol!r}, {oracle!r})\n", test_setup=setup)
 
 
+def plus_parts(problem: Problem) -> tuple[str, str, float, str] | None:
+    """(inputs as JSON, reference source, atol, oracle) of a problem `plus_problem` built, read
+    back from its test program (strict verdicts need them apart); None for any other problem."""
+    import ast
+
+    if problem.benchmark not in ("humaneval+", "mbpp+") or not problem.test_code.startswith("_cm_check("):
+        return None
+    try:
+        check = ast.parse(problem.test_code).body[0].value
+        atol, oracle = (ast.literal_eval(a) for a in check.args[1:3])
+        inputs = reference = None
+        for stmt in ast.parse(problem.test_setup).body:
+            if isinstance(stmt, ast.Assign) and getattr(stmt.targets[0], "id", "") == "_cm_inputs":
+                inputs = ast.literal_eval(stmt.value.args[0])
+            elif isinstance(stmt, ast.Expr) and getattr(stmt.value.func, "id", "") == "exec":
+                reference = ast.literal_eval(stmt.value.args[0].args[0])
+    except (SyntaxError, ValueError, AttributeError, IndexError, TypeError):
+        return None
+    if not isinstance(inputs, str) or not isinstance(reference, str):
+        return None
+    return inputs, reference, float(atol), str(oracle)
+
+
 def _plus_problems(benchmark: str, path: str | None) -> list[Problem]:
     if path is None or path == "hub":  # no Hub copy of the release files is read
         raise CodemixError(f"{benchmark}: pass the EvalPlus release file with --problems "

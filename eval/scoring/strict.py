@@ -1,0 +1,327 @@
+"""Strict verdicts: the expected values never enter the sample's process.
+
+In the default (in-process) mode a sample's program runs with the benchmark's asserts, and
+`passed` means it reached its end; code in the same interpreter can forge that (return an
+object whose `__eq__` is always true, skip the asserts with `sys.settrace`, find the nonce in
+memory). Here the sample's process gets a driver instead of the tests (eval/benchmarks/calls.py
+splits them): it runs the solution, makes the test's calls with literal arguments and writes
+each result to the data channel (descriptor 4) as plain data. The harness decodes the results
+and evaluates the test's own checks on them. A program that does not compute the right values
+cannot pass, whatever it does to its own interpreter.
+
+Plain data is exact builtins only: None, bool, int, float, str, bytes, complex, list, tuple,
+set, frozenset, dict (and the standard library's Counter, OrderedDict and defaultdict, sent as the
+dict of their items, which is what a dict compares them by: MBPP's references return Counters),
+tagged so that a tuple stays a tuple, a float nan or inf and dict keys survive, and True stays
+apart from 1. Anything else (another subclass, numpy scalars, an object of the sample's) is
+reported by its type and fails the check that uses it.
+
+Records, one JSON line per call, in call order, then {"end": N}:
+    {"ok": value}  {"raised": "ValueError", "message": "..."}  {"unencodable": "type", "at": "[0]"}
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import math
+
+from codemix.eval.benchmarks.calls import CHECK_FUNCTIONS, CHECK_MATH_FUNCTIONS, OUT, AssertPlan, ReferencePlan
+
+DATA_FD = 4
+# Nesting the decoder follows; deeper results (or a list containing itself) are "unencodable"
+# in the sample's process already. 100 is far beyond any benchmark's expected value (HumanEval's
+# deepest is 3) and keeps the harness's own recursion well inside Python's default 1000.
+MAX_DEPTH = 100
+MESSAGE_CHARS = 200
+
+# Runs in the sample's process before the solution: everything the driver needs is bound inside
+# a closure first, so a solution that rebinds a builtin or a module global changes nothing here
+# (a solution can still write anything to descriptor 4, but it cannot know the expected values).
+_DRIVER = r'''
+def _cm_strict_driver():
+    import collections, copy, json, os
+    write, dumps, loads, deepcopy = os.write, json.dumps, json.loads, copy.deepcopy
+    type_, len_, str_, repr_, format_, exc_ = type, len, str, repr, format, BaseException
+    getattr_, enumerate_, compile_, eval_ = getattr, enumerate, compile, eval
+    # The standard library's dicts compare with a dict as the dict of their items do.
+    dicts = (dict, collections.Counter, collections.OrderedDict, collections.defaultdict)
+    plain = (type(None), bool, str, int, float, bytes, complex, list, tuple, set, frozenset) + dicts
+    items = dict.items
+    tags = {tuple: "tuple", set: "set", frozenset: "frozenset"}
+    max_depth = @MAX_DEPTH@
+
+    class Unencodable(Exception):
+        pass
+
+    def name_of(t):
+        return (str_(getattr_(t, "__module__", "?")) + "." + str_(getattr_(t, "__qualname__", "?")))[:120]
+
+    def encode(x, at, depth):
+        t = type_(x)
+        if t not in plain:
+            raise Unencodable(name_of(t), at)
+        if depth > max_depth:
+            raise Unencodable("nesting deeper than " + str_(max_depth), at)
+        if x is None or t is bool or t is str:
+            return x
+        if t is int:
+            return x if -(1 << 62) < x < (1 << 62) else {"int": format_(x, "x")}
+        if t is float:
+            return x if x - x == 0 else {"float": repr_(x)}
+        if t is list:
+            return [encode(v, at + "[" + str_(i) + "]", depth + 1) for i, v in enumerate_(x)]
+        if t in dicts:
+            return {"dict": [[encode(k, at + "{key}", depth + 1), encode(v, at + "[" + repr_(k)[:40] + "]", depth + 1)]
+                             for k, v in items(x)]}
+        if t is bytes:
+            return {"bytes": x.hex()}
+        if t is complex:
+            return {"complex": [encode(x.real, at, depth + 1), encode(x.imag, at, depth + 1)]}
+        return {tags[t]: [encode(v, at + "[" + str_(i) + "]", depth + 1) for i, v in enumerate_(x)]}
+
+    def emit(record):
+        data = (dumps(record, ensure_ascii=True, allow_nan=False) + "\n").encode()
+        while data:
+            data = data[write(@DATA_FD@, data):]
+
+    def result(make):
+        try:
+            value = make()
+        except exc_ as e:
+            try:
+                message = str_(e)[:@MESSAGE_CHARS@]
+            except exc_:
+                message = ""
+            emit({"raised": name_of(type_(e)), "message": message})
+            return False
+        try:
+            emit({"ok": encode(value, "", 0)})
+        except Unencodable as e:
+            emit({"unencodable": e.args[0], "at": e.args[1]})
+            return False
+        return True
+
+    def run(namespace, calls, inputs=None, entry=None):
+        if inputs is not None:
+            arguments = loads(inputs)
+            calls = [(lambda a=a: namespace[entry](*deepcopy(a))) for a in arguments]
+        else:
+            calls = [(lambda c=compile_(c, "<call>", "eval"): eval_(c, namespace)) for c in calls]
+        for make in calls:
+            if not result(make):
+                return
+        emit({"end": len_(calls)})
+
+    return run
+
+
+_cm_strict_run = _cm_strict_driver()
+del _cm_strict_driver
+'''.replace("@MAX_DEPTH@", str(MAX_DEPTH)).replace("@DATA_FD@", str(DATA_FD)).replace("@MESSAGE_CHARS@", str(MESSAGE_CHARS))
+
+
+def driver_program(plan: AssertPlan | ReferencePlan, solution: str) -> str:
+    """The sample's program in strict mode: driver, setup, solution, the test module's imports,
+    then the calls. Nothing in it is an expected value."""
+    if isinstance(plan, ReferencePlan):
+        run = f"_cm_strict_run(globals(), None, {plan.inputs_json!r}, {plan.entry_point!r})"
+        parts = [_DRIVER, solution, run]
+    else:
+        run = f"_cm_strict_run(globals(), {list(plan.calls)!r})"
+        parts = [_DRIVER, plan.before, solution, plan.after, run]
+    return "\n".join(p.rstrip("\n") for p in parts if p) + "\n"
+
+
+def reference_program(plan: ReferencePlan) -> str:
+    """EvalPlus: the reference solution alone through the same driver; its results are the
+    expected values."""
+    return driver_program(plan, plan.reference)
+
+
+class Malformed(ValueError):
+    """The data channel held something the driver does not write."""
+
+
+def decode_records(data: bytes) -> tuple[list[dict], bool, str]:
+    """(records before "end", whether "end" came and matched their count, problem or "")."""
+    records: list[dict] = []
+    for number, line in enumerate(data.split(b"\n")):
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            return records, False, f"data record {number + 1} is not JSON"
+        if not isinstance(record, dict) or len(record) not in (1, 2):
+            return records, False, f"data record {number + 1} is not a result"
+        if "end" in record:
+            return records, record["end"] == len(records), ""
+        try:
+            if "ok" in record:
+                record = {"ok": decode_value(record["ok"], 0)}
+            elif not (set(record) in ({"raised", "message"}, {"unencodable", "at"})
+                      and all(isinstance(v, str) for v in record.values())):
+                raise Malformed("unknown record")
+        except (Malformed, ValueError, TypeError, OverflowError, RecursionError) as e:
+            return records, False, f"data record {number + 1} does not decode ({e})"[:300]
+        records.append(record)
+    return records, False, ""
+
+
+def decode_value(x, depth: int):
+    """A value the driver encoded, as the exact builtins it was."""
+    if depth > MAX_DEPTH:
+        raise Malformed(f"nested deeper than {MAX_DEPTH}")
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    if isinstance(x, list):
+        return [decode_value(v, depth + 1) for v in x]
+    if not isinstance(x, dict) or len(x) != 1:
+        raise Malformed("not a tagged value")
+    (tag, body), = x.items()
+    if tag == "int" and isinstance(body, str):
+        return int(body, 16)  # hexadecimal: no limit on digits, linear time
+    if tag == "float" and body in ("nan", "inf", "-inf"):
+        return float(body)
+    if tag == "bytes" and isinstance(body, str):
+        return bytes.fromhex(body)
+    if not isinstance(body, list):
+        raise Malformed(f"bad {tag!r} value")
+    items = [decode_value(v, depth + 1) for v in body]
+    if tag == "tuple":
+        return tuple(items)
+    if tag == "set":
+        return set(items)
+    if tag == "frozenset":
+        return frozenset(items)
+    if tag == "complex" and len(items) == 2 and all(type(v) is float for v in items):
+        return complex(*items)
+    if tag == "dict" and all(isinstance(p, list) and len(p) == 2 for p in items):
+        return dict(items)
+    raise Malformed(f"unknown tag {tag!r}")
+
+
+def describe(record: dict, call: str) -> str:
+    """What went wrong with one call, for the verdict's message."""
+    if "raised" in record:
+        message = f": {record['message']}" if record["message"] else ""
+        return f"{call} raised {record['raised']}{message}"
+    return (f"{call} returned a {record['unencodable']}{' at ' + record['at'] if record['at'] else ''}, "
+            f"not plain data (strict verdicts compare only builtin values)")
+
+
+class _CallFailed(Exception):
+    pass
+
+
+class _Missing(Exception):
+    pass
+
+
+_CHECK_NAMESPACE = {"__builtins__": {name: getattr(builtins, name) for name in CHECK_FUNCTIONS},
+                    "math": type("math", (), {n: staticmethod(getattr(math, n)) for n in CHECK_MATH_FUNCTIONS})}
+
+
+def judge_asserts(plan: AssertPlan, data: bytes, sandbox: tuple[str, str]) -> tuple[str, str]:
+    """(verdict, message): the test's asserts, in order, on the results the sample wrote. The first
+    failing assert decides, as in the original test; a result that never came takes the
+    sandbox's verdict (timeout, a crash) unless an earlier assert already failed."""
+    records, ended, problem = decode_records(data)
+
+    def out(i: int):
+        if i >= len(records):
+            raise _Missing(i)
+        record = records[i]
+        if "ok" not in record:
+            raise _CallFailed(describe(record, f"call #{i} {plan.calls[i][:120]}"))
+        return record["ok"]
+
+    namespace = dict(_CHECK_NAMESPACE, **{OUT: out})
+    for number, check in enumerate(plan.checks):
+        try:
+            ok = bool(eval(_compiled(check.expression), namespace))
+        except _Missing as e:
+            return _missing(e.args[0], sandbox, problem)
+        except _CallFailed as e:
+            return "failed", f"assert #{number + 1} (line {check.line}): {e}"
+        except Exception as e:
+            return "failed", f"assert #{number + 1} (line {check.line}) raised {type(e).__name__}: {e}"[:500]
+        if not ok:
+            return "failed", f"assert #{number + 1} failed (line {check.line}): {check.source}"
+    return _finish(ended, len(records) == len(plan.calls), sandbox, problem)
+
+
+def judge_reference(plan: ReferencePlan, expected: list, data: bytes, sandbox: tuple[str, str]) -> tuple[str, str]:
+    """(verdict, message): every input's result against the reference's, compared as EvalPlus
+    compares (eval/benchmarks/plus.py); the first mismatch decides."""
+    records, ended, problem = decode_records(data)
+    inputs = json.loads(plan.inputs_json)
+    for i, (args, exp) in enumerate(zip(inputs, expected)):
+        if i >= len(records):
+            return _missing(i, sandbox, problem)
+        where = f"input #{i} {json.dumps(args)[:200]}"
+        if "ok" not in records[i]:
+            return "failed", describe(records[i], where)
+        got = records[i]["ok"]
+        try:
+            ok = plus_equal(got, exp, args, plan.atol, plan.oracle)
+        except Exception as e:
+            return "failed", f"{where}: comparing the result raised {type(e).__name__}: {e}"[:500]
+        if not ok:
+            return "failed", f"{where}: got {repr(got)[:200]}"
+    return _finish(ended, len(records) == len(inputs), sandbox, problem)
+
+
+def plus_equal(out, exp, args: list, atol: float, oracle: str) -> bool:
+    """EvalPlus's comparison of one result (the in-process `_cm_check` of eval/benchmarks/plus.py)."""
+    if oracle == "find_zero":
+        return abs(sum(c * math.pow(out, i) for i, c in enumerate(args[0]))) <= max(atol, 1e-6)
+    if oracle == "set":
+        return set(out) == set(exp)
+    if oracle == "not_none":
+        return out == exp if isinstance(out, bool) else (out is not None) == exp
+    if out == exp:
+        return True
+    tol = 1e-6 if atol == 0 and _is_floats(exp) else atol
+    return bool(tol) and _close(out, exp, tol)
+
+
+def _is_floats(x) -> bool:
+    return isinstance(x, float) or (isinstance(x, (list, tuple)) and bool(x) and all(isinstance(i, float) for i in x))
+
+
+def _close(out, exp, atol: float) -> bool:
+    if isinstance(exp, (list, tuple)):
+        return (isinstance(out, (list, tuple)) and len(out) == len(exp)
+                and all(_close(o, e, atol) for o, e in zip(out, exp)))
+    try:
+        return abs(out - exp) <= atol + 1e-7 * abs(exp) or (math.isnan(out) and math.isnan(exp))
+    except TypeError:
+        return False
+
+
+def _missing(index: int, sandbox: tuple[str, str], problem: str) -> tuple[str, str]:
+    verdict, message = sandbox
+    if verdict in ("timeout", "error"):
+        return verdict, message
+    why = problem or (message if verdict == "failed" else "the program ended without making it")
+    return "failed", f"no result for call #{index}: {why}"[:1000]
+
+
+def _finish(ended: bool, complete: bool, sandbox: tuple[str, str], problem: str) -> tuple[str, str]:
+    if not (ended and complete):
+        return "failed", f"the results did not end as the driver ends them{': ' + problem if problem else ''}"
+    if sandbox[0] != "passed":  # every result right, then the process failed on its way out
+        return sandbox
+    return "passed", ""
+
+
+_CODE_CACHE: dict[str, object] = {}
+
+
+def _compiled(expression: str):
+    code = _CODE_CACHE.get(expression)
+    if code is None:
+        code = _CODE_CACHE[expression] = compile(expression, "<check>", "eval")
+    return code
