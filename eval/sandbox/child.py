@@ -13,6 +13,7 @@ not against a program written to attack this harness.
 from __future__ import annotations
 
 import builtins
+import fcntl
 import os
 import resource
 import signal
@@ -22,6 +23,9 @@ import types
 from codemix.eval.sandbox import isolation as iso
 
 RESULT_FD = 3
+# The data channel (Job.data_bytes > 0): a write-only pipe whose contents come back to the
+# harness as RunResult.data; closed in samples that were not given one.
+DATA_FD = 4
 FAIL_MARK = b"\x00F"   # followed by "ExcType: message" when the program raised
 SETUP_MARK = b"\x00E"  # followed by the reason the sandbox could not be set up
 READY_MARK = b"\x00R"  # written before the program runs: it cannot pose as a setup failure
@@ -153,7 +157,7 @@ def reseed_random(seed: int | None = None) -> None:
 
 
 def enter_sandbox_and_run(program: str, nonce: bytes, *, code, workdir: str, out_w: int, res_w: int,
-                          cpu_seconds: int, processes: int, uid: int | None, gid: int | None,
+                          data_w: int | None, cpu_seconds: int, processes: int, uid: int | None, gid: int | None,
                           drop_caps: bool) -> None:
     """Body of the forked child. Never returns: any failure to lock down ends the process with
     SETUP_FAILED_STATUS and a message, before a line of the program runs."""
@@ -162,12 +166,16 @@ def enter_sandbox_and_run(program: str, nonce: bytes, *, code, workdir: str, out
         # Own process group for the fallback kill. Not setsid: with the scheduler's autogroups
         # on, a new session costs ~0.5 ms; the worker has no controlling terminal anyway.
         os.setpgid(0, 0)
+        if data_w is not None and data_w <= DATA_FD:
+            data_w = fcntl.fcntl(data_w, fcntl.F_DUPFD, DATA_FD + 1)  # out of the dup2s' way
         os.dup2(out_w, 1)  # descriptor 0 is already /dev/null in the worker
         os.dup2(out_w, 2)
         os.dup2(res_w, RESULT_FD)
         redirected = True
+        if data_w is not None:
+            os.dup2(data_w, DATA_FD)
         # Everything else goes: the worker's request/response pipes to the harness above all.
-        os.closerange(RESULT_FD + 1, 1 << 20)
+        os.closerange(RESULT_FD + 1 if data_w is None else DATA_FD + 1, 1 << 20)
         os.chdir(workdir)
         os.umask(0o077)
         # Per sample: CPU time depends on the sample's timeout; RLIMIT_NPROC is checked against

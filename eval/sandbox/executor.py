@@ -29,6 +29,7 @@ sample 128 fresh bits of `random` state, as a fresh interpreter would.
 
 from __future__ import annotations
 
+import base64
 import collections
 import dataclasses
 import json
@@ -104,6 +105,9 @@ class Job:
     key: Hashable
     program: str | Callable[[], str]
     timeout: float
+    # > 0: the program gets a write-only pipe on descriptor 4 (child.DATA_FD) and what it writes
+    # there, up to this many bytes, comes back as RunResult.data (more fails the sample).
+    data_bytes: int = 0
 
     def text(self) -> str:
         return self.program() if callable(self.program) else self.program
@@ -116,6 +120,7 @@ class RunResult:
     duration_s: float
     retried: bool = False
     cpu_s: float = 0.0  # user+system time of every process of the program (both attempts)
+    data: bytes = b""   # what the program wrote to the data channel (Job.data_bytes > 0)
 
 
 def worth_retrying(result: RunResult, timeout: float) -> bool:
@@ -199,10 +204,10 @@ class _Worker:
         self.hello = hello
         return hello
 
-    def send(self, program: str, timeout: float) -> bool:
+    def send(self, job: Job) -> bool:
         """Queue one program in the worker; False when the worker is gone."""
         try:
-            self._send({"program": program, "timeout": timeout})
+            self._send({"program": job.text(), "timeout": job.timeout, "data_bytes": int(job.data_bytes)})
             return True
         except (BrokenPipeError, OSError, ValueError):
             return False
@@ -360,7 +365,7 @@ class Executor:
                 if item is None:
                     closing = True
                 elif not item[2].cancelled:
-                    if worker.send(item[0].text(), item[0].timeout):
+                    if worker.send(item[0]):
                         in_flight.append(item)
                     else:
                         self._todo.put(item)  # never reached the worker
@@ -389,7 +394,8 @@ class Executor:
             if not run.cancelled:
                 result = RunResult(answer["verdict"], answer.get("error", ""),
                                    float(answer.get("duration_s", 0.0)), retried=first is not None,
-                                   cpu_s=float(answer.get("cpu_s", 0.0)))
+                                   cpu_s=float(answer.get("cpu_s", 0.0)),
+                                   data=base64.b64decode(answer.get("data", "")))
                 if first is not None:
                     result.duration_s += first.duration_s
                     result.cpu_s += first.cpu_s

@@ -19,6 +19,7 @@ Protocol on the inherited stdin/stdout pipes: 4-byte big-endian length + JSON, b
 
 from __future__ import annotations
 
+import binascii
 import gc
 import json
 import os
@@ -125,6 +126,19 @@ class _Capped:
 
     def last(self, n: int) -> bytes:
         return bytes(self.tail[-n:])
+
+
+class _Bounded:
+    """Keeps the first `cap` bytes of a stream and counts the rest (the data channel: more than
+    `cap` fails the sample, so only the head matters)."""
+
+    def __init__(self, cap: int):
+        self.cap, self.head, self.total = cap, bytearray(), 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        if len(self.head) < self.cap:
+            self.head += data[: self.cap - len(self.head)]
 
 
 class Server:
@@ -244,6 +258,8 @@ class Server:
             os.chown(workdir, self.uid, self.gid)
         out_r, out_w = os.pipe()
         res_r, res_w = os.pipe()
+        data_bytes = int(request.get("data_bytes", 0))
+        data_r, data_w = os.pipe() if data_bytes > 0 else (None, None)
         # CPU time of the sample: every process of it ends reaped by this server (PID 1 of the
         # namespace, or the subreaper), so the children's rusage grows by exactly its total.
         cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -252,7 +268,7 @@ class Server:
         if pid == 0:
             try:
                 child.enter_sandbox_and_run(
-                    program, nonce, code=code, workdir=workdir, out_w=out_w, res_w=res_w,
+                    program, nonce, code=code, workdir=workdir, out_w=out_w, res_w=res_w, data_w=data_w,
                     cpu_seconds=int(timeout) + 1, processes=int(self.cfg["rlimits"]["nproc"]),
                     uid=self.uid, gid=self.gid, drop_caps=self.drop_caps)
             finally:
@@ -260,16 +276,23 @@ class Server:
         os.close(out_w)
         os.close(res_w)
         out, res = _Capped(int(self.cfg["output_bytes"]) // 2), _Capped(4096)
-        # Only the output pipe is watched while the child runs (it may fill up); the result
-        # pipe (a nonce or a short message) is read once everything is dead.
-        status = self._wait(pid, start + timeout, {out_r: out})
+        # The output and data pipes are watched while the child runs (they may fill up); the
+        # result pipe (a nonce or a short message) is read once everything is dead.
+        watched: dict[int, _Capped | _Bounded] = {out_r: out}
+        data = None
+        if data_w is not None:
+            os.close(data_w)
+            data = watched[data_r] = _Bounded(data_bytes)
+        status = self._wait(pid, start + timeout, watched)
         duration = time.monotonic() - start
         self._kill_everything(pid)
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-        self._drain({out_r: out, res_r: res})
+        self._drain({**watched, res_r: res})
         os.close(out_r)
         os.close(res_r)
+        if data_r is not None:
+            os.close(data_r)
         try:
             os.rmdir(workdir)  # ~10 us against ~50 for rmtree: most samples write nothing there
         except OSError:
@@ -277,8 +300,13 @@ class Server:
         # Should anything be left, the next sample's os.mkdir fails and the worker is replaced.
         tail = out.last(300).decode("utf-8", "replace").strip()
         verdict, error = child.verdict(status, res.last(4096), nonce, tail, timeout)
-        return {"verdict": verdict, "error": error[: int(self.cfg["error_chars"])],
-                "duration_s": round(duration, 4), "cpu_s": round(cpu, 4), "output_bytes": out.total}
+        answer = {"verdict": verdict, "error": error[: int(self.cfg["error_chars"])],
+                  "duration_s": round(duration, 4), "cpu_s": round(cpu, 4), "output_bytes": out.total}
+        if data is not None:
+            if data.total > data.cap and verdict in ("passed", "failed"):
+                answer["verdict"], answer["error"] = "failed", f"data channel over {data.cap} bytes"
+            answer["data"] = binascii.b2a_base64(bytes(data.head), newline=False).decode("ascii")
+        return answer
 
     def _compile(self, program: str):
         """compile_program, remembering the last few results: samples of one task often repeat
@@ -292,7 +320,7 @@ class Server:
             self._compiled[program] = hit
         return hit
 
-    def _wait(self, pid: int, deadline: float, streams: dict[int, _Capped]) -> int | None:
+    def _wait(self, pid: int, deadline: float, streams: dict[int, _Capped | _Bounded]) -> int | None:
         """Collect output until the child exits (its wait status) or the deadline (None)."""
         try:
             pidfd = os.pidfd_open(pid)
@@ -362,7 +390,7 @@ class Server:
             time.sleep(0.001)
 
     @staticmethod
-    def _drain(streams: dict[int, _Capped]) -> None:
+    def _drain(streams: dict[int, _Capped | _Bounded]) -> None:
         """Read what the dead processes left in the pipes (the nonce may be there)."""
         for fd, sink in streams.items():
             while select.select([fd], [], [], 0.05)[0]:
