@@ -57,8 +57,12 @@ def get_benchmark(name: str) -> Benchmark:
         return _REGISTRY[name]
     except KeyError:
         import difflib
+        import re
 
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
+        # "humaneval_plus" / "MBPP-Plus" mean humaneval+ / mbpp+: spelled as registered before matching,
+        # else the nearest name by letters is humaneval, the other benchmark.
+        spelled = re.sub(r"[_\-\s]*plus$", "+", name.strip().lower())
+        close = difflib.get_close_matches(spelled, list(_REGISTRY), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise CodemixError(f"unknown benchmark {name!r}{hint}; available: {', '.join(_REGISTRY)}") from None
 

@@ -22,14 +22,17 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
                   k: Sequence[int] = (1,), workers: int | None = None,
                   timeout: float | None = None, out_dir: str | Path,
                   tasks: Sequence[str] | None = None, limit: int | None = None, limits: Any = None,
-                  executor: Any = None, show_table: bool = True, hash_seed: int | str = 0) -> dict:
+                  executor: Any = None, show_table: bool = True, hash_seed: int | str = 0,
+                  skip_bad_rows: bool = False) -> dict:
     """Score every sample of `samples_path` on `benchmark`; returns the results.json dict.
 
     `tasks` restricts scoring to those task ids (samples of other tasks are skipped), `limit` to
     the first N of them in problem order (bigcode-evaluation-harness's --limit). For
     executed benchmarks, `executor` lets a caller reuse a running sandbox pool and `limits`
     sets its resource limits, `hash_seed` the samples' PYTHONHASHSEED and `random` seed (or
-    "random"); exact-match benchmarks ignore k, workers, timeout, limits and hash_seed."""
+    "random"); exact-match benchmarks ignore k, workers, timeout, limits and hash_seed.
+    `skip_bad_rows`: malformed samples rows are left out and listed (results.json's skipped_rows)
+    instead of failing the file."""
     from codemix.eval.benchmarks import get_benchmark
     from codemix.eval.sandbox.executor import check_hash_seed
     from codemix.core.errors import CodemixError
@@ -44,9 +47,9 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
         from codemix.eval.scoring.exact_match import score_exact_match
 
         return score_exact_match(benchmark, samples_path, out_dir=out_dir, problems_path=problems_path,
-                                 tasks=tasks, limit=limit, show_table=show_table)
+                                 tasks=tasks, limit=limit, show_table=show_table, skip_bad_rows=skip_bad_rows)
     from codemix.eval.scoring.execute import score_execute
 
     return score_execute(benchmark, samples_path, problems_path=problems_path, k=k, workers=workers,
                          timeout=timeout, out_dir=out_dir, tasks=tasks, limit=limit, limits=limits, executor=executor,
-                         show_table=show_table, hash_seed=hash_seed)
+                         show_table=show_table, hash_seed=hash_seed, skip_bad_rows=skip_bad_rows)

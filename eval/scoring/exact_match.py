@@ -44,9 +44,9 @@ def accuracy_block(per_task: dict[str, dict[str, int]], task_ids: Sequence[str])
 
 def score_exact_match(benchmark: str, samples_path: str | Path, *, out_dir: str | Path,
                       problems_path: str | None = None, tasks: Sequence[str] | None = None,
-                      limit: int | None = None, show_table: bool = True) -> dict:
+                      limit: int | None = None, show_table: bool = True, skip_bad_rows: bool = False) -> dict:
     started = time.monotonic()
-    sel = select(benchmark, samples_path, problems_path, tasks, limit)
+    sel = select(benchmark, samples_path, problems_path, tasks, limit, skip_bad_rows=skip_bad_rows)
     by_id = {p.task_id: p for p in sel.problems}
     missing_reference = [p.task_id for p in sel.problems if p.reference is None]
     if missing_reference:
@@ -83,6 +83,7 @@ def score_exact_match(benchmark: str, samples_path: str | Path, *, out_dir: str 
         "problems_hash": problems_hash(sel.problems), "problems_per_run": get_benchmark(benchmark).problems_per_run,
         "problems_file_hash": source_hash(benchmark, problems_path),
         "samples_hash": samples_hash(samples_path), "skipped_samples": sel.skipped,
+        "skipped_rows": sel.skipped_rows_json(),
         "timing": {"wall_s": round(wall, 3), "executed": len(rows), "resumed": 0},
     }
     atomic_write_json(out / "results.json", results)

@@ -81,16 +81,17 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
                   timeout: float | None = None, out_dir: str | Path,
                   tasks: Sequence[str] | None = None, limit: int | None = None, limits: Limits | None = None,
                   executor: Executor | None = None, show_table: bool = True,
-                  hash_seed: int | str = 0) -> dict:
+                  hash_seed: int | str = 0, skip_bad_rows: bool = False) -> dict:
     """Execute every sample against its problem's tests; returns the results.json dict.
 
     `tasks` restricts scoring to those task ids (samples of other tasks are skipped);
     `executor` lets a caller reuse a running sandbox pool (otherwise one is started, with
     `hash_seed`: PYTHONHASHSEED and `random`'s seed in every sample, or "random"). The hash seed
     in force is recorded in results.json and keys the resume log: verdicts found under another
-    seed are not reused."""
+    seed are not reused. `skip_bad_rows`: malformed samples rows are left out and listed
+    (results.json's skipped_rows) instead of failing the file."""
     started = time.monotonic()
-    sel = select(benchmark, samples_path, problems_path, tasks, limit)
+    sel = select(benchmark, samples_path, problems_path, tasks, limit, skip_bad_rows=skip_bad_rows)
     problems, samples, skipped = sel.problems, sel.samples, sel.skipped
     check_k(k, samples)
     by_id = {p.task_id: p for p in problems}
@@ -154,7 +155,7 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
         "problems_hash": problems_hash(problems),
         "problems_file_hash": source_hash(benchmark, problems_path),
         "samples_hash": samples_hash(samples_path),
-        "skipped_samples": skipped,
+        "skipped_samples": skipped, "skipped_rows": sel.skipped_rows_json(),
         "isolation": isolation, "isolation_detail": isolation_detail, "hash_seed": hash_seed_used,
         "timing": {"wall_s": round(time.monotonic() - started, 3), "run_s": round(run_seconds, 3),
                    "executed": len(todo), "resumed": resumed, "not_run": unrun,

