@@ -3,7 +3,8 @@
 torch's default is the machine's core count. In a container or a Slurm job limited by a cgroup
 CPU quota, or pinned by affinity to fewer cores, that oversubscribes: on the shared 2-core
 machine a tiny model trained at ~5 steps/s with matching threads and < 1 step/s when threads
-fought over the cores (issue 9; STACK-NOTES: 2 threads 13.5 steps/s, 1 thread 8 on an idle box).
+fought over the cores (on the same 2 cores left idle, the string-rewrite model trained at 13.5
+steps/s on 2 threads and 8 on 1: threads help only while their cores are free).
 The count is min(torch's own count, affinity, ceil(cgroup quota)): never more threads than CPUs,
 never more than torch or the caller chose. An explicit OMP_NUM_THREADS (what torchrun and our
 multi-process launcher set per process) wins.

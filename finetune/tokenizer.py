@@ -8,7 +8,8 @@ Two kinds, both `PreTrainedTokenizerFast` over a byte-level BPE from the `tokeni
 Both carry the same four special tokens, pad/eos set, and a ChatML chat template whose assistant
 turns sit inside `{% generation %}` markers (so trl/transformers assistant masks work).
 `ByT5Tokenizer` is deliberately not used: it is a slow tokenizer that appends `</s>` on every
-call and strips whitespace, which breaks prompt/completion masking (see STACK-NOTES).
+call and strips whitespace, which breaks prompt/completion masking (with transformers 5.23 and
+trl 1.16, trl's assistant masks fail on it).
 """
 
 from __future__ import annotations

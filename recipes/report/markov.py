@@ -1,7 +1,7 @@
 """One table and one figure across every cell of a markov sweep: accuracy on held-out (unseen)
 and seen rules against one swept key, one line per value of the others.
 
-    python -m codemix.recipes.report.markov runs/markov-diversity [--png recipes/figures/markov-diversity.png]
+    python -m codemix.recipes.report.markov runs/markov-diversity [--png docs/pages/figures/markov-diversity.png]
     python -m codemix.recipes.report.markov runs/markov-longtail --x alpha       # one line per I (and frequency)
 
 `codemix report` does the statistics of such a sweep (markov:unseen etc. as columns, paired or

@@ -1,4 +1,4 @@
-"""Training under faults (issue 9): a kill right after the last checkpoint, a damaged newest
+"""Training under faults: a kill right after the last checkpoint, a damaged newest
 checkpoint, a damaged finished checkpoint, the train lock, and the thread choice in the manifest."""
 
 import hashlib

@@ -1,4 +1,4 @@
-"""`codemix validate` catches everything knowable before running (issue #9): benchmark and
+"""`codemix validate` catches everything knowable before running: benchmark and
 scheduler names, enum-like values with the closest valid one, duplicate YAML keys, local paths
 that do not exist, prompts longer than the model's context; and `--set` takes list indices and
 comma lists and, when wrong, names the override rather than the file."""

@@ -78,7 +78,7 @@ def test_isolation_layers_detected_here(executor):
     assert set(executor.layers) == {k for k, v in detail.items() if v == "used"}
     for always in ("rlimits", "process-group", "no-new-privs"):
         assert always in executor.layers
-    if os.geteuid() == 0:  # this machine: root, namespaces allowed (STACK-NOTES)
+    if os.geteuid() == 0:  # as root, Linux lets the worker unshare and mount: every layer must be used
         assert "unprivileged-uid" in executor.layers
         for layer in ("network-namespace", "mount-namespace", "pid-namespace", "read-only-filesystem",
                       "hidden-home", "private-tmp", "seccomp"):

