@@ -26,7 +26,7 @@ SAVE_TOTAL_LIMIT = 2
 
 def packing_strategy(cfg: TrainConfig) -> str:
     """auto: bfd (padding-free, examples kept apart) on GPU; wrapped on CPU, where bfd's
-    block-diagonal attention mask costs ~2x per token (measured, STACK-NOTES)."""
+    block-diagonal attention mask costs ~2x per token (measured with trl 1.16 on 2 cores)."""
     if cfg.packing_strategy != "auto":
         return cfg.packing_strategy
     return "bfd" if modeling.cuda_available() else "wrapped"

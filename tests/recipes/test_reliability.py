@@ -1,4 +1,4 @@
-"""Crash safety and concurrency (issue 9): locks between processes, damaged outputs not trusted,
+"""Crash safety and concurrency: locks between processes, damaged outputs not trusted,
 OS errors as one line, no silent replacement of other inputs' results, `codemix eval` of a run's
 checkpoint writing where its help says, torch threads from the CPUs available."""
 
