@@ -25,6 +25,16 @@ def bundled_accelerate_configs() -> dict[str, Path]:
     return {p.stem: p for p in sorted(ACCELERATE_DIR.glob("*.yaml"))}
 
 
+def find_reference(name_or_path: str) -> Path:
+    """A CSV of published numbers (`codemix report --reference`): a file, or a bundled name
+    (`paper-code-mix`). A name that is neither is returned as a path, for the reader's error."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    bundled = BUNDLED_DIR / "references" / f"{name_or_path}.csv"
+    return bundled if bundled.is_file() else p
+
+
 def find_accelerate_config(name_or_path: str | None) -> Path | None:
     """An accelerate config by bundled name or path (None stays None: accelerate's defaults)."""
     if name_or_path is None:
@@ -274,7 +284,7 @@ def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()):
     data = parse_yaml(path)
     applied = [(assignment, apply_override(data, assignment, Recipe)) for assignment in overrides]
     try:
-        return Recipe.model_validate(data), path
+        return Recipe.model_validate(data).read_from(path), path
     except ValidationError as e:
         loc = _clean_loc(e.errors()[0]["loc"])
         blamed = blamed_override(loc, applied)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from codemix.core.artifacts import hash_json
 from codemix.eval.config import EvalConfig
 from codemix.finetune.config import TrainConfig
-from codemix.core.artifacts import hash_json
 from codemix.mixing.config import MixConfig
 from codemix.recipes.sweep.config import SweepConfig
 
@@ -23,6 +24,18 @@ class Recipe(BaseModel):
     train: TrainConfig | None = Field(None, description="Fine-tune a model on the mixture.")
     eval: EvalConfig | None = Field(None, description="Generate and score on code benchmarks.")
     sweep: SweepConfig | None = Field(None, description="Vary recipe keys over a grid: `codemix sweep` runs one cell per combination.")
+    # Where it was read from: not a recipe value (it is not hashed), only named in messages.
+    _source: Path | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> Path | None:
+        """The file this recipe was read from; None for one built in code."""
+        return self._source
+
+    def read_from(self, path: Path) -> Recipe:
+        """Record the file this recipe was read from (see `source`); returns the recipe."""
+        self._source = Path(path)
+        return self
 
     @field_validator("name")
     @classmethod

@@ -5,7 +5,6 @@ Settings default to the recipe schema's `eval:` defaults (one source of truth: E
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from codemix.recipes.cli import add_guard_args
@@ -29,52 +28,28 @@ def register(p: argparse.ArgumentParser) -> None:
     add_guard_args(p)
 
 
-def default_out_dir(model: str) -> Path:
-    """evals/<model name>, for checkpoints too: a run's own eval/ belongs to `codemix run`, whose
-    results (and up-to-date check) an ad-hoc eval with other settings must not replace."""
-    return Path("evals") / re.sub(r"[^A-Za-z0-9._-]+", "--", model.strip("/"))
-
-
 def run(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
+    from codemix.api.stages import evaluate
     from codemix.eval.benchmarks import get_benchmark
     from codemix.eval.config import EvalConfig
-    from codemix.eval.evaluate import evaluate_model
-    from codemix.core.errors import CodemixError
+    from codemix.finetune.checkpoint import is_trained_model
     from codemix.recipes.cli.eval_flags import check_shared, parse_problems
-    from codemix.recipes.loader import validation_message
     from codemix.recipes.report.single import results_table
 
     check_shared(args)
     benchmarks = args.benchmarks or EvalConfig.model_fields["benchmarks"].default_factory()
     for bench in benchmarks:
-        get_benchmark(bench)  # the did-you-mean error before anything else
+        get_benchmark(bench)  # the did-you-mean error before --problems is read
     problems = parse_problems(args.problems, benchmarks, bare_for_one=True)
-    given = {"benchmarks": args.benchmarks, "prompt_style": args.prompt_style, "backend": args.backend,
-             "n_samples": args.n_samples, "temperature": args.temperature, "top_p": args.top_p,
-             "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size, "k": args.k,
-             "tasks": args.tasks, "limit": args.limit, "workers": args.workers, "timeout": args.timeout,
-             "problems": problems, "hash_seed": args.hash_seed}
-    try:
-        cfg = EvalConfig(model=args.model, adapter=args.adapter, **{k: v for k, v in given.items() if v is not None})
-    except ValidationError as e:
-        raise CodemixError(validation_message("codemix eval", e, EvalConfig).replace("codemix eval: ", "", 1)) from None
-    # Everything that can be checked without loading a model is checked before any directory is
-    # made: the model reference, the adapter, the backend, the benchmarks and their problems.
-    from codemix.eval.benchmarks import load_problems
-    from codemix.eval.generation.backend import get_backend
-    from codemix.finetune.checkpoint import resolve_model
-
-    resolve_model(args.model, args.adapter)
-    get_backend(cfg.backend).check_available()
-    for bench in cfg.benchmarks:
-        load_problems(bench, cfg.problems.get(bench))
-    out = args.out or default_out_dir(args.model)
-    results = evaluate_model(args.model, cfg, adapter=args.adapter, out_dir=out, seed=args.seed, force=args.force,
-                             wait=args.wait, keep=args.keep)
+    result = evaluate(args.model, adapter=args.adapter, benchmarks=args.benchmarks, problems=problems, out=args.out,
+                      seed=args.seed, prompt_style=args.prompt_style, backend=args.backend, n_samples=args.n_samples,
+                      temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+                      batch_size=args.batch_size, k=args.k, tasks=args.tasks, limit=args.limit, workers=args.workers,
+                      timeout=args.timeout, hash_seed=args.hash_seed, force=args.force, wait=args.wait, keep=args.keep)
     print()
-    trained = args.adapter is not None or (Path(args.model) / "manifest.json").is_file()
-    print(results_table(results, label="trained" if trained else "base"))
-    print("\nresults: " + ", ".join(str(Path(out) / b / "results.json") for b in results))
+    # `trained` for a codemix checkpoint however it is named (its run dir, train dir or model/
+    # folder) or a model with an adapter; `base` for anything else.
+    trained = is_trained_model(args.model, args.adapter)
+    print(results_table(result.data, label="trained" if trained else "base"))
+    print("\nresults: " + ", ".join(str(r.results_path) for r in result.benchmarks.values()))
     return 0

@@ -43,41 +43,12 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suggest", type=int, default=0, metavar="K", help="also propose the K next axis values to run")
 
 
-def reference_path(name: str) -> Path:
-    p = Path(name)
-    if p.is_file():
-        return p
-    bundled = Path(__file__).parents[1] / "data" / "references" / f"{name}.csv"
-    return bundled if bundled.is_file() else p
-
-
 def run(args: argparse.Namespace) -> int:
-    from codemix.core.errors import CodemixError
-    from codemix.recipes.report.analysis import analyse
-    from codemix.recipes.report.data import load_reference
-    from codemix.recipes.report.study import collect, select
-    from codemix.recipes.report.write import write_report
+    from codemix.api.studies import report
 
-    if args.resamples < 100:
-        raise CodemixError(f"--resamples must be at least 100, got {args.resamples}")
-    if not 0 < args.alpha < 1:
-        raise CodemixError(f"--alpha must be in (0, 1), got {args.alpha}")
-    from codemix.recipes.report.diversity import AXES, attach
-
-    if args.diversity_axis not in AXES:
-        raise CodemixError(f"--diversity-axis {args.diversity_axis!r}: choose one of {', '.join(AXES)}")
-    if args.embedding and not args.diversity:
-        raise CodemixError("--embedding applies with --diversity only")
-    study = collect(args.dirs, baseline=args.baseline, k=args.k)
-    study, label = select(study, args.where)
-    if not study.done:
-        raise CodemixError(f"{', '.join(map(str, args.dirs))}: no cell has results yet")
-    diversity_lines = attach(study, compute=args.diversity, embedding=args.embedding)
-    analysis = analyse(study, resamples=args.resamples, seed=args.seed, alpha=args.alpha, fit=args.fit,
-                       axis=args.axis, suggest_k=args.suggest)
-    reference = load_reference(reference_path(args.reference)) if args.reference else None
-    out = args.out or args.dirs[0] / (f"report-{label}" if label else "report")
-    written = write_report(study, analysis, out, reference,
-                           diversity_axis=args.diversity_axis, diversity_lines=diversity_lines)
-    print(written.text)
+    result = report(args.dirs, baseline=args.baseline, reference=args.reference, out=args.out, where=args.where,
+                    axis=args.axis, fit=args.fit, k=args.k, resamples=args.resamples, seed=args.seed,
+                    alpha=args.alpha, diversity=args.diversity, diversity_axis=args.diversity_axis,
+                    embedding=args.embedding, suggest=args.suggest)
+    print(result.text)
     return 0

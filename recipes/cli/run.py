@@ -14,18 +14,8 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
+    from codemix.api.stages import run as run_stages
 
-    from codemix.recipes.loader import load_recipe
-    from codemix.recipes.pipeline import run_recipe
-    from codemix.recipes.preflight import preflight
-
-    recipe, path = load_recipe(args.recipe, args.overrides)
-    if recipe.sweep is not None:
-        print(f"note: {path} declares a sweep; `codemix run` runs its base values only "
-              f"(`codemix sweep {args.recipe}` runs the grid)")
-    # Everything knowable before running is checked before the first stage starts.
-    for warning in preflight(recipe, path, args.overrides, hub_required=True):
-        print(f"[validate] warning: {warning}", file=sys.stderr)
-    run_recipe(recipe, path, force=args.force, wait=args.wait, keep=args.keep)
+    # The stages print their progress and the summary table as they go.
+    run_stages(args.recipe, overrides=args.overrides, force=args.force, wait=args.wait, keep=args.keep)
     return 0

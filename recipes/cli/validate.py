@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from codemix.recipes.loader import bundled_recipes, load_recipe
-
 
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("recipes", nargs="*", help="recipe files or bundled names (default: every bundled recipe)")
@@ -17,23 +15,19 @@ def register(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    import yaml
+    from codemix.api.stages import validate
+    from codemix.recipes.loader import bundled_recipes
 
-    from codemix.recipes.preflight import preflight
-
-    names = args.recipes or list(bundled_recipes())
-    for name in names:
-        recipe, path = load_recipe(name, args.overrides)
-        warnings = preflight(recipe, path, args.overrides)
-        stages = [s for s in ("mix", "train", "eval") if getattr(recipe, s) is not None]
-        cells = ""
-        if recipe.sweep is not None:  # every cell is validated too, before anything runs
-            from codemix.recipes.sweep.runner import load_sweep
-
-            cells = f"  sweep={len(load_sweep(name, args.overrides).cells)} cells"
-        print(f"ok  {path}  name={recipe.name}  stages={'+'.join(stages) or 'none'}  hash={recipe.hash()[:12]}{cells}")
-        for w in warnings:
+    # One recipe at a time, so that each line is printed before the next recipe can fail.
+    for name in args.recipes or list(bundled_recipes()):
+        (result,) = validate([name], args.overrides)
+        cells = f"  sweep={result.cells} cells" if result.cells is not None else ""
+        print(f"ok  {result.path}  name={result.recipe.name}  stages={'+'.join(result.stages) or 'none'}  "
+              f"hash={result.recipe.hash()[:12]}{cells}")
+        for w in result.warnings:
             print(f"    warning: {w}", file=sys.stderr)
         if args.show:
-            print(yaml.safe_dump(recipe.resolved(), sort_keys=False))
+            import yaml
+
+            print(yaml.safe_dump(result.recipe.resolved(), sort_keys=False))
     return 0

@@ -182,7 +182,7 @@ def test_score_into_an_existing_out_with_other_tasks(tmp_path, capsys):
 
 
 def test_eval_of_a_run_checkpoint_defaults_to_evals(tmp_path):
-    from codemix.recipes.cli.eval import default_out_dir
+    from codemix.api.stages import default_eval_dir as default_out_dir
 
     train = tmp_path / "exp" / "train"
     train.mkdir(parents=True)

@@ -18,9 +18,9 @@ import os
 from pathlib import Path
 
 from codemix.core.errors import CodemixError
-from codemix.recipes.sweep.launchers import LaunchOptions, OnDone
 from codemix.recipes.sweep.cell import record_crash, run_unit_job
 from codemix.recipes.sweep.config import SlurmConfig, slurm_minutes
+from codemix.recipes.sweep.launchers import LaunchOptions, OnDone
 
 _POLL_S = {"slurm": 30.0, "local": 0.5}  # sacct is rate-limited on shared clusters; local polls are free
 

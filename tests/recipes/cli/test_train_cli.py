@@ -1,7 +1,6 @@
 """`codemix train`: builds the mixture through the mixing stage, trains, skips when up to date;
 multi-process launching (torchrun on CPU, accelerate on GPU) and the bundled accelerate configs."""
 
-import argparse
 import json
 import os
 import runpy
@@ -12,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 from codemix.recipes.cli import main
-from codemix.recipes.cli.train import bundled_accelerate_configs, launch_command
+from codemix.recipes.loader import bundled_accelerate_configs
+from codemix.recipes.pipeline import launch_command
 from helpers.recipes import TWO_SOURCES
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -84,7 +84,7 @@ def test_python_dash_m_finetune_is_codemix_train(trained, capsys, monkeypatch):
     path, _ = trained
     monkeypatch.setattr(sys, "argv", ["finetune", str(path)])
     with pytest.raises(SystemExit) as e:
-        runpy.run_module("finetune", run_name="__main__")
+        runpy.run_module("codemix.finetune", run_name="__main__")
     assert e.value.code == 0 and "train: up to date" in capsys.readouterr().out
 
 
@@ -111,14 +111,14 @@ def test_unknown_accelerate_config(recipe, capsys):
     assert "zero9" in err and "ddp, fsdp, zero2, zero3" in err
 
 
-def _args(**kw):
-    base = {"recipe": "smoke", "overrides": ["train.max_steps=5"], "num_processes": 2, "force": False}
-    return argparse.Namespace(**{**base, **kw})
+def _launch(config_file=None, *, cuda, force=False):
+    return launch_command("smoke", ["train.max_steps=5"], num_processes=2, config_file=config_file, cuda=cuda,
+                          force=force)
 
 
 def test_cpu_launch_uses_torchrun_with_gloo_and_one_thread_per_process(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    cmd, env = launch_command(_args(), None, cuda=False)
+    cmd, env = _launch(cuda=False)
     assert cmd[1:4] == ["-m", "torch.distributed.run", "--standalone"] and "--nproc_per_node" in cmd
     assert cmd[-6:] == ["-m", "codemix", "train", "smoke", "--set", "train.max_steps=5"]
     assert env["ACCELERATE_USE_CPU"] == "1" and env["OMP_NUM_THREADS"] == str(max(1, os.cpu_count() // 2))
@@ -126,7 +126,7 @@ def test_cpu_launch_uses_torchrun_with_gloo_and_one_thread_per_process(monkeypat
 
 def test_gpu_launch_uses_accelerate_with_the_bundled_config():
     config = bundled_accelerate_configs()["zero3"]
-    cmd, _ = launch_command(_args(force=True), config, cuda=True)
+    cmd, _ = _launch(config, cuda=True, force=True)
     assert cmd[1:5] == ["-m", "accelerate.commands.launch", "--num_processes", "2"]
     assert cmd[cmd.index("--config_file") + 1] == str(config) and cmd[-1] == "--force"
 
