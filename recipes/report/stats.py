@@ -55,14 +55,19 @@ def pass_at_k_scores(n: np.ndarray, c: np.ndarray, k: int = 1) -> np.ndarray:
     return out
 
 
-def problem_weights(n_problems: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """(resamples, n_problems) float32 weights: row b holds the multiplicity of each problem in
-    bootstrap resample b divided by n_problems, so `W @ x` is the resampled mean of x. (Counts
-    up to a few hundred are exact in float32; it halves the memory traffic, which is the cost.)"""
+def problem_counts(n_problems: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(resamples, n_problems) float32: row b holds the multiplicity of each problem in bootstrap
+    resample b. (Counts, and their sums with 0/1 scores, are integers below 2**24 and so exact in
+    float32; it halves the memory traffic, which is the cost.)"""
     idx = rng.integers(0, n_problems, size=(resamples, n_problems))
     flat = idx + (np.arange(resamples, dtype=np.int64) * n_problems)[:, None]
     counts = np.bincount(flat.ravel(), minlength=resamples * n_problems)
-    return (counts.reshape(resamples, n_problems) / np.float32(n_problems)).astype(np.float32)
+    return counts.reshape(resamples, n_problems).astype(np.float32)
+
+
+def problem_weights(n_problems: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """problem_counts / n_problems, so `W @ x` is the resampled mean of x."""
+    return (problem_counts(n_problems, resamples, rng) / np.float32(n_problems)).astype(np.float32)
 
 
 CHUNK = 2_000  # resamples per weight block: 2,000 x 500 float32 = 4 MB stays in cache (40 MB did not)
@@ -76,8 +81,10 @@ def resampled_means(x: np.ndarray, resamples: int, rng: np.random.Generator) -> 
     out = np.empty((resamples, len(x)))
     for start in range(0, resamples, CHUNK):
         stop = min(resamples, start + CHUNK)
-        out[start:stop] = problem_weights(x.shape[1], stop - start, rng) @ xt
-    return out
+        out[start:stop] = problem_counts(x.shape[1], stop - start, rng) @ xt
+    # Divided in float64: with 0/1 scores the means come out exact (-7/30, not float32's
+    # -0.23333333432674408 that a weighted float32 product gives).
+    return out / x.shape[1]
 
 
 def seed_choices(n_seeds: int, resamples: int, rng: np.random.Generator) -> np.ndarray | None:
@@ -98,9 +105,12 @@ def group_means(run_means: np.ndarray, columns: list[int], choices: np.ndarray |
 
 
 def percentile_ci(replicates: np.ndarray, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
+    """The bounds to 7 significant digits: with fractional per-problem scores (pass@k of several
+    samples) the replicates carry float32's ~7 (resampled_means), and JSON would print the
+    float32 noise in full (-0.23333333432674408)."""
     tail = (1.0 - level) / 2 * 100
     lo, hi = np.percentile(replicates, [tail, 100 - tail], axis=0)
-    return float(lo), float(hi)
+    return float(f"{lo:.7g}"), float(f"{hi:.7g}")
 
 
 def bootstrap_p_value(delta_replicates: np.ndarray) -> float:

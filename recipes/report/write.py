@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from codemix.core.artifacts import atomic_write_text
+from codemix.core.errors import CodemixError
 from codemix.recipes.report.analysis import AVERAGE, LOG_SPAN, Analysis, axis_label
 from codemix.recipes.report.data import Outcome, headline, mix_text
 from codemix.recipes.report.diversity import axis_title, correlate, correlation_csv, correlation_lines, points_csv
@@ -125,8 +126,21 @@ def title_of(study: Study, analysis: Analysis) -> str:
     return f"{study.name}: {metric} by {', '.join(keys) or 'run'} ({len(analysis.configs)} configurations{seed_text})"
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """A CodemixError when the report cannot be written into `out_dir`: it, or the nearest part
+    of its path that exists, is not a directory. Cheap: callers run it before the analysis."""
+    for p in (out_dir, *out_dir.parents):
+        if p.exists():
+            if not p.is_dir():
+                where = "" if p == out_dir else f": {p} is not a directory"
+                raise CodemixError(f"--out {out_dir}{where or ' is a file'}; the report is a directory of files, "
+                                   "give a directory (new or existing)")
+            return
+
+
 def write_report(study: Study, analysis: Analysis, out_dir: Path, reference: dict[str, Any] | None = None,
                  diversity_axis: str = "vendi", diversity_lines: list[str] | None = None) -> Written:
+    check_out_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cells = list(study.cells) + ([base_cell(study.base)] if study.base else [])
     cols = cell_columns(cells, analysis.benchmarks)
