@@ -151,8 +151,40 @@ def expand(cfg) -> list[dict[str, Any]]:
     return combos
 
 
+# A cell name is a directory name. ext4, xfs and btrfs allow 255 bytes per name, and codemix
+# writes a directory atomically through a sibling 14 bytes longer (`.NAME.tmp-PID`); 200 keeps
+# that and any tool's suffix clear. Names within it are kept as they are, so sweeps started
+# before resume into the same cells. In a longer one the longest values are cut to a common
+# length, each ending in `~` and 12 hex digits of its own text's sha256: every label stays
+# readable (seed=2 too), and the name is stable across runs and distinct per cell.
+MAX_CELL_NAME_BYTES = 200
+NAME_HASH_CHARS = 12
+MIN_CUT_VALUE = 24  # a cut value keeps at least 11 characters of its text before the hash
+
+
 def cell_name(values: dict[str, Any], labels: dict[str, str]) -> str:
-    return ",".join(f"{labels[k]}={format_value(v)}" for k, v in values.items())
+    """`label=value,...` (ASCII: format_value and the dotted keys allow nothing else), at most
+    MAX_CELL_NAME_BYTES long."""
+    texts = {k: format_value(v) for k, v in values.items()}
+    name = ",".join(f"{labels[k]}={t}" for k, t in texts.items())
+    if len(name) <= MAX_CELL_NAME_BYTES:
+        return name
+    budget = MAX_CELL_NAME_BYTES - (len(name) - sum(map(len, texts.values())))  # what the values may take
+    # The largest common length the long values can be cut to within the budget.
+    cap = max((c for c in range(MIN_CUT_VALUE, budget + 1)
+               if sum(min(len(t), c) for t in texts.values()) <= budget), default=None)
+    if cap is None:  # too many axes to keep each label: cut the whole name instead
+        return _cut(name, MAX_CELL_NAME_BYTES)
+    return ",".join(f"{labels[k]}={_cut(t, cap)}" for k, t in texts.items())
+
+
+def _cut(text: str, length: int) -> str:
+    """`text` if it fits in `length`, else its start, `~` and a hash of all of it, `length` long."""
+    import hashlib
+
+    if len(text) <= length:
+        return text
+    return f"{text[:length - NAME_HASH_CHARS - 1]}~{hashlib.sha256(text.encode()).hexdigest()[:NAME_HASH_CHARS]}"
 
 
 # ---------------------------------------------------------------- loading
