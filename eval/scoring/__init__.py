@@ -23,7 +23,7 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
                   timeout: float | None = None, out_dir: str | Path,
                   tasks: Sequence[str] | None = None, limit: int | None = None, limits: Any = None,
                   executor: Any = None, show_table: bool = True, hash_seed: int | str = 0,
-                  skip_bad_rows: bool = False) -> dict:
+                  skip_bad_rows: bool = False, verdicts: str = "in-process") -> dict:
     """Score every sample of `samples_path` on `benchmark`; returns the results.json dict.
 
     `tasks` restricts scoring to those task ids (samples of other tasks are skipped), `limit` to
@@ -32,12 +32,16 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
     sets its resource limits, `hash_seed` the samples' PYTHONHASHSEED and `random` seed (or
     "random"); exact-match benchmarks ignore k, workers, timeout, limits and hash_seed.
     `skip_bad_rows`: malformed samples rows are left out and listed (results.json's skipped_rows)
-    instead of failing the file."""
+    instead of failing the file. `verdicts`: "in-process" or "strict" (eval/scoring/strict.py);
+    exact-match benchmarks run no code and ignore it."""
     from codemix.eval.benchmarks import get_benchmark
     from codemix.eval.sandbox.executor import check_hash_seed
     from codemix.core.errors import CodemixError
 
+    from codemix.eval.scoring.strict import check_verdict_mode
+
     check_args(k=k, workers=workers, timeout=timeout)
+    check_verdict_mode(verdicts)
     try:
         check_hash_seed(hash_seed)
     except ValueError as e:
@@ -52,4 +56,4 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
 
     return score_execute(benchmark, samples_path, problems_path=problems_path, k=k, workers=workers,
                          timeout=timeout, out_dir=out_dir, tasks=tasks, limit=limit, limits=limits, executor=executor,
-                         show_table=show_table, hash_seed=hash_seed, skip_bad_rows=skip_bad_rows)
+                         show_table=show_table, hash_seed=hash_seed, skip_bad_rows=skip_bad_rows, verdicts=verdicts)

@@ -34,6 +34,9 @@ from codemix.eval.scoring.results import (
     sample_counts,
     select,
 )
+from codemix.eval.scoring.strict import check_verdict_mode
+from codemix.eval.scoring.strict import coverage as strict_coverage
+from codemix.eval.scoring.strict import prepare as prepare_strict
 from codemix.eval.timelimits import time_limits
 from codemix.core.artifacts import atomic_write_json, atomic_write_text, hash_json
 from codemix.core.progress import progress
@@ -81,7 +84,7 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
                   timeout: float | None = None, out_dir: str | Path,
                   tasks: Sequence[str] | None = None, limit: int | None = None, limits: Limits | None = None,
                   executor: Executor | None = None, show_table: bool = True,
-                  hash_seed: int | str = 0, skip_bad_rows: bool = False) -> dict:
+                  hash_seed: int | str = 0, skip_bad_rows: bool = False, verdicts: str = "in-process") -> dict:
     """Execute every sample against its problem's tests; returns the results.json dict.
 
     `tasks` restricts scoring to those task ids (samples of other tasks are skipped);
@@ -89,8 +92,11 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
     `hash_seed`: PYTHONHASHSEED and `random`'s seed in every sample, or "random"). The hash seed
     in force is recorded in results.json and keys the resume log: verdicts found under another
     seed are not reused. `skip_bad_rows`: malformed samples rows are left out and listed
-    (results.json's skipped_rows) instead of failing the file."""
+    (results.json's skipped_rows) instead of failing the file. `verdicts`: "in-process" (the
+    program runs with the tests) or "strict" (eval/scoring/strict.py: the tests' expected values
+    never enter the sample's process); recorded, and it keys the resume log too."""
     started = time.monotonic()
+    check_verdict_mode(verdicts)
     sel = select(benchmark, samples_path, problems_path, tasks, limit, skip_bad_rows=skip_bad_rows)
     problems, samples, skipped = sel.problems, sel.samples, sel.skipped
     check_k(k, samples)
@@ -106,6 +112,9 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
         limits_by_task, limit_info = time_limits(problems, executor, fixed=timeout)
         run_key = {"benchmark": benchmark, "problems_hash": problems_hash(problems),
                    "time_limits": hash_json(limits_by_task), "hash_seed": executor.hash_seed}
+        if verdicts != "in-process":  # only then: in-process logs of earlier versions still resume
+            run_key["verdicts"] = verdicts
+        strict, in_process = prepare_strict(problems, executor, limits_by_task) if verdicts == "strict" else ({}, {})
         log_path, run_path = out / "results.jsonl", out / "results.run.json"
         previous = json.loads(run_path.read_text()) if run_path.is_file() else None
         wanted = {(s.task_id, s.index): s for s in samples}
@@ -128,11 +137,15 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
         run_started = time.monotonic()
         # Programs are built when a worker takes the job: MBPP+/HumanEval+ programs carry
         # their test inputs and can be large.
-        jobs = [Job((s.task_id, s.index), functools.partial(by_id[s.task_id].test_program, s.solution),
+        jobs = [strict[s.task_id].job((s.task_id, s.index), s.solution, limits_by_task[s.task_id])
+                if s.task_id in strict else
+                Job((s.task_id, s.index), functools.partial(by_id[s.task_id].test_program, s.solution),
                     limits_by_task[s.task_id]) for s in todo]
         with open(log_path, "a", encoding="utf-8") as log_file:
             for (task_id, index), result in progress(executor.run(jobs), desc=f"scoring {benchmark}",
                                                      total=len(jobs), unit="sample"):
+                if task_id in strict:
+                    result.verdict, result.error = strict[task_id].judge(result)
                 row = {"task_id": task_id, "sample_index": index, "verdict": result.verdict,
                        "error": result.error, "duration_s": round(result.duration_s, 4),
                        "cpu_s": round(result.cpu_s, 4), "retried": result.retried, "solution_hash": wanted[task_id, index].solution_hash}
@@ -157,6 +170,7 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
         "samples_hash": samples_hash(samples_path),
         "skipped_samples": skipped, "skipped_rows": sel.skipped_rows_json(),
         "isolation": isolation, "isolation_detail": isolation_detail, "hash_seed": hash_seed_used,
+        "verdict_mode": verdicts, **({"strict": strict_coverage(strict, in_process)} if verdicts == "strict" else {}),
         "timing": {"wall_s": round(time.monotonic() - started, 3), "run_s": round(run_seconds, 3),
                    "executed": len(todo), "resumed": resumed, "not_run": unrun,
                    "samples_per_s": round(len(todo) / run_seconds, 2) if todo and run_seconds > 0 else None,

@@ -23,10 +23,14 @@ Records, one JSON line per call, in call order, then {"end": N}:
 from __future__ import annotations
 
 import builtins
+import dataclasses
+import functools
 import json
 import math
 
-from codemix.eval.benchmarks.calls import CHECK_FUNCTIONS, CHECK_MATH_FUNCTIONS, OUT, AssertPlan, ReferencePlan
+from codemix.eval.benchmarks.calls import (CHECK_FUNCTIONS, CHECK_MATH_FUNCTIONS, OUT, AssertPlan, ReferencePlan,
+                                           plan_calls)
+from codemix.eval.sandbox.executor import Executor, Job, RunResult
 
 DATA_FD = 4
 # Nesting the decoder follows; deeper results (or a list containing itself) are "unencodable"
@@ -325,3 +329,83 @@ def _compiled(expression: str):
     if code is None:
         code = _CODE_CACHE[expression] = compile(expression, "<check>", "eval")
     return code
+
+
+# ----------------------------------------------------------------------------- scoring a run
+
+VERDICT_MODES = ("in-process", "strict")
+VERDICT_MODE_HELP = ("strict: the sample's process gets only the test inputs and returns plain data, which the "
+                     "harness checks, so no program can forge a pass; tests that are not calls with literal "
+                     "arguments keep the in-process check (results.json counts them). in-process: the sample "
+                     "runs with the benchmark's tests and passes by reaching their end")
+# Data a sample may write for an assert plan: a right answer is about as large as the expected
+# literals in the test code (the largest MBPP / HumanEval test file is ~7 KB), so 1 MiB is far
+# above any honest result and still cheap to carry back and decode (~10 ms).
+ASSERT_DATA_BYTES = 1 << 20
+# The reference solution's outputs for an EvalPlus problem (its largest inputs hold ~10^5
+# elements); a sample may write twice the reference's bytes plus 1 MiB (floats printed longer,
+# sets in another order are the same size).
+REFERENCE_DATA_BYTES = 64 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class StrictTask:
+    """One problem checked strictly: its plan and, for EvalPlus, the reference's outputs."""
+    plan: AssertPlan | ReferencePlan
+    expected: list | None = None
+    data_bytes: int = ASSERT_DATA_BYTES
+
+    def job(self, key, solution: str, timeout: float) -> Job:
+        return Job(key, functools.partial(driver_program, self.plan, solution), timeout, data_bytes=self.data_bytes)
+
+    def judge(self, result: RunResult) -> tuple[str, str]:
+        sandbox = (result.verdict, result.error)
+        if result.verdict == "error":
+            return sandbox
+        if self.expected is None:
+            return judge_asserts(self.plan, result.data, sandbox)
+        return judge_reference(self.plan, self.expected, result.data, sandbox)
+
+
+def check_verdict_mode(mode: str) -> str:
+    if mode not in VERDICT_MODES:
+        from codemix.core.errors import CodemixError
+
+        raise CodemixError(f"verdicts: unknown mode {mode!r}; choose one of {', '.join(VERDICT_MODES)}")
+    return mode
+
+
+def prepare(problems: list, executor: Executor, limits_by_task: dict[str, float]) -> tuple[dict[str, StrictTask], dict[str, str]]:
+    """({task_id: StrictTask} for the problems checked strictly, {task_id: reason} for the rest).
+    EvalPlus references run first, each alone in the sandbox: their outputs are the expected
+    values, and a reference whose outputs are not plain data keeps its problem in-process."""
+    strict: dict[str, StrictTask] = {}
+    reasons: dict[str, str] = {}
+    references: dict[str, ReferencePlan] = {}
+    for problem in problems:
+        plan = plan_calls(problem)
+        if isinstance(plan, str):
+            reasons[problem.task_id] = plan
+        elif isinstance(plan, ReferencePlan):
+            references[problem.task_id] = plan
+        else:
+            strict[problem.task_id] = StrictTask(plan)
+    jobs = [Job(tid, functools.partial(reference_program, plan), limits_by_task[tid], data_bytes=REFERENCE_DATA_BYTES)
+            for tid, plan in references.items()]
+    for task_id, result in executor.run(jobs):
+        records, ended, problem = decode_records(result.data)
+        bad = next((i for i, r in enumerate(records) if "ok" not in r), None)
+        if bad is not None:
+            reasons[task_id] = "the reference solution's " + describe(records[bad], f"input #{bad}")
+        elif result.verdict != "passed" or not ended:
+            reasons[task_id] = f"the reference solution did not run through ({problem or result.error or result.verdict})"
+        else:
+            strict[task_id] = StrictTask(references[task_id], [r["ok"] for r in records],
+                                         data_bytes=2 * len(result.data) + ASSERT_DATA_BYTES)
+    order = {p.task_id: i for i, p in enumerate(problems)}
+    return strict, dict(sorted(reasons.items(), key=lambda item: order[item[0]]))
+
+
+def coverage(strict: dict[str, StrictTask], reasons: dict[str, str]) -> dict:
+    """results.json's record of which problems were checked how."""
+    return {"strict_tasks": len(strict), "in_process_tasks": len(reasons), "in_process": reasons}
