@@ -2,16 +2,47 @@
 
 The sandbox worker forks a child per sample; the child inherits what the worker set up once
 (scrubbed environment, rlimits, no_new_privs, seccomp), locks itself down further (own process
-group, closed descriptors, CPU and process limits, unprivileged uid) and runs the test program.
-The only way to a `passed` verdict is `run_program` reaching its end and writing the per-run
-nonce to descriptor 3: the nonce never appears in the program text, in the environment or on
-stdout, and exiting early in any way (`sys.exit`, `os._exit`, a signal) leaves it unwritten. Code inside the same interpreter can always dig a secret out of memory, so
-the nonce proves "the tests ran to the end" against programs that stop early or print things,
-not against a program written to attack this harness.
+group, closed descriptors, CPU and process limits, its own IPC namespace, unprivileged uid),
+forgets what it inherited from the worker, and runs the test program.
+
+How a verdict is decided (the default, in-process mode). Right after the lock-down the child
+draws a 128-bit nonce and writes READY_MARK + nonce to the result pipe (descriptor 3), before a
+line of the program runs. The worker counts the sample as passed only if that same nonce arrives
+on the pipe a second time and no FAIL_MARK does. The second copy is written by `run_sealed`
+alone, and only when the program returned normally with no trace function installed. Against the
+program, in the same interpreter:
+  * the nonce is never in the program text, the environment, a module or a frame's locals: from
+    the moment it is drawn it sits in a one-element list that `run_sealed` pops onto the
+    interpreter's value stack before calling exec (Python cannot read a frame's value stack);
+    when the program raises, the stack is unwound and the nonce is gone, so no path that
+    follows a failure can write it (replacing os._exit, raising SystemExit from a handler, a
+    sys.stdout whose flush() writes to descriptor 3: none of them finds a nonce to write);
+  * the functions that write it (os.write, sys.gettrace) are taken before the program runs,
+    also onto the value stack, so a program that rebinds os.write or os._exit changes nothing;
+  * the program's module frame has two Python callers, `start` and `run_sealed` in this module,
+    holding the sample's own code and descriptors, then the worker's serve loop and main, which
+    deleted their references to the server (the compile cache holding reference solutions and
+    other samples' programs: cleared in the child right after the fork) and to the request;
+    the codemix modules are dropped from sys.modules;
+  * jumping over the tests needs a trace function (`frame.f_lineno` can only be set from a
+    'line' trace event or, on 3.12+, a sys.monitoring callback). An audit hook, which a program
+    cannot remove, refuses sys.settrace from any thread but the main one, refuses to replace or
+    remove a trace function once one is installed, and refuses sys.monitoring callbacks; a
+    trace function still installed when the program returns turns the pass into a failure.
+    sys.settrace(None) with no trace function installed stays allowed (doctest does it).
+
+Limits of this mode, stated plainly: code in the same interpreter can still dig a secret out of
+memory (gc.get_referents on a frame shows its value stack, ctypes reads any address, the audit
+hook itself is reachable through gc), and an object whose __eq__ always returns True satisfies
+`assert candidate(x) == y`. The nonce proves "the tests ran to the end" against programs that
+stop early, print things or fiddle with the harness's Python objects, not against a program
+written to read the interpreter's memory. The strict verdict mode (eval/scoring/strict.py)
+evaluates the checks outside the sample's process and is the real guarantee.
 """
 
 from __future__ import annotations
 
+import _thread
 import builtins
 import fcntl
 import os
@@ -28,14 +59,26 @@ RESULT_FD = 3
 DATA_FD = 4
 FAIL_MARK = b"\x00F"   # followed by "ExcType: message" when the program raised
 SETUP_MARK = b"\x00E"  # followed by the reason the sandbox could not be set up
-READY_MARK = b"\x00R"  # written before the program runs: it cannot pose as a setup failure
+READY_MARK = b"\x00R"  # followed by the nonce, written before the program runs
+NONCE_HEX = 32         # 128 random bits as hex: never contains a mark's NUL byte
+TRACE_LEFT_ON = FAIL_MARK + b"a trace function was installed (sys.settrace) when the program ended: tracing can skip the tests"
 SETUP_FAILED_STATUS = 70
 MAX_MESSAGE = 2000
+# Audit events that install or change a trace or monitoring callback (3.12+ raises sys.settrace
+# for settrace_all_threads and PyEval_SetTrace* too).
+_TRACE_EVENTS = frozenset({"sys.settrace", "sys.monitoring.register_callback"})
 
 
 def describe_exception(exc: BaseException, program: str) -> str:
-    """`ExcType: message (line N: source)`, the line being the last one inside the program."""
-    message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """`ExcType: message (line N: source)`, the line being the last one inside the program. The
+    exception is the program's: its __str__ (or its class's __name__) may raise, and then the
+    type's real name stands alone."""
+    name = type.__dict__["__name__"].__get__(type(exc))
+    try:
+        text = str(exc)
+        message = f"{name}: {text}" if text else name
+    except BaseException:
+        return name + " (its message could not be read: str() raised)"
     if len(message) > 500:
         message = message[:500] + "..."
     tb, lineno = exc.__traceback__, None
@@ -45,26 +88,24 @@ def describe_exception(exc: BaseException, program: str) -> str:
         tb = tb.tb_next
     if lineno is None and isinstance(exc, SyntaxError):
         lineno = exc.lineno
-    if lineno is not None:
+    if isinstance(lineno, int):
         lines = program.splitlines()
         source = lines[lineno - 1].strip()[:160] if 0 < lineno <= len(lines) else ""
         message += f" (line {lineno}: {source})" if source else f" (line {lineno})"
     return message
 
 
-def _report(mark: bytes, text: str) -> None:
-    try:
-        os.write(RESULT_FD, mark + text.encode("utf-8", "replace")[:MAX_MESSAGE])
-    except OSError:
-        pass
-
-
-def _flush_std() -> None:
-    for stream in (sys.stdout, sys.stderr):
+def _failure_message(exc: BaseException, program: str) -> str:
+    if isinstance(exc, SystemExit):
         try:
-            stream.flush()
-        except BaseException:  # the program may have closed or replaced them
-            pass
+            code = repr(exc.code)
+        except BaseException:
+            code = "..."
+        return f"SystemExit({code}): the program exited before the tests finished"
+    try:
+        return describe_exception(exc, program)
+    except BaseException:  # anything of the program's that still raised while being described
+        return type.__dict__["__name__"].__get__(type(exc))
 
 
 # Programs up to this size are compiled by the worker before the fork: compiling in the child
@@ -83,28 +124,6 @@ def compile_program(program: str):
             return compile(program, "<sample>", "exec"), None
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as e:
         return None, describe_exception(e, program)
-
-
-def run_program(program: str, nonce: bytes, code=None) -> None:
-    """Run the test program (`code`: already compiled) as a fresh `__main__`; never returns."""
-    module = types.ModuleType("__main__")
-    module.__dict__["__builtins__"] = builtins
-    sys.modules["__main__"] = module
-    try:
-        exec(code if code is not None else compile(program, "<sample>", "exec"), module.__dict__)
-    except SystemExit as e:
-        _flush_std()
-        _report(FAIL_MARK, f"SystemExit({e.code!r}): the program exited before the tests finished")
-        os._exit(1)
-    except BaseException as e:
-        _flush_std()
-        _report(FAIL_MARK, describe_exception(e, program))
-        os._exit(1)
-    _flush_std()
-    # The evidence. os.write on the raw descriptor: nothing between here and the exit can be
-    # intercepted by buffering, and os._exit skips atexit hooks and non-daemon threads.
-    os.write(RESULT_FD, nonce)
-    os._exit(0)
 
 
 def sample_environment(workdir: str, hash_seed: int | None = None) -> dict[str, str]:
@@ -156,56 +175,157 @@ def reseed_random(seed: int | None = None) -> None:
     random._inst.gauss_next = None
 
 
-def enter_sandbox_and_run(program: str, nonce: bytes, *, code, workdir: str, out_w: int, res_w: int,
-                          data_w: int | None, cpu_seconds: int, processes: int, uid: int | None, gid: int | None,
-                          drop_caps: bool) -> None:
-    """Body of the forked child. Never returns: any failure to lock down ends the process with
+class Sample:
+    """What the child needs from the worker: the sample's own program and descriptors, nothing
+    of the worker's (the child's callers must not hold more than this)."""
+
+    __slots__ = ("program", "code", "workdir", "out_w", "res_w", "data_w", "cpu_seconds", "processes",
+                 "uid", "gid", "drop_caps", "own_ipc_namespace")
+
+    def __init__(self, program: str, code, *, workdir: str, out_w: int, res_w: int, data_w: int | None,
+                 cpu_seconds: int, processes: int, uid: int | None, gid: int | None, drop_caps: bool,
+                 own_ipc_namespace: bool):
+        self.program, self.code, self.workdir = program, code, workdir
+        self.out_w, self.res_w, self.data_w = out_w, res_w, data_w
+        self.cpu_seconds, self.processes = cpu_seconds, processes
+        self.uid, self.gid, self.drop_caps = uid, gid, drop_caps
+        self.own_ipc_namespace = own_ipc_namespace
+
+
+def _place_descriptors(sample: Sample) -> None:
+    """stdout/stderr -> the output pipe, RESULT_FD -> the result pipe, DATA_FD -> the data pipe
+    (or nothing), every other descriptor closed (the worker's pipes to the harness above all)."""
+    data_w = sample.data_w
+    if data_w is not None and data_w <= DATA_FD:
+        data_w = fcntl.fcntl(data_w, fcntl.F_DUPFD, DATA_FD + 1)  # out of the dup2s' way
+    os.dup2(sample.out_w, 1)  # descriptor 0 is already /dev/null in the worker
+    os.dup2(sample.out_w, 2)
+    os.dup2(sample.res_w, RESULT_FD)
+    if data_w is not None:
+        os.dup2(data_w, DATA_FD)
+    os.closerange(RESULT_FD + 1 if data_w is None else DATA_FD + 1, 1 << 20)
+
+
+def _lock_down(sample: Sample) -> None:
+    # Own process group for the fallback kill. Not setsid: with the scheduler's autogroups on, a
+    # new session costs ~0.5 ms; the worker has no controlling terminal anyway.
+    os.setpgid(0, 0)
+    os.chdir(sample.workdir)
+    os.umask(0o077)
+    # Per sample: CPU time depends on the sample's timeout; RLIMIT_NPROC is checked against the
+    # uid the child is about to become (the worker's own forks must not be limited).
+    resource.setrlimit(resource.RLIMIT_CPU, (sample.cpu_seconds, sample.cpu_seconds + 1))
+    resource.setrlimit(resource.RLIMIT_NPROC, (sample.processes, sample.processes))
+    if sample.own_ipc_namespace:
+        # SysV shared memory, semaphores and message queues and POSIX message queues live in
+        # the IPC namespace: in the worker's, what one sample left (a channel, or 450 MB of
+        # segments) would outlive it. A namespace of its own is destroyed with its last process.
+        # Needs privileges: before they are dropped.
+        iso.unshare(iso.CLONE_NEWIPC)
+    if sample.uid is not None:
+        os.setgroups([])
+        os.setresgid(sample.gid, sample.gid, sample.gid)
+        os.setresuid(sample.uid, sample.uid, sample.uid)
+    elif sample.drop_caps:
+        iso.drop_capabilities()
+
+
+def _forget_the_worker() -> None:
+    """The harness's modules go from sys.modules: a program importing codemix gets the installed
+    package afresh (or an ImportError), never the worker's module objects."""
+    for name in [n for n in sys.modules if n == "codemix" or n.startswith("codemix.")]:
+        del sys.modules[name]
+
+
+def _install_trace_guard():
+    """The audit hook described in the module docstring; returns the real sys.gettrace. Its
+    state is bound in this closure, not looked up in globals the program can rebind."""
+    gettrace, get_ident, main_thread, watched = sys.gettrace, _thread.get_ident, _thread.get_ident(), _TRACE_EVENTS
+
+    def guard(event, args):
+        if event in watched and (event != "sys.settrace" or get_ident() != main_thread or gettrace() is not None):
+            raise RuntimeError(f"{event} is not allowed in the sandbox once a trace function is installed, "
+                               "from threads, or for sys.monitoring: tracing can skip the tests")
+
+    sys.addaudithook(guard)
+    return gettrace
+
+
+def start(sample: Sample) -> None:
+    """Body of the forked child; never returns. A failure to lock down ends the process with
     SETUP_FAILED_STATUS and a message, before a line of the program runs."""
     redirected = False
     try:
-        # Own process group for the fallback kill. Not setsid: with the scheduler's autogroups
-        # on, a new session costs ~0.5 ms; the worker has no controlling terminal anyway.
-        os.setpgid(0, 0)
-        if data_w is not None and data_w <= DATA_FD:
-            data_w = fcntl.fcntl(data_w, fcntl.F_DUPFD, DATA_FD + 1)  # out of the dup2s' way
-        os.dup2(out_w, 1)  # descriptor 0 is already /dev/null in the worker
-        os.dup2(out_w, 2)
-        os.dup2(res_w, RESULT_FD)
+        _place_descriptors(sample)
         redirected = True
-        if data_w is not None:
-            os.dup2(data_w, DATA_FD)
-        # Everything else goes: the worker's request/response pipes to the harness above all.
-        os.closerange(RESULT_FD + 1 if data_w is None else DATA_FD + 1, 1 << 20)
-        os.chdir(workdir)
-        os.umask(0o077)
-        # Per sample: CPU time depends on the sample's timeout; RLIMIT_NPROC is checked against
-        # the uid the child is about to become (the worker's own forks must not be limited).
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
-        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
-        if uid is not None:
-            os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-        elif drop_caps:
-            iso.drop_capabilities()
-        os.write(RESULT_FD, READY_MARK)
+        _lock_down(sample)
+        _forget_the_worker()
+        gettrace = _install_trace_guard()
+        nonce = os.urandom(NONCE_HEX // 2).hex().encode()
+        sealed = [nonce]
+        os.write(RESULT_FD, READY_MARK + nonce)  # last step: a setup failure cannot follow it
+        del nonce
     except BaseException as e:
         # Before the redirection descriptor 3 may be anything of the worker's (even its pipe to
         # the harness): write to the result pipe by its original number then.
         try:
-            os.write(RESULT_FD if redirected else res_w,
+            os.write(RESULT_FD if redirected else sample.res_w,
                      SETUP_MARK + f"{type(e).__name__}: {e}".encode()[:MAX_MESSAGE])
         finally:
             os._exit(SETUP_FAILED_STATUS)
-    run_program(program, nonce, code)
+    module = types.ModuleType("__main__")
+    module.__dict__["__builtins__"] = builtins
+    sys.modules["__main__"] = module
+    code, program = sample.code, sample.program
+    del sample
+    try:
+        if code is None:
+            code = compile(program, "<sample>", "exec")
+    except BaseException as e:
+        _report_failure(e, program)
+    run_sealed(code, module.__dict__, program, os.write, gettrace, os._exit, sealed)
 
 
-def verdict(status: int | None, result: bytes, nonce: bytes, output_tail: str,
-            timeout: float) -> tuple[str, str]:
-    """(verdict, message) from the child's wait status (None: killed at the deadline), what it
-    wrote to the result pipe and the end of its output."""
-    if nonce in result:
-        return "passed", ""
+def run_sealed(code, namespace: dict, program: str, write, gettrace, exit_, sealed: list) -> None:
+    """Run the program and, only if it returned normally with no trace function installed,
+    write the nonce a second time. Never returns.
+
+    The one statement in the `try` is evaluated left to right: `write`, the descriptor, the
+    nonce (popped out of `sealed`, which is then empty), TRACE_LEFT_ON and `gettrace` are all
+    pushed onto the value stack BEFORE exec starts the program, so nothing the program does to
+    this frame's locals or to module globals changes what is written; `exec(...) or ()` is
+    the empty argument list of gettrace, evaluated by running the program."""
+    try:
+        write(RESULT_FD, (sealed.pop(), TRACE_LEFT_ON)[gettrace(*(exec(code, namespace) or ())) is not None])
+    except BaseException as e:
+        _report_failure(e, program)
+    exit_(0)
+
+
+def _report_failure(exc: BaseException, program: str) -> None:
+    """The mark first (the message below may run the program's code: its exception's __str__),
+    then the message, then exit. Never returns."""
+    try:
+        os.write(RESULT_FD, FAIL_MARK)
+        os.write(RESULT_FD, _failure_message(exc, program).encode("utf-8", "replace")[:MAX_MESSAGE])
+    except BaseException:
+        pass
+    for stream in (sys.__stdout__, sys.__stderr__):  # what the program printed last, for the output tail
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    os._exit(1)
+
+
+def verdict(status: int | None, result: bytes, output_tail: str, timeout: float) -> tuple[str, str]:
+    """(verdict, message) from the child's wait status (None: killed at the deadline), what
+    reached the result pipe (its head and tail) and the end of its output."""
+    ran = result.startswith(READY_MARK) and len(result) >= len(READY_MARK) + NONCE_HEX
+    if ran:
+        nonce, after = result[len(READY_MARK): len(READY_MARK) + NONCE_HEX], result[len(READY_MARK) + NONCE_HEX:]
+        if nonce in after and FAIL_MARK not in after:
+            return "passed", ""
     if status is None:
         return "timeout", f"wall-clock limit of {timeout:g} s exceeded"
     signum = -os.waitstatus_to_exitcode(status) if os.WIFSIGNALED(status) else 0
@@ -213,7 +333,7 @@ def verdict(status: int | None, result: bytes, nonce: bytes, output_tail: str,
         return "timeout", "CPU time limit exceeded"
     if result.startswith(SETUP_MARK):  # no READY_MARK first: the program never ran
         return "error", "sandbox setup failed: " + _after(result, SETUP_MARK)
-    if FAIL_MARK in result:
+    if ran and FAIL_MARK in result:
         return "failed", _after(result, FAIL_MARK)
     if signum:
         try:

@@ -46,6 +46,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from codemix.core.errors import CodemixError
+from codemix.eval.sandbox import environment
 
 VERDICTS = ("passed", "failed", "timeout", "error")
 # Layers a caller may switch off (to reproduce a machine without them, or to debug); rlimits,
@@ -53,9 +54,6 @@ VERDICTS = ("passed", "failed", "timeout", "error")
 OPTIONAL_LAYERS = ("user-namespace", "network-namespace", "mount-namespace", "pid-namespace",
                    "ipc-namespace", "uts-namespace", "seccomp", "unprivileged-uid")
 _HEADER = struct.Struct(">I")
-_SANDBOX_DIR = Path(__file__).resolve().parent
-_PACKAGE_DIRS = (("codemix", str(Path(sys.modules["codemix"].__file__).resolve().parent)),
-                 ("codemix.eval", str(_SANDBOX_DIR.parent)), ("codemix.eval.sandbox", str(_SANDBOX_DIR)))
 # Samples of worker i run as uid/gid SAMPLE_UID_BASE + i: far above login (1000+) and
 # subordinate-id (100000+) ranges, so no real account shares it. One uid per worker matters
 # because RLIMIT_NPROC counts the processes of a uid: with a shared uid one sample's fork bomb
@@ -165,16 +163,14 @@ class _Worker:
             "output_bytes": executor.limits.output_kib * 1024,
             "error_chars": executor.limits.error_chars,
             "hide": home_directories(),
+            "hide_source": executor.hide_source,
+            "sys_path": executor.sys_path, "site_dirs": executor.site_dirs,
             "cgroups": [str(p) for p in executor.join_cgroups],
             "hash_seed": executor.hash_seed,
         }
-        # The worker imports its three modules by location: stand-in package objects for
-        # codemix, codemix.eval and codemix.eval.sandbox (their __init__ files are not run), so
-        # neither the repository nor the installed package's other modules go on sys.path.
-        bootstrap = ("import sys, types; sys.path[:] = [p for p in sys.path if p]\n"
-                     f"for name, path in {_PACKAGE_DIRS!r}:\n"
-                     "    m = types.ModuleType(name); m.__path__ = [path]; sys.modules[name] = m\n"
-                     "from codemix.eval.sandbox.worker import main; sys.exit(main())")
+        # The worker imports its three modules by location (environment.bootstrap), so neither
+        # the repository nor the installed package's other modules go on sys.path.
+        bootstrap = environment.bootstrap("worker", "main")
         # env: nothing of ours (tokens, keys) reaches the worker, so nothing can leak from it into
         # a sample; only the hash seed, which must be in place when the interpreter starts (its
         # string-hash secret is fixed then, and every forked sample inherits it). Not -I, which
@@ -182,8 +178,9 @@ class _Worker:
         # cwd entry from sys.path give the rest of what -I did, with no other PYTHON* set.
         # -S: no `site` at start-up, so the .pth files of site-packages do not run: here they
         # import certifi, pathlib, zipfile, importlib.resources and more, 4.3 MB of memory and
-        # 67 mappings that every sample's fork would copy (the worker then adds site-packages
-        # to sys.path itself: codemix.eval.sandbox.worker.add_site_packages).
+        # 67 mappings that every sample's fork would copy. The worker takes the harness's import
+        # path instead (codemix.eval.sandbox.environment) and runs .pth code only for a sample
+        # whose import would fail without it (codemix.eval.sandbox.worker._DeferredPthCode).
         env = {"PATH": "/usr/bin:/bin"}
         if executor.hash_seed != "random":
             env["PYTHONHASHSEED"] = str(executor.hash_seed)
@@ -195,12 +192,14 @@ class _Worker:
         self._buffer = bytearray()
 
     def read_hello(self) -> dict:
+        """The worker's report of its layers, checked against what this machine supports."""
         hello = self._receive(_START_TIMEOUT_S)
         if hello is None:
             raise CodemixError(f"sandbox worker {self.index} did not start "
                                f"(exit status {self.proc.poll()})")
         if "fatal" in hello:
             raise CodemixError(f"sandbox worker {self.index} could not start: {hello['fatal']}")
+        environment.check_worker_layers(self.index, hello["layers"], self.executor._required)
         self.hello = hello
         return hello
 
@@ -283,12 +282,18 @@ class Executor:
 
     `hash_seed`: PYTHONHASHSEED of the workers, also the seed `random` starts from in every
     sample (default 0: the same verdicts in every run); "random" for a random one per worker
-    and fresh `random` state per sample."""
+    and fresh `random` state per sample.
+
+    Isolation: every layer this machine supports (codemix.eval.sandbox.environment.probe) must be
+    in force in every worker, or CodemixError names it. `disable` switches layers off; `allow_weaker`
+    (default: the CODEMIX_ALLOW_WEAKER_ISOLATION variable, comma-separated or `all`) uses them
+    where they work and accepts running on without them, as the `--allow-weaker-isolation` flag
+    of `codemix score` and `codemix eval` does. `supported` holds what the probe found."""
 
     def __init__(self, workers: int | None = None, limits: Limits | None = None, *,
                  retry_timeouts: bool = True, join_cgroups: Sequence[str | os.PathLike] = (),
-                 disable: Sequence[str] = (), python: str = sys.executable,
-                 command_prefix: Sequence[str] = (), hash_seed: int | str = 0):
+                 disable: Sequence[str] = (), allow_weaker: Sequence[str] | None = None,
+                 python: str = sys.executable, command_prefix: Sequence[str] = (), hash_seed: int | str = 0):
         self.hash_seed = check_hash_seed(hash_seed)
         self.n_workers = max(1, workers or os.cpu_count() or 1)
         self.limits, self.retry_timeouts = limits or Limits(), retry_timeouts
@@ -297,6 +302,18 @@ class Executor:
         if unknown:
             raise ValueError(f"unknown isolation layer(s) {sorted(unknown)}; optional: {', '.join(OPTIONAL_LAYERS)}")
         self.disable, self.python, self.command_prefix = set(disable), python, list(command_prefix)
+        self.allow_weaker = environment.allowed_weaker(allow_weaker, OPTIONAL_LAYERS)
+        report = environment.probe(python, self.command_prefix, SAMPLE_UID_BASE)
+        self.supported: dict[str, str] = report["layers"]
+        self._required = environment.required_layers(self.supported, self.disable, self.allow_weaker)
+        if os.path.realpath(python) == os.path.realpath(sys.executable):
+            # Samples import what this process imports (minus its cwd and the repository).
+            self.sys_path = environment.samples_import_path()
+            self.site_dirs = environment.site_directories(self.sys_path)
+        else:  # another interpreter: its own path, as its probe process saw it
+            self.sys_path, self.site_dirs = report["sys_path"], report["site_dirs"]
+        source = environment.source_tree()
+        self.hide_source = [source] if source is not None else []
         self.restarts = 0
         self._workers: list[_Worker | None] = [None] * self.n_workers
         self._todo: queue.Queue = queue.Queue()

@@ -222,7 +222,7 @@ def apply_rlimits(limits: dict[str, int]) -> None:
 # (root of a user namespace) and where no network namespace is available.
 _DENIED_SYSCALLS = (
     "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root",
-    "chroot", "unshare", "setns", "kexec_load", "kexec_file_load", "init_module",
+    "chroot", "setns", "kexec_load", "kexec_file_load", "init_module",
     "finit_module", "delete_module", "bpf", "perf_event_open", "keyctl", "add_key",
     "request_key", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
     "reboot", "swapon", "swapoff", "syslog", "acct", "quotactl", "open_by_handle_at",
@@ -234,8 +234,8 @@ def build_seccomp_filter():
     """A libseccomp filter (not yet loaded) that denies, with EPERM, every socket() (network
     sockets, and Unix sockets too: connecting to one needs no write access to the read-only
     file system, and an agent's or a daemon's socket may be reachable), socketpair() other
-    than AF_UNIX (multiprocessing's anonymous pairs still work), namespace creation and the
-    syscalls above; raises ImportError or OSError when seccomp cannot be used here."""
+    than AF_UNIX (multiprocessing's anonymous pairs still work), namespace creation (but an IPC
+    namespace of its own) and the syscalls above; raises ImportError or OSError when seccomp cannot be used here."""
     import pyseccomp as sc
 
     filt = sc.SyscallFilter(defaction=sc.ALLOW)
@@ -244,6 +244,10 @@ def build_seccomp_filter():
     filt.add_rule(eperm, "socketpair", sc.Arg(0, sc.NE, socket.AF_UNIX))
     for flag in (CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS):
         filt.add_rule(eperm, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    # unshare with exactly CLONE_NEWIPC stays open: each sample enters an IPC namespace of its
+    # own after the filter is loaded (codemix.eval.sandbox.child), and one needs privileges a
+    # sample no longer has (it only isolates further where it does).
+    filt.add_rule(eperm, "unshare", sc.Arg(0, sc.NE, CLONE_NEWIPC))
     # clone3 passes its flags in a struct a filter cannot inspect; ENOSYS makes glibc fall back
     # to clone, which the rules above do inspect (the same choice container runtimes make).
     filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")

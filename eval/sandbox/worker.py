@@ -55,32 +55,46 @@ _HEADER = struct.Struct(">I")
 _COMPILED_KEEP = 4
 
 
-def add_site_packages() -> None:
-    """What `site` would have done for the samples, minus running the .pth files' code: the
-    worker starts with -S (see codemix.eval.sandbox.executor), so installed packages are put on sys.path
-    here, with the directories .pth files name, and exit()/quit()/help() become builtins again."""
+def set_import_path(sys_path: list[str]) -> None:
+    """Samples import what the harness's environment imports: its sys.path (computed by the
+    harness, without its cwd and the repository: codemix.eval.sandbox.environment), taken as is.
+    The worker starts with -S (see codemix.eval.sandbox.executor), so no .pth file's code has run
+    here; the directories .pth files name are on that path already, and their code (an editable
+    install's import hook, say) runs only when an import finds nothing: see _DeferredPthCode.
+    exit(), quit() and help() become builtins again, as `site` would have made them."""
     import site
 
-    for d in site.getsitepackages():
-        if not os.path.isdir(d) or d in sys.path:
-            continue
-        sys.path.append(d)
-        for name in sorted(n for n in os.listdir(d) if n.endswith(".pth")):
-            try:
-                with open(os.path.join(d, name), encoding="utf-8") as f:
-                    lines = f.read().splitlines()
-            except (OSError, UnicodeDecodeError):
-                continue
-            for line in lines:
-                line = line.strip()
-                if not line or line.startswith(("#", "import ", "import\t")):
-                    continue
-                path = os.path.join(d, line)
-                if os.path.isdir(path) and path not in sys.path:
-                    sys.path.append(path)
+    sys.path[:] = sys_path
     site.setquit()
     site.setcopyright()
     site.sethelper()
+
+
+class _DeferredPthCode:
+    """Last finder on sys.meta_path: the first import that no other finder satisfies runs the
+    site directories' .pth files as `site` would (site.addsitedir) and is tried once more.
+
+    `site` at start-up would run them for every sample: in the pyenv interpreter here they import
+    certifi, pathlib, zipfile and importlib.resources, 4.3 MB of memory and 67 mappings that every
+    sample's fork copies. Deferred, a sample that imports only what is installed never pays, and
+    one that imports what a .pth hook provides still gets it."""
+
+    def __init__(self, site_dirs: list[str]):
+        self.site_dirs = site_dirs
+
+    def find_spec(self, name, path=None, target=None):
+        import site
+
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        for d in self.site_dirs:
+            site.addsitedir(d)
+        for finder in list(sys.meta_path):
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                return spec
+        return None
 
 
 def send(fd: int, obj: dict) -> None:
@@ -141,16 +155,31 @@ class _Bounded:
             self.head += data[: self.cap - len(self.head)]
 
 
+class _Launch:
+    """A sample between launch and finish: what the child gets, and the worker's ends."""
+
+    def __init__(self, sample: child.Sample, timeout: float, out_r: int, res_r: int, data_r: int | None,
+                 data_bytes: int):
+        self.sample, self.timeout, self.data_bytes = sample, timeout, data_bytes
+        self.out_r, self.res_r, self.data_r = out_r, res_r, data_r
+        # CPU time of the sample: every process of it ends reaped by this server (PID 1 of the
+        # namespace, or the subreaper), so the children's rusage grows by exactly its total.
+        self.cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.start = time.monotonic()
+
+
 class Server:
     def __init__(self, cfg: dict, layers: dict[str, str]):
         self.cfg, self.layers = cfg, layers
         self.pid_namespace = os.getpid() == 1
         self.uid = self.gid = None
         self.drop_caps = "user-namespace" in layers and layers["user-namespace"] == "used"
+        # A worker that could enter an IPC namespace gives each sample one of its own too.
+        self.own_ipc_namespace = layers.get("ipc-namespace") == "used"
         self.scratch = ""
         self.workdir = ""
         self.own_scratch = False
-        self._fork = os.fork
+        self.fork = os.fork
         self._compiled: dict[str, tuple] = {}
         # None: a random hash seed (the interpreter's own) and fresh `random` state per sample.
         seed = cfg.get("hash_seed", "random")
@@ -163,7 +192,7 @@ class Server:
         if L.get("mount-namespace") == "used":
             self._setup_filesystem()
         else:
-            for name in ("read-only-filesystem", "private-tmp", "hidden-home"):
+            for name in ("read-only-filesystem", "private-tmp", "hidden-home", "hidden-source-tree"):
                 L[name] = "unavailable: no mount namespace"
             # Scratch space on the shared file system instead of a private tmpfs; removed when
             # the server ends (main), traversable for the samples' uid.
@@ -207,7 +236,7 @@ class Server:
         L["rlimits"] = "used"
         L["no-new-privs"] = "used"
         L["process-group"] = "used"
-        self._fork = iso.fast_fork()
+        self.fork = iso.fast_fork()
         self._self_test()
 
     def _setup_filesystem(self) -> None:
@@ -225,12 +254,29 @@ class Server:
         L["private-tmp"] = "used"
         hidden = iso.hide_directories(self.cfg["hide"], keep)
         L["hidden-home"] = "used" if hidden else "unused: no home directory found"
+        # The repository codemix runs from, where it is not an installed package location
+        # (codemix.eval.sandbox.environment.source_tree): its tests, data and git history.
+        source = [d for d in self.cfg.get("hide_source", []) if os.path.isdir(d)]
+        if source:
+            iso.hide_directories(source, keep)
+            L["hidden-source-tree"] = "used"
+        else:
+            L["hidden-source-tree"] = "unused: codemix runs from an installed package"
 
     def _self_test(self) -> None:
-        """Run one sample through the whole path. If it fails only with the uid switch (the
-        interpreter unreadable for that uid, e.g. under a private home without a mount
-        namespace), run without the switch rather than fail every sample."""
+        """Run one sample through the whole path. Where it fails only because of the per-sample
+        IPC namespace or the uid switch (the interpreter unreadable for that uid, e.g. under a
+        private home without a mount namespace), run without that step rather than fail every
+        sample, and say so: the harness decides whether that weaker isolation is acceptable."""
         result = self.run({"program": SELF_TEST, "timeout": 10})
+        if result["verdict"] != "passed" and self.own_ipc_namespace:
+            reason = result["error"]
+            self.own_ipc_namespace = False
+            result = self.run({"program": SELF_TEST, "timeout": 10})
+            if result["verdict"] == "passed":
+                self.layers["ipc-namespace"] = f"partial: shared by the worker's samples ({reason})"
+            else:
+                self.own_ipc_namespace = True
         if result["verdict"] != "passed" and self.uid is not None:
             reason = result["error"]
             self.uid = self.gid = None
@@ -243,6 +289,22 @@ class Server:
     # ------------------------------------------------------------ per sample
 
     def run(self, request: dict) -> dict:
+        """One sample start to end (the self-test's path; `serve` runs the same steps, but forks
+        in its own frame so the child can drop the references a program could reach)."""
+        launched = self.launch(request)
+        if isinstance(launched, dict):
+            return launched
+        pid = self.fork()
+        if pid == 0:
+            try:
+                child.start(launched.sample)
+            finally:
+                os._exit(child.SETUP_FAILED_STATUS)
+        return self.finish(launched, pid)
+
+    def launch(self, request: dict) -> _Launch | dict:
+        """Everything up to the fork: the compiled program, its scratch directory and pipes; or
+        the answer itself when the program does not compile."""
         timeout = float(request["timeout"])
         program, code = request["program"], None
         if len(program) <= child.COMPILE_IN_WORKER_MAX:
@@ -250,56 +312,57 @@ class Server:
             if code is None:  # does not compile: nothing to run
                 return {"verdict": "failed", "error": error[: int(self.cfg["error_chars"])],
                         "duration_s": 0.0, "cpu_s": 0.0, "output_bytes": 0}
-        nonce = os.urandom(16).hex().encode()
         child.reseed_random(self.random_seed)
-        workdir = self.workdir
-        os.mkdir(workdir, 0o700)
+        os.mkdir(self.workdir, 0o700)
         if self.uid is not None:
-            os.chown(workdir, self.uid, self.gid)
+            os.chown(self.workdir, self.uid, self.gid)
         out_r, out_w = os.pipe()
         res_r, res_w = os.pipe()
         data_bytes = int(request.get("data_bytes", 0))
         data_r, data_w = os.pipe() if data_bytes > 0 else (None, None)
-        # CPU time of the sample: every process of it ends reaped by this server (PID 1 of the
-        # namespace, or the subreaper), so the children's rusage grows by exactly its total.
-        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.monotonic()
-        pid = self._fork()
-        if pid == 0:
-            try:
-                child.enter_sandbox_and_run(
-                    program, nonce, code=code, workdir=workdir, out_w=out_w, res_w=res_w, data_w=data_w,
-                    cpu_seconds=int(timeout) + 1, processes=int(self.cfg["rlimits"]["nproc"]),
-                    uid=self.uid, gid=self.gid, drop_caps=self.drop_caps)
-            finally:
-                os._exit(child.SETUP_FAILED_STATUS)
-        os.close(out_w)
-        os.close(res_w)
+        sample = child.Sample(program, code, workdir=self.workdir, out_w=out_w, res_w=res_w, data_w=data_w,
+                              cpu_seconds=int(timeout) + 1, processes=int(self.cfg["rlimits"]["nproc"]),
+                              uid=self.uid, gid=self.gid, drop_caps=self.drop_caps,
+                              own_ipc_namespace=self.own_ipc_namespace)
+        return _Launch(sample, timeout, out_r, res_r, data_r, data_bytes)
+
+    def forget(self) -> None:
+        """In the child, right after the fork: the compiled programs of earlier samples (reference
+        solutions among them) go before the program runs."""
+        self._compiled.clear()
+
+    def finish(self, launched: _Launch, pid: int) -> dict:
+        """Wait for the child, clean up after it, and give the answer for the harness."""
+        sample, timeout = launched.sample, launched.timeout
+        for w in (sample.out_w, sample.res_w, sample.data_w):
+            if w is not None:
+                os.close(w)
         out, res = _Capped(int(self.cfg["output_bytes"]) // 2), _Capped(4096)
         # The output and data pipes are watched while the child runs (they may fill up); the
-        # result pipe (a nonce or a short message) is read once everything is dead.
-        watched: dict[int, _Capped | _Bounded] = {out_r: out}
+        # result pipe (the nonce twice, or a short message) is read once everything is dead.
+        watched: dict[int, _Capped | _Bounded] = {launched.out_r: out}
         data = None
-        if data_w is not None:
-            os.close(data_w)
-            data = watched[data_r] = _Bounded(data_bytes)
-        status = self._wait(pid, start + timeout, watched)
-        duration = time.monotonic() - start
+        if launched.data_r is not None:
+            data = watched[launched.data_r] = _Bounded(launched.data_bytes)
+        status = self._wait(pid, launched.start + timeout, watched)
+        duration = time.monotonic() - launched.start
         self._kill_everything(pid)
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_before = launched.cpu_before
         cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-        self._drain({**watched, res_r: res})
-        os.close(out_r)
-        os.close(res_r)
-        if data_r is not None:
-            os.close(data_r)
+        self._drain({**watched, launched.res_r: res})
+        for r in (launched.out_r, launched.res_r, launched.data_r):
+            if r is not None:
+                os.close(r)
         try:
-            os.rmdir(workdir)  # ~10 us against ~50 for rmtree: most samples write nothing there
+            os.rmdir(self.workdir)  # ~10 us against ~50 for rmtree: most samples write nothing there
         except OSError:
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(self.workdir, ignore_errors=True)
         # Should anything be left, the next sample's os.mkdir fails and the worker is replaced.
         tail = out.last(300).decode("utf-8", "replace").strip()
-        verdict, error = child.verdict(status, res.last(4096), nonce, tail, timeout)
+        # The head holds READY_MARK and the nonce, the tail what was written last.
+        result = bytes(res.head) + res.last(4096) if res.total > res.cap else bytes(res.head)
+        verdict, error = child.verdict(status, result, tail, timeout)
         answer = {"verdict": verdict, "error": error[: int(self.cfg["error_chars"])],
                   "duration_s": round(duration, 4), "cpu_s": round(cpu, 4), "output_bytes": out.total}
         if data is not None:
@@ -428,19 +491,10 @@ def _unshare_all(layers: dict[str, str], disable: list[str]) -> None:
             layers[name] = f"unavailable: {e}"
 
 
-def main() -> int:
-    cfg = json.loads(sys.argv[1])
-    for procs in cfg.get("cgroups", []):  # first: the guard must hold everything below
-        with open(procs, "w") as f:
-            f.write(str(os.getpid()))
-    iso.set_parent_death_signal(signal.SIGKILL)
-    if os.getppid() != cfg["harness_pid"]:
-        return 1  # the harness died before PDEATHSIG was armed
-    request_fd, response_fd = os.dup(0), os.dup(1)
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    os.dup2(null, 1)
-    add_site_packages()
+def _start(cfg: dict, request_fd: int, response_fd: int) -> Server:
+    """Everything before serving: the import path, the namespaces, the server (forked as PID 1
+    of the new PID namespace), its set-up; then the hello to the harness."""
+    set_import_path(cfg["sys_path"])
     layers: dict[str, str] = {}
     _unshare_all(layers, cfg.get("disable", []))
     if layers["pid-namespace"] == "used":
@@ -460,20 +514,60 @@ def main() -> int:
         where = traceback.extract_tb(e.__traceback__)[-1]
         send(response_fd, {"fatal": f"{type(e).__name__}: {e} (at {os.path.basename(where.filename)}:"
                                     f"{where.lineno} {where.line})", "layers": layers})
-        return 3
-    # The repository root was put on sys.path to import this module; samples must not import
-    # the harness's packages (or anything else that happens to live there) by accident.
-    repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != repo_root]
+        os._exit(3)
+    # After the set-up: an import the worker itself misses must not run the .pth files' code
+    # here, where every sample's fork would copy what it loads.
+    if cfg.get("site_dirs"):
+        sys.meta_path.append(_DeferredPthCode(cfg["site_dirs"]))
     send(response_fd, {"layers": layers, "pid": os.getpid()})
+    return server
+
+
+def serve(box: list, request_fd: int, response_fd: int) -> None:
+    """Answer requests until the harness closes the pipe. The fork happens in this frame: in the
+    child it is one of the program's Python callers, so before the program runs it drops the
+    server (with its compile cache) and the request, and its caller (main) holds neither."""
+    server = box.pop()
+    fork = server.fork
+    while (request := receive(request_fd)) is not None:
+        launched = server.launch(request)
+        if isinstance(launched, dict):
+            send(response_fd, launched)
+            continue
+        pid = fork()
+        if pid == 0:
+            server.forget()
+            sample = launched.sample
+            del server, request, launched
+            try:
+                child.start(sample)
+            finally:
+                os._exit(child.SETUP_FAILED_STATUS)
+        send(response_fd, server.finish(launched, pid))
+
+
+def main() -> int:
+    cfg = json.loads(sys.argv[1])
+    for procs in cfg.get("cgroups", []):  # first: the guard must hold everything below
+        with open(procs, "w") as f:
+            f.write(str(os.getpid()))
+    iso.set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != cfg["harness_pid"]:
+        return 1  # the harness died before PDEATHSIG was armed
+    request_fd, response_fd = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    box = [_start(cfg, request_fd, response_fd)]
+    scratch = box[0].scratch if box[0].own_scratch else None
+    del cfg
     gc.collect()
     gc.freeze()  # keep the pre-imported objects' pages shared with the forked children
     try:
-        while (request := receive(request_fd)) is not None:
-            send(response_fd, server.run(request))
+        serve(box, request_fd, response_fd)
     finally:
-        if server.own_scratch:
-            shutil.rmtree(server.scratch, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 
