@@ -161,7 +161,8 @@ def evaluate(model: str | os.PathLike[str], *, adapter: str | None = None, bench
              temperature: float | None = None, top_p: float | None = None, max_new_tokens: int | None = None,
              batch_size: int | None = None, k: Sequence[int] | None = None, tasks: Sequence[str] | None = None,
              limit: int | None = None, workers: int | None = None, timeout: float | None = None,
-             hash_seed: int | Literal["random"] | None = None, force: bool = False, wait: Wait = False,
+             hash_seed: int | Literal["random"] | None = None,
+             verdicts: Literal["in-process", "strict"] | None = None, force: bool = False, wait: Wait = False,
              keep: bool = False) -> EvalResult:
     """Generate completions with a model and score them (`codemix eval`).
 
@@ -188,6 +189,7 @@ def evaluate(model: str | os.PathLike[str], *, adapter: str | None = None, bench
         workers: Sandbox workers (default: one per core).
         timeout: Per-sample time limit in seconds (default: measured per problem).
         hash_seed: PYTHONHASHSEED of the executed samples, or "random".
+        verdicts: "in-process" or "strict" (the tests' expected values never enter the sample's process).
         force: Generate and score again even when up to date.
         wait: See `mix`.
         keep: Refuse to replace results of other inputs.
@@ -212,7 +214,7 @@ def evaluate(model: str | os.PathLike[str], *, adapter: str | None = None, bench
              "prompt_style": prompt_style, "backend": backend, "n_samples": n_samples, "temperature": temperature,
              "top_p": top_p, "max_new_tokens": max_new_tokens, "batch_size": batch_size,
              "k": list(k) if k else None, "tasks": list(tasks) if tasks else None, "limit": limit,
-             "workers": workers, "timeout": timeout, "hash_seed": hash_seed}
+             "workers": workers, "timeout": timeout, "hash_seed": hash_seed, "verdicts": verdicts}
     try:
         cfg = EvalConfig(model=model, adapter=adapter, **{key: v for key, v in given.items() if v is not None})
     except ValidationError as e:
@@ -239,6 +241,7 @@ def default_score_dir(samples: Path) -> Path:
 def score(samples: str | os.PathLike[str], benchmark: str, *, problems: str | None = None,
           k: Sequence[int] = (1,), tasks: Sequence[str] | None = None, limit: int | None = None,
           workers: int | None = None, timeout: float | None = None, hash_seed: int | Literal["random"] = 0,
+          verdicts: Literal["in-process", "strict"] = "in-process", skip_bad_rows: bool = False,
           out: str | os.PathLike[str] | None = None, wait: Wait = False, keep: bool = False) -> ScoreResult:
     """Score existing samples on one benchmark (`codemix score`): executed against its tests in
     the sandbox (pass@k), or compared with its reference answers (accuracy).
@@ -256,6 +259,9 @@ def score(samples: str | os.PathLike[str], benchmark: str, *, problems: str | No
         workers: Sandbox workers (default: one per core).
         timeout: Per-sample time limit in seconds (default: max(3 s, 5 x the reference's runtime)).
         hash_seed: PYTHONHASHSEED of the executed samples (0: the same verdicts every run), or "random".
+        verdicts: "in-process" (the sample runs with the tests) or "strict" (it gets only the test inputs;
+            the harness checks the plain data it returns, so no program can forge a pass).
+        skip_bad_rows: Leave out malformed JSONL rows (listed in results.json) instead of refusing the file.
         out: Output directory (default: SAMPLES's name + '.score' beside it).
         wait: If another process scores into `out`, wait (True, or at most this many seconds).
         keep: Refuse to replace the results of other inputs in `out`.
@@ -266,6 +272,7 @@ def score(samples: str | os.PathLike[str], benchmark: str, *, problems: str | No
     from codemix.core.artifacts import stage_dir_guard
     from codemix.eval.benchmarks import get_benchmark, load_problems
     from codemix.eval.scoring import score_samples
+    from codemix.eval.scoring.results import check_samples
 
     samples = Path(samples)
     get_benchmark(benchmark)  # an unknown name fails with the list before anything runs
@@ -274,13 +281,14 @@ def score(samples: str | os.PathLike[str], benchmark: str, *, problems: str | No
         raise CodemixError(f"--samples: {samples} does not exist")
     out_dir = Path(out) if out is not None else default_score_dir(samples)
     load_problems(benchmark, problems)  # fails (fast, offline too) before the output directory is made
+    check_samples(benchmark, samples, problems, skip_bad_rows=skip_bad_rows)  # so does a bad row
     inputs = {"benchmark": benchmark, "samples": samples, "problems": problems, "tasks": tasks, "limit": limit,
-              "k": list(k), "timeout": timeout, "hash_seed": hash_seed}
+              "k": list(k), "timeout": timeout, "hash_seed": hash_seed, "verdicts": verdicts}
     with stage_dir_guard(out_dir, what=f"codemix score {benchmark}", wait=wait):
         record_score_inputs(out_dir, inputs, keep=keep)
         results = score_samples(benchmark, samples, problems_path=problems, k=list(k), workers=workers,
                                 timeout=timeout, out_dir=out_dir, tasks=list(tasks) if tasks else None,
-                                limit=limit, hash_seed=hash_seed)
+                                limit=limit, hash_seed=hash_seed, skip_bad_rows=skip_bad_rows, verdicts=verdicts)
     return ScoreResult(benchmark=benchmark, out_dir=out_dir, data=results)
 
 
@@ -298,6 +306,8 @@ def record_score_inputs(out: Path, given: dict, *, keep: bool) -> None:
               "problems": problems, "problems_file_hash": source_hash(benchmark, problems),
               "tasks": given["tasks"], "limit": given["limit"], "k": sorted(given["k"]),
               "timeout": given["timeout"], "hash_seed": given["hash_seed"]}
+    if given.get("verdicts", "in-process") != "in-process":  # only then: earlier results keep their hash
+        inputs["verdicts"] = given["verdicts"]
     inputs_hash = hash_json(inputs)
     started = started_inputs(out)
     if (out / "results.json").is_file() and (started or {}).get("inputs_hash") != inputs_hash:

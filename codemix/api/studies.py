@@ -41,8 +41,8 @@ def sweep(recipe: str | os.PathLike[str], *, overrides: Sequence[str] = (), cell
     Returns:
         The outcome of each cell, the plan table after the run and sweep.json.
     """
-    from codemix.recipes.sweep import runner as sw
     from codemix.core.progress import shown
+    from codemix.recipes.sweep import runner as sw
     from codemix.recipes.sweep.launchers import LaunchOptions, get_launcher
 
     if parallel is not None and parallel < 1:

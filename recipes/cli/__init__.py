@@ -1,6 +1,6 @@
 """`codemix`: one console script, one subcommand per stage. Each subcommand lives in its own
-module (`recipes/cmd_<name>.py`) with `register(subparsers)` and `run(args) -> int`; this file
-only builds the parser and enforces the error contract:
+module (`recipes/cli/<name>.py`) with `register(parser)` and `run(args) -> int`, a thin layer
+over the Python API (`codemix.api`); this file only builds the parser and enforces the error contract:
 
     a user error (CodemixError) -> one line `codemix: error: ...` on stderr, exit status 2;
     `--debug` shows the traceback instead.
@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from codemix import __version__
 
 COMMANDS = {
     "mix": "Build the training mixture of a recipe.",
@@ -64,7 +66,7 @@ def add_guard_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="codemix", description="Instruction tuning for code generation: mix, train, evaluate.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
-    parser.add_argument("--version", action="version", version=f"codemix {_version()}")
+    parser.add_argument("--version", action="version", version=f"codemix {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, help_text in COMMANDS.items():
         module = _command_module(name)
@@ -84,15 +86,6 @@ def _command_module(name: str):
         if e.name == f"codemix.recipes.cli.{name}":
             return None
         raise
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("codemix")
-    except PackageNotFoundError:
-        return "(not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
