@@ -63,7 +63,7 @@ def parse_json_line(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     if not line.strip():
         return None, None
     try:
-        row = json.loads(line)
+        row = json.loads(line.rstrip("\r\n"))  # a line cut inside a string: "Unterminated string", not the newline
     except json.JSONDecodeError as e:
         # Some of json's messages end in "starting at" / "at", which the column used to follow.
         reason = e.msg.removesuffix(" at").removesuffix(" starting")
