@@ -25,6 +25,7 @@ class EvalConfig(BaseModel):
     workers: int | None = Field(None, description="Executor workers (default: one per core).")
     timeout: float | None = Field(None, gt=0, description="Per-sample time limit in seconds (default: measured per problem).")
     hash_seed: Annotated[int, Field(ge=0, le=4294967295, strict=True)] | Literal["random"] = Field(0, description="PYTHONHASHSEED of the executed samples, also the seed `random` starts from in each (default 0: the same verdicts in every run); 'random' for a random one per sandbox worker.")
+    verdicts: Literal["in-process", "strict"] = Field("in-process", description="How executed samples are judged. in-process: the sample's program runs with the benchmark's tests and passes by reaching their end (a program written to attack the harness can forge that). strict: the sample's process gets only the test inputs and returns plain data that the harness checks, so a pass cannot be forged; tests that are not calls with literal arguments keep the in-process check, and results.json counts them.")
     tasks: list[str] | None = Field(None, description="Only these task ids (default: all).")
     limit: int | None = Field(None, gt=0, description="Only the first N tasks of each benchmark (after `tasks`), for quick checks.")
     include_base: bool = Field(False, description="Also score the untrained base model as a reference.")

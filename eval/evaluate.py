@@ -99,6 +99,8 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
                   "hash_seed": config.hash_seed, "generation": settings}
         if config.limit is not None:  # only when given: the inputs hash of every other run stays as it was
             inputs["limit"] = config.limit
+        if config.verdicts != "in-process":  # likewise
+            inputs["verdicts"] = config.verdicts
         inputs_hash = hash_json(inputs)
         made = _missing_dirs(bench_dir)  # before the lock creates them: a failed start removes them
         with stage_dir_guard(bench_dir, what=f"codemix eval {bench}", wait=wait):
@@ -157,7 +159,7 @@ def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, in
     results = score_samples(bench, bench_dir / "samples.jsonl", problems_path=problems_path,
                             k=tuple(config.k), workers=config.workers, timeout=config.timeout, out_dir=bench_dir,
                             tasks=[p.task_id for p in probs] if config.tasks or config.limit else None,
-                            hash_seed=config.hash_seed)
+                            hash_seed=config.hash_seed, verdicts=config.verdicts)
     metric = {key: results[key] for key in METRIC_KEYS if key in results}
     outputs = [f for f in OUTPUT_FILES if (bench_dir / f).is_file()]
     write_manifest(bench_dir, {

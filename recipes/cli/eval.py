@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
                       seed=args.seed, prompt_style=args.prompt_style, backend=args.backend, n_samples=args.n_samples,
                       temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
                       batch_size=args.batch_size, k=args.k, tasks=args.tasks, limit=args.limit, workers=args.workers,
-                      timeout=args.timeout, hash_seed=args.hash_seed, force=args.force, wait=args.wait, keep=args.keep)
+                      timeout=args.timeout, hash_seed=args.hash_seed, verdicts=args.verdicts, force=args.force,
+                      wait=args.wait, keep=args.keep)
     print()
     # `trained` for a codemix checkpoint however it is named (its run dir, train dir or model/
     # folder) or a model with an adapter; `base` for anything else.

@@ -1,12 +1,13 @@
 """The flags `codemix eval` and `codemix score` share, defined once so that each means the same in
 both: `--benchmarks/--benchmark` (either spelling), `--problems BENCH=PATH`, `--k` (default 1, the
-same checks), `--tasks`, `--limit`, `--workers`, `--timeout`."""
+same checks), `--tasks`, `--limit`, `--workers`, `--timeout`, `--verdicts`."""
 
 from __future__ import annotations
 
 import argparse
 
 K_DEFAULT = [1]
+VERDICT_MODES = ("in-process", "strict")  # codemix.eval.scoring.strict.VERDICT_MODES, without importing it here
 
 
 def csv_list(text: str) -> list[str]:
@@ -54,6 +55,11 @@ def add_shared_flags(p: argparse.ArgumentParser, *, one_benchmark: bool) -> None
                    help="PYTHONHASHSEED of the executed samples, also the seed `random` starts from in each "
                         "(default 0: the same verdicts in every run; recorded in results.json); 'random': a random "
                         "one per worker and fresh `random` state per sample")
+    p.add_argument("--verdicts", choices=VERDICT_MODES, default=None,
+                   help="how executed samples are judged (default in-process; recorded in results.json): 'strict' "
+                        "gives the sample's process only the test inputs and checks the plain data it returns "
+                        "outside, so no program can forge a pass; tests that are not calls with literal arguments "
+                        "keep the in-process check and are counted")
     p.add_argument("--timeout", type=float, default=None,
                    help="per-sample time limit in seconds (default: max(3 s, 5 x the reference solution's runtime))")
 

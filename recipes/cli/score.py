@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         _check_inputs(out, args, benchmark, problems.get(benchmark))
         score_samples(benchmark, args.samples, problems_path=problems.get(benchmark), k=args.k or K_DEFAULT,
                       workers=args.workers, timeout=args.timeout, out_dir=out, tasks=args.tasks, limit=args.limit,
-                      hash_seed=0 if args.hash_seed is None else args.hash_seed, skip_bad_rows=args.skip_bad_rows)
+                      hash_seed=0 if args.hash_seed is None else args.hash_seed, skip_bad_rows=args.skip_bad_rows,
+                      verdicts=args.verdicts or "in-process")
     print(f"results: {out / 'results.json'}")
     return 0
 
@@ -84,6 +85,8 @@ def _check_inputs(out: Path, args: argparse.Namespace, benchmark: str, problems:
               "problems_file_hash": source_hash(benchmark, problems), "tasks": args.tasks, "limit": args.limit,
               "k": sorted(args.k or K_DEFAULT), "timeout": args.timeout,
               "hash_seed": 0 if args.hash_seed is None else args.hash_seed}
+    if args.verdicts not in (None, "in-process"):  # only then: earlier in-process results keep their hash
+        inputs["verdicts"] = args.verdicts
     inputs_hash = hash_json(inputs)
     started = started_inputs(out)
     if (out / "results.json").is_file() and (started or {}).get("inputs_hash") != inputs_hash:
