@@ -8,91 +8,15 @@ workers again: no process of any sample survives.
 """
 
 import os
-import signal
 import socket
 import uuid
 from pathlib import Path
 
 import pytest
 from codemix.eval.sandbox.executor import Executor, Job
+from helpers.sandbox_guard import CgroupGuard
 
 SECRET = f"sk-codemix-test-{uuid.uuid4().hex}"
-GUARD_PIDS_MAX = 256        # 2 workers x (worker + server + 64 sample processes) fits easily
-GUARD_MEMORY = 6 << 30      # far below the machine's 24 GiB; above the 4 GiB address-space limit plus the workers, so the rlimit (MemoryError) hits first instead of cgroup reclaim thrashing
-
-
-class CgroupGuard:
-    """A cgroup per available hierarchy (v2; v1 pids and memory) with pids and memory limits."""
-
-    def __init__(self, name: str):
-        self.dirs: list[Path] = []
-        own = {}
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
-            for c in (controllers.split(",") if controllers else [""]):
-                own[c] = path
-        mounts = {}
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            left, right = line.split(" - ")
-            fstype, _, options = right.split()[:3]
-            if fstype == "cgroup2":
-                mounts[""] = left.split()[4]
-            elif fstype == "cgroup":
-                for c in options.split(","):
-                    if c in ("pids", "memory"):
-                        mounts[c] = left.split()[4]
-        limited = set()
-        try:
-            if "" in mounts and "" in own:
-                d = Path(mounts[""] + own[""]) / name
-                enabled = (d.parent / "cgroup.subtree_control").read_text().split()
-                d.mkdir()
-                self.dirs.append(d)
-                if "pids" in enabled:
-                    (d / "pids.max").write_text(str(GUARD_PIDS_MAX))
-                    limited.add("pids")
-                if "memory" in enabled:
-                    (d / "memory.max").write_text(str(GUARD_MEMORY))
-                    limited.add("memory")
-            for c, limit_file, value in (("pids", "pids.max", GUARD_PIDS_MAX),
-                                         ("memory", "memory.limit_in_bytes", GUARD_MEMORY)):
-                if c in limited or c not in mounts or c not in own:
-                    continue
-                d = Path(mounts[c] + own[c]) / name  # nested under ours: outer limits still apply
-                d.mkdir()
-                self.dirs.append(d)
-                (d / limit_file).write_text(str(value))
-                if (d / "memory.memsw.limit_in_bytes").exists():
-                    (d / "memory.memsw.limit_in_bytes").write_text(str(value))  # no escape into swap
-                limited.add(c)
-        except OSError as e:
-            self.remove()
-            raise RuntimeError(f"cgroups not writable here: {e}") from None
-        if limited != {"pids", "memory"}:
-            self.remove()
-            raise RuntimeError(f"no cgroup controller for {sorted({'pids', 'memory'} - limited)}")
-
-    def pids(self) -> set[int]:
-        return {int(p) for d in self.dirs for p in (d / "cgroup.procs").read_text().split()}
-
-    def remove(self) -> None:
-        for d in self.dirs:
-            if (d / "cgroup.kill").exists():
-                (d / "cgroup.kill").write_text("1")
-            for _ in range(200):
-                procs = (d / "cgroup.procs").read_text().split()
-                if not procs:
-                    break
-                for p in procs:
-                    try:
-                        os.kill(int(p), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                import time
-
-                time.sleep(0.01)
-            d.rmdir()
-        self.dirs = []
 
 
 def _children(pid: int) -> list[int]:
