@@ -37,6 +37,7 @@ from codemix.core.artifacts import (
     write_manifest,
 )
 from codemix.core.errors import CodemixError
+from codemix.core.progress import shown
 
 if TYPE_CHECKING:
     from codemix.eval.config import EvalConfig
@@ -52,9 +53,13 @@ METRIC_KEYS = ("metric", "pass_at_k", "pass_at_k_ci", "accuracy", "accuracy_ci",
 
 def model_identity(model_ref: str, adapter: str | None) -> dict[str, Any]:
     """What identifies the model being scored: the checkpoint manifest's hash when there is one
-    (a codemix checkpoint), else the path/id and, for local dirs, nothing heavier than the name."""
+    (a codemix checkpoint, named by its train dir, its run dir or its weights folder), else the
+    path/id and, for local dirs, nothing heavier than the name."""
+    from codemix.finetune.checkpoint import checkpoint_dir
+
     ident: dict[str, Any] = {"model": str(model_ref), "adapter": adapter}
-    manifest = read_manifest(model_ref) if Path(model_ref).is_dir() else None
+    train_dir = checkpoint_dir(model_ref)
+    manifest = read_manifest(train_dir) if train_dir is not None else None
     if manifest is not None:
         ident["checkpoint_manifest_hash"] = hash_json(manifest)
     if adapter and Path(adapter).is_dir():
@@ -86,6 +91,7 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
         bench_dir = Path(out_dir) / bench
         problems_path = config.problems.get(bench)
         probs = load_problems(bench, problems_path)
+        available = len(probs)
         if config.tasks:
             wanted = set(config.tasks)
             probs = [p for p in probs if p.task_id in wanted]
@@ -107,14 +113,14 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
             out[bench] = _evaluate_benchmark(bench, bench_dir, probs, phash, inputs, inputs_hash, config=config,
                                              model_ref=model_ref, adapter=adapter, ident=ident, settings=settings,
                                              seed=seed, force=force, keep=keep, recipe_hash=recipe_hash,
-                                             label=label, made=made)
+                                             label=label, made=made, available=available)
     return out
 
 
 def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, inputs: dict, inputs_hash: str, *,
                         config: EvalConfig, model_ref: str, adapter: str | None, ident: dict, settings: dict,
                         seed: int, force: bool, keep: bool, recipe_hash: str | None,
-                        label: str | None, made: list[Path]) -> dict[str, Any]:
+                        label: str | None, made: list[Path], available: int) -> dict[str, Any]:
     from codemix.eval.benchmarks import get_benchmark
     from codemix.eval.generation import generate
     from codemix.eval.scoring import score_samples
@@ -124,9 +130,10 @@ def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, in
     if not force and state.current:
         import json
 
-        print(f"[eval] {bench}: up to date ({bench_dir})")
+        print(f"[eval] {bench}: up to date ({shown(bench_dir)})")
         return json.loads((bench_dir / "results.json").read_text(encoding="utf-8"))
-    print(f"[eval] {bench}: scoring {label or model_ref} on {len(probs)} tasks")
+    print(f"[eval] {bench}: scoring {label or shown(model_ref)} on {len(probs)} tasks"
+          + (f" of {available} ({subset_cause(config)})" if len(probs) < available else ""))
     started = started_inputs(bench_dir)
     other = started is not None and started.get("inputs_hash") != inputs_hash
     if other and any((bench_dir / f).is_file() for f in ("results.json", "samples.jsonl")):
@@ -160,6 +167,13 @@ def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, in
                             k=tuple(config.k), workers=config.workers, timeout=config.timeout, out_dir=bench_dir,
                             tasks=[p.task_id for p in probs] if config.tasks or config.limit else None,
                             hash_seed=config.hash_seed, verdicts=config.verdicts)
+    # What a reader of results.json alone needs to read its numbers right: the prompts the samples
+    # answered (and why those), and that the tasks are a subset when they are.
+    results["prompt"] = {"style": gen.get("prompt_style"), "format": gen.get("prompt_format"),
+                         "reason": gen.get("prompt_reason")}
+    if len(probs) < available:
+        results["subset"] = {"of": available, "by": subset_cause(config)}
+    atomic_write_json(bench_dir / "results.json", results)
     metric = {key: results[key] for key in METRIC_KEYS if key in results}
     outputs = [f for f in OUTPUT_FILES if (bench_dir / f).is_file()]
     write_manifest(bench_dir, {
@@ -171,6 +185,13 @@ def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, in
         "versions": package_versions(), "created": utc_now(),
     })
     return results
+
+
+def subset_cause(config: EvalConfig) -> str:
+    """What made the scored tasks a subset of the benchmark, as the flags that did it (a recipe's
+    eval.tasks / eval.limit are the same settings)."""
+    return ", ".join(flag for flag, given in (("--tasks", bool(config.tasks)), ("--limit", config.limit is not None))
+                     if given)
 
 
 def _write_problems(path: Path, problems: list) -> None:

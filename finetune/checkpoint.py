@@ -145,8 +145,8 @@ def load_resolved(info: dict[str, Any], device: str | torch.device = "cpu", dtyp
 
 
 def default_dtype(device_type: str) -> torch.dtype:
-    """bf16 (fp16 without bf16 support) on a GPU; fp32 on CPU, where bf16 matmuls are ~12x
-    slower than fp32 on the CPUs measured (STACK-NOTES)."""
+    """bf16 (fp16 without bf16 support) on a GPU; fp32 on CPU, where bf16 matmuls were measured
+    ~12x slower than fp32 (2-core x86 without AMX)."""
     import torch
 
     if device_type == "cuda":
@@ -165,10 +165,49 @@ def inference_device() -> str:
 @dataclass(frozen=True)
 class ModelRef:
     """A model to generate with, classified: `checkpoint` is the codemix training manifest (with
-    resolved paths, see read_checkpoint) when `ref` is a codemix run, else None."""
+    resolved paths, see read_checkpoint) when `ref` is a codemix run, else None. `note`: what
+    `ref` turned out to be when that is not what it looks like (a folder inside a checkpoint)."""
     ref: str
     adapter: str | None
     checkpoint: dict[str, Any] | None
+    note: str | None = None
+
+
+# The folders of a finished training output that hold weights (see the layout above).
+WEIGHT_FOLDERS = (ARTIFACT_FULL, ARTIFACT_ADAPTER, MERGED, RANDOM_BASE)
+
+
+def enclosing_checkpoint(path: str | Path) -> Path | None:
+    """The training output whose weights folder `path` is (train/model, train/adapter,
+    train/merged or train/base of a finished run), else None."""
+    p = Path(path)
+    if p.name not in WEIGHT_FOLDERS or not (p.parent / MANIFEST_NAME).is_file():
+        return None
+    manifest = read_manifest(p.parent)
+    return p.parent if manifest is not None and manifest.get("stage") == "train" else None
+
+
+def checkpoint_dir(path: str | Path) -> Path | None:
+    """The training output that `path` names or holds the trained weights of: a train dir, an
+    experiment's output_dir, or its model/, adapter/ or merged/ folder (not base/: the
+    untrained start). None for anything else."""
+    p = Path(path)
+    if not p.is_dir():
+        return None
+    inside = enclosing_checkpoint(p)
+    if inside is not None:
+        return inside if p.name != RANDOM_BASE else None
+    for candidate in (p, p / "train"):
+        manifest = read_manifest(candidate) if (candidate / MANIFEST_NAME).is_file() else None
+        if manifest is not None and manifest.get("stage") == "train":
+            return candidate
+    return None
+
+
+def is_trained_model(model_ref: str, adapter: str | None = None) -> bool:
+    """Whether `codemix eval MODEL` scores a fine-tuned model (`trained` in its table) rather
+    than a base model: a codemix checkpoint in any of its spellings, or any model plus an adapter."""
+    return adapter is not None or checkpoint_dir(Path(model_ref).expanduser()) is not None
 
 
 def model_directory_problem(path: Path) -> str | None:
@@ -197,8 +236,18 @@ def resolve_model(model_ref: str, adapter: str | None = None) -> ModelRef:
     """Classify `model_ref`: a codemix checkpoint (a train dir or an experiment's output_dir), a
     model directory (config.json) or a Hub id; say precisely what is wrong otherwise."""
     path = Path(model_ref).expanduser()
-    checkpoint = None
-    if path.exists():
+    checkpoint, note = None, None
+    inside = enclosing_checkpoint(path) if path.is_dir() else None
+    if inside is not None and path.name != RANDOM_BASE:
+        # model/ loads as a plain model directory, but scored as one it would get completion
+        # prompts while the checkpoint was trained on instructions in its prompt format (measured:
+        # 0% where the run directory scored 100% on the same tasks). Scored as the checkpoint.
+        checkpoint = read_checkpoint(inside)
+        note = (f"{model_ref} is the {path.name}/ folder of the codemix checkpoint {inside}: scored as that "
+                f"checkpoint (pass {inside} itself next time)")
+    elif inside is not None:
+        note = f"{model_ref} is the untrained starting model of the codemix checkpoint {inside}"
+    if checkpoint is None and path.exists():
         if not path.is_dir():
             raise CodemixError(f"{path}: is a file; expected a codemix checkpoint or model directory")
         problem = model_directory_problem(path)
@@ -206,7 +255,7 @@ def resolve_model(model_ref: str, adapter: str | None = None) -> ModelRef:
             raise CodemixError(problem)
         if (path / MANIFEST_NAME).is_file() or (path / "train" / MANIFEST_NAME).is_file():
             checkpoint = read_checkpoint(path)
-    elif not looks_like_hub_id(model_ref):
+    elif checkpoint is None and not looks_like_hub_id(model_ref):
         raise CodemixError(f"{model_ref}: no such directory (and not a Hub id of the form owner/name)")
     if adapter is not None:
         if checkpoint is not None:
@@ -219,7 +268,7 @@ def resolve_model(model_ref: str, adapter: str | None = None) -> ModelRef:
 
         require_hub(f"model {model_ref!r} (not a local directory)",
                     "pass a local model directory or a codemix checkpoint", repo_id=model_ref)
-    return ModelRef(model_ref, adapter, checkpoint)
+    return ModelRef(model_ref, adapter, checkpoint, note)
 
 
 def load_for_inference(model: ModelRef) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -297,7 +346,9 @@ def checkpoint_problem(path: Path) -> str | None:
 
 
 def plot_losses(losses: list[dict], out: Path, title: str) -> None:
-    """loss.png: training loss against optimizer step."""
+    """loss.png: training loss against optimizer step, on a log axis: a from-scratch loss falls
+    from ~6 to below 0.1, and on a linear axis everything after the first few hundred steps is a
+    flat line at the bottom."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -308,9 +359,14 @@ def plot_losses(losses: list[dict], out: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     ax.plot([p["step"] for p in losses], [p["loss"] for p in losses], marker="." if len(losses) < 50 else None)
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("training loss (completion tokens)")
+    if all(p["loss"] > 0 for p in losses):
+        from matplotlib.ticker import FuncFormatter
+
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.1, not 10^-1
+    ax.set_ylabel("training loss (completion tokens" + (", log scale)" if ax.get_yscale() == "log" else ")"))
     ax.set_title(title)
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png")

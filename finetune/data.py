@@ -65,6 +65,16 @@ class TokenizedMixture:
     label_tokens: int = 0                  # tokens that carry loss
     examples: list[str] = field(default_factory=list)  # ids of the first few truncated rows
 
+    def overlength_line(self, max_length: int) -> str | None:
+        """The one console line about rows that did not fit max_length (None: all fitted)."""
+        if not self.truncated and not self.dropped:
+            return None
+        dropped = (f", {self.dropped} dropped (the prompt alone fills max_length: no completion token left)"
+                   if self.dropped else "")
+        first = f"; first truncated: {', '.join(self.examples[:3])}" if self.examples else ""
+        return (f"[train] {self.truncated} of {self.rows} rows longer than train.max_length={max_length} tokens "
+                f"were truncated{dropped}{first}")
+
     def stats(self) -> dict[str, Any]:
         return {"rows": self.rows, "trained_rows": len(self.dataset), "truncated_rows": self.truncated,
                 "dropped_rows": self.dropped, "boundary_merges": self.boundary_merges,
@@ -121,8 +131,11 @@ def tokenize_mixture(rows: datasets.Dataset, tokenizer: PreTrainedTokenizerBase,
             row_ids.append(row_id)
             prompts.append(prompt_text)
             fulls.append(full_text)
-        prompt_batch = tokenizer(prompts, add_special_tokens=False)["input_ids"]
-        full_batch = tokenizer(fulls, add_special_tokens=False)["input_ids"]
+        # verbose=False: rows longer than the tokenizer's model_max_length are counted and cut to
+        # train.max_length below (overlength_line reports them); transformers' "Token indices
+        # sequence length is longer than the specified maximum" would say it once, without counts.
+        prompt_batch = tokenizer(prompts, add_special_tokens=False, verbose=False)["input_ids"]
+        full_batch = tokenizer(fulls, add_special_tokens=False, verbose=False)["input_ids"]
         for row_id, prompt_ids, ids in zip(row_ids, prompt_batch, full_batch, strict=True):
             lab, merged = completion_labels(prompt_ids, ids)
             result.boundary_merges += merged

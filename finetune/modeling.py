@@ -30,18 +30,15 @@ class ModelSource:
 
 def quiet_libraries() -> None:
     """Silence what is noise for codemix users: bitsandbytes' CPU-kernel notice (printed on import
-    even when nothing is quantized) and, under CODEMIX_NO_PROGRESS=1, every library progress bar."""
+    even when nothing is quantized) and the libraries' own progress bars (see codemix.core.progress)."""
     import logging
+
+    from codemix.core.progress import quiet_library_bars
 
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     # transformers' own internals still call the renamed property; users cannot act on it.
     warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
-    if os.environ.get("CODEMIX_NO_PROGRESS") == "1":
-        import datasets
-        import transformers
-
-        datasets.disable_progress_bars()
-        transformers.utils.logging.disable_progress_bar()
+    quiet_library_bars()
 
 
 def process_state():

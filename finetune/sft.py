@@ -5,13 +5,13 @@ value that matters is set here explicitly so a CPU run is fp32 and uncheckpointe
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
+from codemix.core.progress import progress_shown
 from codemix.finetune import modeling
 from codemix.finetune.config import TrainConfig
 
@@ -62,7 +62,7 @@ def sft_config(cfg: TrainConfig, *, seed: int, precision: str, output_dir: Path)
         save_steps=cfg.save_steps,
         save_total_limit=SAVE_TOTAL_LIMIT,
         report_to=report_to or "none",
-        disable_tqdm=os.environ.get("CODEMIX_NO_PROGRESS") == "1",
+        disable_tqdm=not progress_shown(),  # a terminal only (codemix.core.progress)
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=0,
         # The rows arrive tokenized with their labels (codemix.finetune.data); trl only packs and collates.

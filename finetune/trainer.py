@@ -14,6 +14,9 @@ A re-run after a kill continues from the last complete trainer checkpoint of the
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
+import re
 import shutil
 import time
 from pathlib import Path
@@ -39,12 +42,16 @@ from codemix.core.artifacts import (
     write_manifest,
 )
 from codemix.core.errors import CodemixError
+from codemix.core.progress import shown
 
 if TYPE_CHECKING:
     from transformers import TrainerCallback
 
 RUN_FILE = "run.json"
 TOKENIZER_DIR = "tokenizer"
+# Written into each trainer checkpoint right after it is saved: the wall and training seconds of
+# the run up to that checkpoint, over every session, so a resumed run can report its total.
+ELAPSED_FILE = "codemix_elapsed.json"
 
 
 def inputs_hash(cfg: TrainConfig, seed: int, content_hash: str) -> str:
@@ -112,6 +119,9 @@ def _train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, rec
         prompt_format = resolve_prompt_format(cfg.prompt_format, tokenizer, cfg.template)
         data = tokenize_mixture(rows, tokenizer, prompt_format, cfg.template, cfg.max_length,
                                 cfg.on_overlength, source=str(mixture_dir / mixture.get("data_file", "data.jsonl")))
+        overlength = data.overlength_line(cfg.max_length)
+        if overlength and state.is_main_process:
+            print(overlength, flush=True)
         config = modeling.model_config(cfg, source, tokenizer)
         modeling.check_target_modules(cfg, config)
         # -------- validation done: from here on we write
@@ -130,13 +140,15 @@ def _train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, rec
                     del base
                 atomic_write_json(progress_dir / RUN_FILE, {"inputs_hash": run_hash, "started": utc_now()})
     model = modeling.load_model(cfg, source, config, precision, progress_dir / ckpt.RANDOM_BASE)
-
     from codemix.finetune.sft import make_trainer
 
-    trainer = make_trainer(cfg, model, tokenizer, data.dataset, seed=seed, precision=precision,
-                           progress_dir=progress_dir, logs_dir=out_dir / ckpt.LOGS, extra_callbacks=callbacks)
     resume_from = _resume_point(progress_dir, remove_damaged=state.is_main_process) if resuming else None
-    train_start = time.time()
+    earlier = _elapsed_before(resume_from)
+    clock = _elapsed_recorder(session_start=start, earlier=earlier)
+    trainer = make_trainer(cfg, model, tokenizer, data.dataset, seed=seed, precision=precision,
+                           progress_dir=progress_dir, logs_dir=out_dir / ckpt.LOGS,
+                           extra_callbacks=[clock, *callbacks])
+    train_start = clock.train_start = time.time()
     steps_before = 0
     tokens_before = 0
     finished = False
@@ -149,11 +161,15 @@ def _train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, rec
         # trainer.train() would run one step too many (measured: steps 11 of 10, an extra loss
         # entry, more tokens); take the weights and the state as the checkpoint holds them.
         finished = prev.max_steps > 0 and prev.global_step >= prev.max_steps
-    if finished:
-        trainer._load_from_checkpoint(resume_from)
-        trainer.state = prev
-    else:
-        trainer.train(resume_from_checkpoint=resume_from)
+        if state.is_main_process:
+            print(f"[train] resuming from {Path(resume_from).name} (step {prev.global_step} of {prev.max_steps}) "
+                  f"in {shown(progress_dir)}", flush=True)
+    with _quiet_known_warnings(trainer.model):
+        if finished:
+            trainer._load_from_checkpoint(resume_from)
+            trainer.state = prev
+        else:
+            trainer.train(resume_from_checkpoint=resume_from)
     train_s = time.time() - train_start
     state = modeling.process_state()  # transformers re-creates the shared state with the trainer
 
@@ -166,7 +182,7 @@ def _train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, rec
                          prompt_format=prompt_format, precision=precision, data=data.stats(),
                          tokens=tokens, session_tokens=tokens - tokens_before, train_s=train_s,
                          resumed_from_step=steps_before if resume_from else None, state=state,
-                         threads=threads)
+                         threads=threads, earlier=earlier)
     # Free the trained model before writing (merging loads another copy of the base).
     del trainer, model
     _release_memory()
@@ -259,6 +275,96 @@ def _resume_point(progress_dir: Path, *, remove_damaged: bool) -> str | None:
     return None
 
 
+def _elapsed_before(resume_from: str | None) -> dict[str, float] | None:
+    """{wall_s, train_s} the earlier sessions spent up to the checkpoint resumed from: zero for
+    a fresh start; None when that checkpoint does not record them (killed between the trainer's
+    save and our note, or saved by an older codemix). Time after the last checkpoint of a killed
+    session is redone by this one, and counted there."""
+    if resume_from is None:
+        return {"wall_s": 0.0, "train_s": 0.0}
+    try:
+        got = json.loads((Path(resume_from) / ELAPSED_FILE).read_text())
+        return {"wall_s": float(got["wall_s"]), "train_s": float(got["train_s"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _elapsed_recorder(*, session_start: float, earlier: dict[str, float] | None):
+    """A TrainerCallback writing ELAPSED_FILE into each checkpoint as soon as it is saved."""
+    from transformers import TrainerCallback
+
+    class ElapsedAtSave(TrainerCallback):
+        train_start = session_start
+
+        def on_save(self, args, state, control, **kwargs):
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if earlier is None or not state.is_world_process_zero or not folder.is_dir():
+                return
+            now = time.time()
+            atomic_write_json(folder / ELAPSED_FILE, {"wall_s": round(earlier["wall_s"] + now - session_start, 2),
+                                                      "train_s": round(earlier["train_s"] + now - self.train_start, 2)})
+
+    return ElapsedAtSave()
+
+
+# transformers' warnings that are expected and harmless in a codemix run:
+# - resuming a model with tied input/output embeddings: the checkpoint stores the tied matrix once
+#   (under the embeddings), so loading it "misses" lm_head.weight, which is re-tied right after;
+# - two checkpoints saved within a second (small models): it orders them by step number instead.
+_MISSING_KEYS = re.compile(r"There were missing keys in the checkpoint model loaded: \[(.*)\]\.?$")
+_MTIME = "mtime may not be reliable on this filesystem"
+
+
+class _KnownHarmless(logging.Filter):
+    def __init__(self, tied: set[str]) -> None:
+        super().__init__()
+        self.tied = tied
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith(_MTIME):
+            return False
+        m = _MISSING_KEYS.match(message)
+        if m is None:
+            return True
+        missing = {k.strip().strip("'\"") for k in m.group(1).split(",") if k.strip()}
+        # A wrapped model (peft) names the same parameter with a prefix.
+        return not all(any(k == t or k.endswith("." + t) for t in self.tied) for k in missing)
+
+
+def tied_parameter_names(model) -> set[str]:
+    """Parameters that share their tensor with another (lm_head.weight with tied embeddings)."""
+    tied = getattr(model, "all_tied_weights_keys", None) or getattr(model, "_tied_weights_keys", None) or {}
+    if hasattr(model, "get_base_model") and not tied:  # peft: ask the wrapped transformers model
+        return tied_parameter_names(model.get_base_model())
+    return set(tied)
+
+
+@contextlib.contextmanager
+def _quiet_known_warnings(model):
+    """Drop the known-harmless transformers warnings above while the trainer runs."""
+    loggers = [logging.getLogger(name) for name in ("transformers.trainer", "transformers.trainer_utils")]
+    quiet = _KnownHarmless(tied_parameter_names(model))
+    for lg in loggers:
+        lg.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeFilter(quiet)
+
+
+def wall_time_text(manifest: dict[str, Any]) -> str:
+    """A training run's wall time as summaries print it: for a run resumed from a checkpoint,
+    the total over its sessions and this session's part (this session alone undercounts)."""
+    wall = f"{manifest['wall_s']:.1f} s"
+    if not manifest.get("resumed_from_step"):
+        return wall
+    total = manifest.get("wall_s_total")
+    in_all = f"{total:.1f} s in all, " if total is not None else "earlier sessions not recorded, "
+    return f"{in_all}{wall} in the session that resumed at step {manifest['resumed_from_step']}"
+
+
 def _losses(log_history: list[dict]) -> list[dict]:
     keys = ("loss", "learning_rate", "grad_norm", "mean_token_accuracy")
     out = []
@@ -271,7 +377,7 @@ def _losses(log_history: list[dict]) -> list[dict]:
 def _manifest(cfg: TrainConfig, trainer, *, recipe: dict, recipe_hash: str, run_hash: str, content_hash: str,
               mixture_dir: Path, source: modeling.ModelSource, config, prompt_format: str, precision: str,
               data: dict, tokens: int, session_tokens: int, train_s: float, resumed_from_step: int | None,
-              state, threads: dict[str, Any]) -> dict[str, Any]:
+              state, threads: dict[str, Any], earlier: dict[str, float] | None) -> dict[str, Any]:
     losses = _losses(trainer.state.log_history)
     model = trainer.model
     n_params = sum(p.numel() for p in model.parameters())
@@ -304,6 +410,10 @@ def _manifest(cfg: TrainConfig, trainer, *, recipe: dict, recipe_hash: str, run_
         "tokens_per_s": round(session_tokens / train_s, 1) if train_s > 0 and session_tokens else None,
         "train_s": round(train_s, 2),
         "wall_s": None,  # filled in by _finish (it includes saving)
+        # Over every session up to here (None: the checkpoint resumed from did not record it).
+        "train_s_total": None if earlier is None else round(train_s + earlier["train_s"], 2),
+        "wall_s_total": None,  # filled in by _finish
+        "earlier_sessions": earlier,
         "resumed_from_step": resumed_from_step,
         "data": data,
         "parameters": n_params,
@@ -342,6 +452,8 @@ def _finish(cfg: TrainConfig, out_dir: Path, progress_dir: Path, final_dir: Path
     manifest["files"] = ckpt.listed_files(out_dir)
     manifest["outputs"] = record_outputs(out_dir, manifest["files"])
     manifest["wall_s"] = round(time.time() - start, 2)
+    earlier = manifest.pop("earlier_sessions")
+    manifest["wall_s_total"] = None if earlier is None else round(manifest["wall_s"] + earlier["wall_s"], 2)
     write_manifest(out_dir, manifest)
 
 

@@ -8,15 +8,21 @@ Prompt styles:
   the function, program-level for one that does not, see eval/generation/extract.py).
 - instruction: the problem's instruction in the checkpoint's prompt format (the chat template
   for a plain model that has one, else alpaca); the code is extracted from the response.
+`auto` picks one by what the model is (choose_prompt_style), and every run says which and why:
+the same weights scored 0% with completion prompts and 100% with the instructions they were
+trained on, and a style chosen in silence reads as a broken model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codemix.eval.generation.extract import END_OF_TURN_TEXTS, completion_stops
 from codemix.core.errors import CodemixError
+
+if TYPE_CHECKING:
+    from codemix.finetune.checkpoint import ModelRef
 
 
 def problem_field(problem: Any, name: str) -> Any:
@@ -115,3 +121,25 @@ def resolve_spec(style: str, prompt_format: str | None, template: str | None, to
 
     fmt = resolve_prompt_format(prompt_format or "auto", tokenizer, template)
     return PromptSpec("instruction", fmt, template if fmt == "custom" else None)
+
+
+def choose_prompt_style(prompt_style: str, source: ModelRef) -> tuple[str, str]:
+    """(completion | instruction, why). `auto` follows what the model is: a codemix checkpoint was
+    trained on instructions in its prompt format, so it gets them; anything else is taken for a
+    base model and gets the benchmark's code prompt to complete."""
+    note = f"{source.note}; " if source.note else ""
+    if prompt_style != "auto":
+        return prompt_style, f"{note}as asked (prompt_style: {prompt_style})"
+    if source.checkpoint is not None:
+        what = "it is" if source.note else f"{source.ref} is"
+        return "instruction", (f"{note}{what} a codemix checkpoint, trained on instructions in this format "
+                               "(prompt_style auto)")
+    what = "a plain model folder" if source.note else f"{source.ref} is not a codemix checkpoint"
+    return "completion", (f"{note}{what}, so it is taken for a base model (prompt_style auto); "
+                          "pass --prompt-style instruction (eval.prompt_style) for an instruction-tuned model")
+
+
+def prompt_line(spec: PromptSpec, reason: str) -> str:
+    """The console line naming the prompts a run uses and why."""
+    fmt = f", {spec.prompt_format} format" if spec.style == "instruction" else ""
+    return f"prompts: {spec.style}{fmt}: {reason}"

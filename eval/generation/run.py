@@ -27,8 +27,10 @@ from codemix.eval.generation.extract import extract_code
 from codemix.eval.generation.prompts import (
     PromptSpec,
     build_prompt,
+    choose_prompt_style,
     encode_prompt_text,
     problem_field,
+    prompt_line,
     resolve_spec,
     stop_sequences,
 )
@@ -194,10 +196,11 @@ def _plan(prompts: dict[str, str], problems: dict[str, Any], spec: PromptSpec, t
 def run_generation(problems: Sequence[Any], *, tokenizer, spec: PromptSpec, out_dir: str | Path,
                    settings: dict[str, Any], n_samples: int, seed: int, max_new_tokens: int,
                    max_context: int | None, batch_size: int, tasks: Sequence[str] | None,
-                   backend_run) -> dict[str, Any]:
+                   backend_run, prompt_reason: str | None = None) -> dict[str, Any]:
     """Shared by both backends: prompts, resume, progress, files, summary. `backend_run(rows,
     batch_size, on_batch)` generates the rows, calling `on_batch(rows, generations)` as batches
-    finish, and returns the batch size it ended with."""
+    finish, and returns the batch size it ended with. `prompt_reason`: why this prompt style
+    (recorded in generation.json)."""
     selected = select_problems(problems, tasks)
     by_id = {str(problem_field(p, "task_id")): p for p in selected}
     prompts = {task_id: build_prompt(p, spec, tokenizer) for task_id, p in by_id.items()}
@@ -233,7 +236,8 @@ def run_generation(problems: Sequence[Any], *, tokenizer, spec: PromptSpec, out_
         "samples_per_s": round(recorder.generated / seconds, 3) if recorder.generated and seconds > 0 else None,
         "tokens_per_s": round(recorder.tokens / seconds, 1) if recorder.tokens and seconds > 0 else None,
         "finish": recorder.finish, "batch_size": final_batch,
-        "prompt_style": spec.style, "prompt_format": spec.prompt_format, "settings": settings,
+        "prompt_style": spec.style, "prompt_format": spec.prompt_format, "prompt_reason": prompt_reason,
+        "settings": settings,
     }
     if spec.style == "instruction":
         summary["extraction"] = recorder.extraction
@@ -249,9 +253,12 @@ def run_generation(problems: Sequence[Any], *, tokenizer, spec: PromptSpec, out_
 def run_with_backend(problems: Sequence[Any], be: Backend, *, out_dir: str | Path, style: str,
                      prompt_format: str | None, template: str | None, n_samples: int, temperature: float,
                      top_p: float, max_new_tokens: int, seed: int, batch_size: int,
-                     tasks: Sequence[str] | None, model_label: str) -> dict[str, Any]:
-    """Generation with a loaded backend: prompts in the resolved style, then `run_generation`."""
+                     tasks: Sequence[str] | None, model_label: str, style_reason: str | None = None) -> dict[str, Any]:
+    """Generation with a loaded backend: prompts in the resolved style, then `run_generation`.
+    `style_reason` says why `style` was chosen; with the resolved format it is printed and recorded."""
     spec = resolve_spec(style, prompt_format, template, be.tokenizer)
+    if style_reason is not None:
+        log(f"[generate] {prompt_line(spec, style_reason)}")
     settings = {"model": model_label, "backend": be.name, "prompt_style": spec.style,
                 "prompt_format": spec.prompt_format, "template": spec.template, "temperature": temperature,
                 "top_p": top_p, "max_new_tokens": max_new_tokens, "seed": seed}
@@ -262,7 +269,8 @@ def run_with_backend(problems: Sequence[Any], be: Backend, *, out_dir: str | Pat
 
     return run_generation(problems, tokenizer=be.tokenizer, spec=spec, out_dir=out_dir, settings=settings,
                           n_samples=n_samples, seed=seed, max_new_tokens=max_new_tokens,
-                          max_context=be.max_context, batch_size=batch_size, tasks=tasks, backend_run=backend_run)
+                          max_context=be.max_context, batch_size=batch_size, tasks=tasks, backend_run=backend_run,
+                          prompt_reason=style_reason)
 
 
 def generate_samples(model, tokenizer, problems: Sequence[Any], *, out_dir: str | Path,
@@ -298,9 +306,7 @@ def generate(problems: list, *, model_ref: str, adapter: str | None = None, out_
     backend_cls = get_backend(backend)
     backend_cls.check_available()
     source = resolve_model(model_ref, adapter)
-    style = prompt_style
-    if style == "auto":
-        style = "instruction" if source.checkpoint is not None else "completion"
+    style, reason = choose_prompt_style(prompt_style, source)
     ckpt = source.checkpoint or {}
     label = str(Path(model_ref).resolve()) if Path(model_ref).exists() else model_ref
     label += f" + {Path(adapter).resolve()}" if adapter else ""
@@ -309,4 +315,5 @@ def generate(problems: list, *, model_ref: str, adapter: str | None = None, out_
     return run_with_backend(problems, be, out_dir=out_dir, style=style, prompt_format=ckpt.get("prompt_format"),
                             template=ckpt.get("template"), n_samples=n_samples, temperature=temperature,
                             top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size,
-                            tasks=tasks, model_label=label)
+                            tasks=tasks, model_label=label, style_reason=reason)
+

@@ -15,6 +15,7 @@ import numpy as np
 
 from codemix.recipes.report.analysis import AVERAGE, Analysis, axis_label, is_log_axis
 from codemix.recipes.report.data import Outcome, headline
+from codemix.recipes.report.tables import n_text
 
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 BASE_COLOR = "#555555"
@@ -43,8 +44,9 @@ def _metric_name(outcomes: list[Outcome]) -> str:
 
 
 def plot_bars(series: list[tuple[str, dict[str, Outcome]]], benchmarks: list[str], path: str | Path,
-              title: str) -> Path:
-    """Grouped bars: one group per benchmark, one bar per model / cell, 95% CI whiskers."""
+              title: str, subsets: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Grouped bars: one group per benchmark, one bar per model / cell, 95% CI whiskers.
+    `subsets`: per benchmark, results.json's `subset` ({of, by}) when only part of it was scored."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(benchmarks) * max(2, len(series)) + 2), 3.8), dpi=120)
     width = 0.8 / max(1, len(series))
@@ -67,7 +69,8 @@ def plot_bars(series: list[tuple[str, dict[str, Outcome]]], benchmarks: list[str
                         va="bottom", fontsize=8)
             top = max(top, hi, v)
     ns = {b: sorted({o[b].n_problems for _, o in series if b in o}) for b in benchmarks}
-    ax.set_xticks(range(len(benchmarks)), [f"{b}\n(n={'/'.join(map(str, ns[b]))} problems)" for b in benchmarks])
+    ax.set_xticks(range(len(benchmarks)),
+                  [f"{b}\n({n_text(ns[b], (subsets or {}).get(b))} problems)" for b in benchmarks])
     metric = _metric_name([o[b] for _, o in series for b in benchmarks if b in o])
     ax.set_ylabel(f"{metric} (%) with 95% CI")
     ax.set_ylim(-0.02 * max(top, 10) * 1.2, max(10.0, top * 1.18))
@@ -151,7 +154,44 @@ def plot_curves(analysis: Analysis, cell_values: dict[str, list[tuple[float, flo
     fig.legend([h for h, _ in handles.values()], [lab for _, lab in handles.values()], loc="lower center",
                ncols=min(6, len(handles)), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.07 if nrows == 1 else 0.04, 1, 1))
+    for ax in list(axes.flat)[:len(panels)]:  # after the layout: labels are spaced in its final pixels
+        _ticks_at(ax, sorted(set(xs_cfg.values())))
     return _save(fig, path)
+
+
+def _ticks_at(ax, values: list[float]) -> None:
+    """x ticks at the swept values only (matplotlib's own fall between them, every 0.025 on a
+    0..0.2 axis, crowding the labels). Every value keeps a tick mark; the labels are every
+    value's, or every 2nd, 3rd, ... value's, whichever is the densest that does not overprint
+    (0, 0.01, 0.02 on a 0..0.2 axis would), the last value always labelled."""
+    import matplotlib
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.ticker import NullFormatter
+
+    if not values:
+        return
+    texts = [f"{v:g}" for v in values]
+    points = FontProperties(size=matplotlib.rcParams["xtick.labelsize"]).get_size_in_points()
+    px_per_char = 0.6 * points * ax.figure.dpi / 72  # a digit is ~0.6 em wide in the default font
+    x = ax.transData.transform([(v, 0.0) for v in values])[:, 0]
+    half = [len(t) * px_per_char / 2 + 3 for t in texts]  # +3 px: a visible gap
+    last = len(values) - 1
+
+    def fits(idx: list[int]) -> bool:
+        return all(x[j] - half[j] >= x[i] + half[i] for i, j in zip(idx, idx[1:], strict=False))
+
+    keep = [0]
+    for step in range(1, len(values) + 1):  # every value, every 2nd, ...: the densest even spacing that fits
+        keep = list(range(0, len(values), step))
+        if keep[-1] != last:
+            keep.append(last)
+            if not fits(keep[-2:]):
+                keep.pop(-2)
+        if fits(keep):
+            break
+    ax.set_xticks(values, minor=True)
+    ax.xaxis.set_minor_formatter(NullFormatter())  # a log axis labels some minor ticks itself
+    ax.set_xticks([values[i] for i in keep], [texts[i] for i in keep])
 
 
 def _base_value(base: dict[str, Outcome], bench: str, benchmarks: list[str]) -> float | None:
@@ -160,35 +200,87 @@ def _base_value(base: dict[str, Outcome], bench: str, benchmarks: list[str]) -> 
     return base[bench].value if bench in base else None
 
 
+# The problem map's categories: (label, colour). Saturated green / magenta for the two that
+# matter, two greys for the rest; distinguishable in greyscale print by lightness as well.
+CATEGORIES = (("solved only by this configuration", "#1a9641"),
+              ("solved only by the baseline", "#c51b7d"),
+              ("solved by both", "#8c8c8c"),
+              ("solved by neither", "#ececec"))
+SOLVED = 0.5  # a problem counts as solved when its score (over samples and seeds) is at least this
+
+
+def _problem_points(analysis: Analysis, bench: str, tasks: tuple[str, ...], name: str) -> np.ndarray:
+    """One configuration's per-problem score on `tasks`, averaged over its seeds."""
+    cfg = next(c for c in analysis.configs if c.name == name)
+    return np.mean([cell.outcomes[bench].aligned(tasks) for cell in cfg.cells], axis=0)
+
+
+def _short_ids(tasks: list[str]) -> tuple[list[str], str]:
+    """Problem ids without their common prefix (HumanEval/12 -> 12), and that prefix."""
+    prefix = ""
+    if len(tasks) > 1 and all("/" in t for t in tasks):
+        heads = {t.rsplit("/", 1)[0] for t in tasks}
+        if len(heads) == 1:
+            prefix = heads.pop() + "/"
+    return [t[len(prefix):] for t in tasks], prefix
+
+
 def plot_problem_map(analysis: Analysis, path: str | Path, title: str) -> Path | None:
-    """Cells x problems: green where a configuration solves a problem the baseline does not,
-    pink for the reverse (fractions when there are several samples or seeds); only problems
-    where some configuration differs are drawn."""
-    if not analysis.differences:
+    """Configurations x problems, each square one of four categories against the baseline
+    (solved only by the configuration, only by the baseline, by both, by neither); only problems
+    some configuration solves differently from the baseline are drawn, labelled with their ids."""
+    if not analysis.differences or analysis.baseline is None:
         return None
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
     plt = _plt()
-    benches = list(analysis.differences)
-    n_cfg = max(len(v[1]) for v in analysis.differences.values())
-    fig, axes = plt.subplots(len(benches), 1, figsize=(10, 0.8 + (0.9 + 0.3 * n_cfg) * len(benches)),
-                             dpi=120, squeeze=False, layout="constrained")
-    image = None
-    for ax, bench in zip(axes[:, 0], benches, strict=True):
-        tasks, names, diff = analysis.differences[bench]
-        keep = np.flatnonzero(np.any(diff != 0, axis=0))
-        order = keep[np.argsort(-diff[:, keep].sum(axis=0), kind="stable")]
-        labels = [f"{n}  +{int((diff[i] > 0).sum())} / -{int((diff[i] < 0).sum())}" for i, n in enumerate(names)]
-        if len(order):
-            image = ax.imshow(diff[:, order], cmap="PiYG", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
+    panels = []
+    fractional = False
+    for bench, (tasks, names, _) in analysis.differences.items():
+        base = _problem_points(analysis, bench, tasks, analysis.baseline) >= SOLVED
+        scores = np.vstack([_problem_points(analysis, bench, tasks, n) for n in names])
+        fractional |= bool(np.any((scores > 0) & (scores < 1)))
+        solved = scores >= SOLVED
+        category = np.where(solved & ~base, 0, np.where(~solved & base, 1, np.where(solved, 2, 3)))
+        gained, lost = (category == 0).sum(axis=0), (category == 1).sum(axis=0)
+        keep = np.flatnonzero(gained + lost > 0)
+        order = keep[np.argsort(-(gained - lost)[keep], kind="stable")]
+        panels.append((bench, tasks, names, category[:, order], [tasks[j] for j in order]))
+    n_cfg = max(len(p[2]) for p in panels)
+    widest = max((len(p[4]) for p in panels), default=0)
+    # ~0.13 in per problem keeps a 7-point rotated id legible; beyond ~250 problems the ids shrink
+    # instead of the figure growing past 36 in.
+    width = min(36.0, max(8.0, 3.0 + 0.13 * widest))
+    id_size = max(3.5, min(7.0, 7.0 * (width - 3.0) / (0.13 * widest))) if widest else 7.0
+    fig, axes = plt.subplots(len(panels), 1, figsize=(width, 1.6 + (1.1 + 0.3 * n_cfg) * len(panels)), dpi=120,
+                             squeeze=False, layout="constrained")
+    cmap = ListedColormap([colour for _, colour in CATEGORIES])
+    for ax, (bench, tasks, names, cats, shown_ids) in zip(axes[:, 0], panels, strict=True):
+        labels = [f"{n}  +{int((cats[i] == 0).sum())} / -{int((cats[i] == 1).sum())}" for i, n in enumerate(names)]
+        if shown_ids:
+            ax.imshow(cats, cmap=cmap, vmin=-0.5, vmax=len(CATEGORIES) - 0.5, aspect="auto", interpolation="nearest")
+            ids, prefix = _short_ids(shown_ids)
+            ax.set_xticks(range(len(ids)), ids, rotation=90, fontsize=id_size)
+            ax.set_xticks(np.arange(-0.5, len(ids)), minor=True)
+            ax.grid(which="minor", axis="x", color="white", linewidth=0.3)
+            ax.tick_params(which="minor", length=0)
         else:
-            ax.text(0.5, 0.5, "no problem differs from the baseline", ha="center", va="center", transform=ax.transAxes)
+            prefix = ""
+            ax.text(0.5, 0.5, "every configuration solves the same problems as the baseline", ha="center",
+                    va="center", transform=ax.transAxes)
             ax.set_ylim(len(names) - 0.5, -0.5)  # rows top-down, as imshow draws them
+            ax.set_xticks([])
         ax.set_yticks(range(len(names)), labels, fontsize=7)
-        ax.set_xticks([])
-        ax.set_xlabel(f"{bench}: the {len(order)} of n={len(tasks)} problems where a cell differs from "
-                      f"the baseline ({analysis.baseline})", fontsize=8)
-    if image is not None:
-        fig.colorbar(image, ax=axes[:, 0].tolist(), label="score - baseline's", shrink=min(0.8, 4 / (1 + n_cfg)),
-                     aspect=12)
+        ax.set_xlabel(f"{bench}: the {len(shown_ids)} of n={len(tasks)} problems some configuration solves "
+                      f"differently from the baseline ({analysis.baseline})"
+                      + (f"; problem ids after {prefix}" if prefix else ""), fontsize=8)
+    handles = [Patch(facecolor=colour, edgecolor="#999999", linewidth=0.5,
+                     label=label.replace("the baseline", f"the baseline ({analysis.baseline})"))
+               for label, colour in CATEGORIES]
+    note = f" (solved: score >= {SOLVED:g} over samples and seeds)" if fractional else ""
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8, frameon=False,
+               title=f"each square: a configuration on a problem{note}", title_fontsize=8)
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 

@@ -53,14 +53,24 @@ def _num(value: Any, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def _metric_header(outcomes: list[Outcome], bench: str) -> str:
+def n_text(sizes: list[int], subset: dict[str, Any] | None = None) -> str:
+    """`n=40`, or `n=40 of 164 (--limit)` for a run scored on a subset of the benchmark."""
+    text = f"n={'/'.join(map(str, sizes))}"
+    if subset and subset.get("of"):
+        text += f" of {subset['of']}" + (f" ({subset['by']})" if subset.get("by") else "")
+    return text
+
+
+def _metric_header(outcomes: list[Outcome], bench: str, subset: dict[str, Any] | None = None) -> str:
     metrics = sorted({o.metric for o in outcomes})
     sizes = sorted({o.n_problems for o in outcomes})
-    return f"{bench} {'/'.join(metrics)} % (n={'/'.join(map(str, sizes))})"
+    return f"{bench} {'/'.join(metrics)} % ({n_text(sizes, subset)})"
 
 
-def cell_columns(cells: list[Cell], benchmarks: list[str], *, label: str = "cell") -> list[Column]:
-    """Columns of the per-cell table: what varied, the mixture, training, every benchmark, average."""
+def cell_columns(cells: list[Cell], benchmarks: list[str], *, label: str = "cell",
+                 subsets: dict[str, dict[str, Any]] | None = None) -> list[Column]:
+    """Columns of the per-cell table: what varied, the mixture, training, every benchmark, average.
+    `subsets`: per benchmark, results.json's `subset` where only part of it was scored."""
     cols = [Column(label, label, lambda c: c.name, lambda c: c.name)]
     if any(c.status != "done" for c in cells):
         cols.append(Column("status", "status", lambda c: c.status, lambda c: c.status))
@@ -85,7 +95,9 @@ def cell_columns(cells: list[Cell], benchmarks: list[str], *, label: str = "cell
         get = lambda c, k: (c.train or {}).get(k)  # noqa: E731
         cols += [Column("loss", "train loss", lambda c: _num(get(c, "final_loss"), ".4f"), lambda c: get(c, "final_loss")),
                  Column("tokens", "train tokens", lambda c: _num(get(c, "tokens"), ","), lambda c: get(c, "tokens")),
-                 Column("wall s", "train wall s", lambda c: _num(get(c, "wall_s"), ".0f"), lambda c: get(c, "wall_s"))]
+                 # A resumed training's own wall_s covers its last session only: the total where known.
+                 Column("wall s", "train wall s", lambda c: _num(_train_wall(c.train), ".0f"),
+                        lambda c: _train_wall(c.train))]
     cols += diversity_columns(cells)
     for bench in benchmarks:
         outs = [c.outcomes[bench] for c in cells if bench in c.outcomes]
@@ -94,7 +106,7 @@ def cell_columns(cells: list[Cell], benchmarks: list[str], *, label: str = "cell
         def out(c, b=bench):
             return c.outcomes.get(b)
 
-        cols.append(Column(_metric_header(outs, bench), f"{bench} {metric}",
+        cols.append(Column(_metric_header(outs, bench, (subsets or {}).get(bench)), f"{bench} {metric}",
                            lambda c, o=out: pct_ci(o(c).value, o(c).ci) if o(c) else "-",
                            lambda c, o=out: o(c).value if o(c) else None))
         cols.append(Column("", f"{bench} ci_low", None, lambda c, o=out: o(c).ci[0] if o(c) and o(c).ci else None))
@@ -105,6 +117,11 @@ def cell_columns(cells: list[Cell], benchmarks: list[str], *, label: str = "cell
         cols.append(Column("average %", "average", lambda c: pct(average(c, heads)),
                            lambda c: average(c, heads)))
     return cols
+
+
+def _train_wall(train: dict[str, Any] | None) -> float | None:
+    train = train or {}
+    return train.get("wall_s_total") if train.get("wall_s_total") is not None else train.get("wall_s")
 
 
 def diversity_columns(cells: list[Cell]) -> list[Column]:

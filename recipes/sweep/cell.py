@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import socket
 import sys
@@ -33,20 +34,33 @@ EXIT_CODES = {"done": 0, "failed": 1, "running": 75, "blocked": 76}  # 75 = EX_T
 
 
 class _Tee(io.TextIOBase):
-    """Write to the cell's log file and (unless quiet) to the original stream."""
+    """Write to the cell's log file and (unless quiet) to the original stream. A progress bar's
+    redraws (text with a carriage return; bars are drawn only on a terminal) go to the terminal
+    alone: in log.txt every redraw would stand as text of its own. Once the cell is over its log
+    is closed, and whatever still holds this stream (a library's cached reference) writes to the
+    original stream only, instead of failing on the closed file."""
 
     def __init__(self, log, echo):
         self._log, self._echo = log, echo
+        self._after_bar = False
 
     def write(self, s: str) -> int:
-        self._log.write(s)
-        self._log.flush()
+        if not self._log.closed:
+            if "\r" in s:
+                self._after_bar = True
+            elif self._after_bar and not s.strip():
+                self._after_bar = False  # the newline that ends a finished bar
+            else:
+                self._after_bar = False
+                self._log.write(s)
+                self._log.flush()
         if self._echo is not None:
             self._echo.write(s)
         return len(s)
 
     def flush(self) -> None:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         if self._echo is not None:
             self._echo.flush()
 
@@ -54,17 +68,46 @@ class _Tee(io.TextIOBase):
         return self._echo is not None and self._echo.isatty()
 
 
+def _stream_handlers() -> list[logging.StreamHandler]:
+    loggers = [logging.getLogger()] + [lg for lg in list(logging.Logger.manager.loggerDict.values())
+                                       if isinstance(lg, logging.Logger)]
+    # A handler whose stream is a property (logging's last-resort handler) reads sys.stderr at
+    # each write already: nothing to move.
+    return [h for lg in loggers for h in lg.handlers
+            if isinstance(h, logging.StreamHandler) and not isinstance(getattr(type(h), "stream", None), property)]
+
+
+def _repoint_handlers(moves: list[tuple[Any, Any]]) -> None:
+    """Point every logging handler that writes to one stream of a (from, to) pair at the other.
+    A library creates its handler once, on the sys.stderr of that moment (transformers: on its
+    first warning, also binding the handler's flush to that stream): created during one cell it
+    would keep writing to that cell's log after it is closed, and a later cell's warning became
+    "--- Logging error --- ValueError: I/O operation on closed file" instead of a line in the
+    later cell's log."""
+    for handler in _stream_handlers():
+        for old, new in moves:
+            if handler.stream is old:
+                if getattr(handler.__dict__.get("flush"), "__self__", None) is old:
+                    handler.flush = new.flush
+                handler.setStream(new)
+                break
+
+
 @contextlib.contextmanager
 def _teed(log_path: Path, quiet: bool) -> Iterator[None]:
+    """stdout, stderr and the logging handlers that write to them go to the cell's log (and to
+    the terminal unless quiet) for the body; all are put back after it."""
     old_out, old_err = sys.stdout, sys.stderr
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"\n=== {utc_now()} pid {os.getpid()} on {socket.gethostname()}\n")
-        sys.stdout = _Tee(log, None if quiet else old_out)
-        sys.stderr = _Tee(log, None if quiet else old_err)
+        out, err = _Tee(log, None if quiet else old_out), _Tee(log, None if quiet else old_err)
+        _repoint_handlers([(old_err, err), (old_out, out)])
+        sys.stdout, sys.stderr = out, err
         try:
             yield
         finally:
             sys.stdout, sys.stderr = old_out, old_err
+            _repoint_handlers([(err, old_err), (out, old_out)])
 
 
 def _status(directory: Path) -> dict[str, Any]:
@@ -100,7 +143,6 @@ def _link_mixture(directory: Path, target_rel: str) -> Path:
 def run_unit(directory: str | os.PathLike, *, quiet: bool = False) -> str:
     """Run the unit in `directory` unless it is done or held; returns its outcome."""
     from codemix.recipes.loader import load_recipe
-    from codemix.recipes.pipeline import run_mix, run_recipe
 
     directory = Path(directory)
     try:
@@ -119,15 +161,7 @@ def run_unit(directory: str | os.PathLike, *, quiet: bool = False) -> str:
             try:
                 with _teed(directory / "log.txt", quiet):
                     recipe, path = load_recipe(str(directory / "recipe.yaml"))
-                    if meta.get("mix"):
-                        shared = _link_mixture(directory, meta["mix"])
-                        # Cells with the same mixture wait here for whichever builds it first;
-                        # then the mixture is up to date for all of them.
-                        with locked(shared, what=f"codemix sweep {meta['sweep']}: mixture for {meta['name']}", wait=True):
-                            run_mix(recipe)
-                    if meta.get("train_launch") and recipe.train is not None:
-                        _train_in_processes(directory / "recipe.yaml", meta["train_launch"])
-                    run_recipe(recipe, path)
+                    _run(directory, meta, recipe, path)
             except Exception as e:  # noqa: BLE001 - one cell's failure must not stop the others
                 message = str(e) if isinstance(e, CodemixError) else f"{type(e).__name__}: {e}"
                 atomic_write_text(directory / "error.txt", traceback.format_exc())
@@ -136,11 +170,49 @@ def run_unit(directory: str | os.PathLike, *, quiet: bool = False) -> str:
                     "wall_s": round(time.time() - t0, 2), "finished": utc_now(), "host": socket.gethostname()})
                 return "failed"
             atomic_write_json(directory / "status.json", {
-                "status": "done", "key": meta["key"], "wall_s": round(time.time() - t0, 2), "finished": utc_now(),
+                "status": "done", "key": meta["key"], **_wall_times(directory, t0), "finished": utc_now(),
                 "host": socket.gethostname()})
             return "done"
     except LockHeld:
         return "running"
+
+
+def _run(directory: Path, meta: dict[str, Any], recipe, path: Path) -> None:
+    from codemix.recipes.pipeline import run_mix, run_recipe
+    from codemix.recipes.sweep.runner import run_reference
+
+    if meta.get("role") == "reference":
+        run_reference(recipe, path)
+        return
+    mixture = None
+    if meta.get("mix"):
+        shared = _link_mixture(directory, meta["mix"])
+        # Cells with the same mixture wait here for whichever builds it first; then the
+        # mixture is up to date for all of them, and the pipeline takes it as built here.
+        with locked(shared, what=f"codemix sweep {meta['sweep']}: mixture for {meta['name']}", wait=True):
+            mixture = run_mix(recipe)
+    if meta.get("train_launch") and recipe.train is not None:
+        _train_in_processes(directory / "recipe.yaml", meta["train_launch"])
+    run_recipe(recipe, path, mixture=mixture)
+
+
+def _wall_times(directory: Path, t0: float) -> dict[str, Any]:
+    """{wall_s} of this run of the cell; when its training resumed from a checkpoint in this run,
+    also {wall_s_total} (this run plus the training time of the earlier runs it continued) and
+    {resumed_from_step}: a resumed cell's own clock counts only the part after the resume."""
+    wall = round(time.time() - t0, 2)
+    times: dict[str, Any] = {"wall_s": wall}
+    manifest_path = directory / "train" / "manifest.json"
+    try:
+        if manifest_path.stat().st_mtime < t0:
+            return times  # trained in an earlier run: nothing of this run's clock is missing
+        train = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return times
+    if train.get("resumed_from_step") and train.get("wall_s_total") is not None and train.get("wall_s") is not None:
+        times.update(wall_s_total=round(wall + train["wall_s_total"] - train["wall_s"], 2),
+                     resumed_from_step=train["resumed_from_step"])
+    return times
 
 
 def _train_in_processes(recipe_path: Path, launch: dict[str, Any]) -> None:

@@ -51,6 +51,7 @@ class Unit:
     depends_on: str | None = None  # a unit that must be done first (the reference of a random-init model)
     train_launch: dict[str, Any] | None = None  # {processes, accelerate_config}: train in N processes
     upstream_key: str | None = None  # that unit's key: its outputs are this unit's inputs
+    role: str = "cell"            # or "reference": scores the untrained base model (run_reference)
 
     @property
     def key(self) -> str:
@@ -63,7 +64,8 @@ class Unit:
     def meta(self, sweep_name: str) -> dict[str, Any]:
         mix = None if self.mix_dir is None else _relpath(self.mix_dir, self.dir)
         return {"sweep": sweep_name, "name": self.name, "values": self.values, "key": self.key, "mix": mix,
-                "depends_on": self.depends_on and f"../{CELLS_DIR}/{self.depends_on}", "train_launch": self.train_launch}
+                "depends_on": self.depends_on and f"../{CELLS_DIR}/{self.depends_on}", "train_launch": self.train_launch,
+                "role": self.role}
 
 
 @dataclasses.dataclass
@@ -308,7 +310,35 @@ def _reference_unit(sweep_name: str, baseline: Unit, ref_dir: Path) -> Unit:
     ev.update(model=model, adapter=None, include_base=False)
     data = {"name": f"{sweep_name}.reference", "seed": r.seed, "output_dir": str(ref_dir), "eval": ev}
     return Unit(REFERENCE_DIR, ref_dir, data, Recipe.model_validate(data), {}, None, depends_on,
-                upstream_key=baseline.key if depends_on else None)
+                upstream_key=baseline.key if depends_on else None, role="reference")
+
+
+def run_reference(recipe: Recipe, recipe_path: Path) -> dict[str, Any]:
+    """Run the reference unit: score its model (the untrained base) and write summary.json and
+    summary.png naming it `base`, the name every table gives the untrained starting model.
+    (`codemix run` would name the one model of an eval-only recipe `trained`.)"""
+    import time
+
+    from codemix.core.artifacts import package_versions
+    from codemix.core.progress import shown
+    from codemix.recipes.pipeline import SUMMARY_KEYS, run_eval
+    from codemix.recipes.report.single import plot_results, results_table
+
+    t0 = time.time()
+    out = Path(recipe.output_dir)
+    print(f"[sweep] reference: the untrained base model {shown(recipe.eval.model)}, "
+          "scored with the baseline cell's eval settings", flush=True)
+    results, _ = run_eval(recipe)
+    base = {bench: {k: r[k] for k in SUMMARY_KEYS if k in r} for bench, r in results.items()}
+    print()
+    print(results_table(base, label="base"))
+    plot_results(base, None, out / "summary.png", title=recipe.name, label="base")
+    summary = {"recipe": str(recipe_path), "name": recipe.name, "recipe_hash": recipe.hash(), "role": "reference",
+               "stages": {}, "trained": None, "base": base, "wall_s": round(time.time() - t0, 2),
+               "versions": package_versions(), "created": utc_now()}
+    atomic_write_json(out / "summary.json", summary)
+    print(f"\nsummary: {shown(out / 'summary.json')}, plot: {shown(out / 'summary.png')}")
+    return summary
 
 
 # ---------------------------------------------------------------- state on disk
@@ -337,12 +367,21 @@ def state(unit: Unit) -> tuple[str, str]:
     if st.get("key") != unit.key:
         return "pending", "recipe changed since its last run"
     if st.get("status") == "done" and (unit.dir / "summary.json").is_file():
-        return "done", f"{st.get('wall_s', 0):.0f} s"
+        return "done", wall_text(st)
     if st.get("status") == "failed":
         return "failed", st.get("error", "")
     if st.get("status") == "running":
         return "pending", "interrupted (no live process holds it)"
     return "pending", ""
+
+
+def wall_text(status: dict[str, Any]) -> str:
+    """A finished unit's time: this run's, and the total when its training resumed in this run."""
+    wall = f"{status.get('wall_s', 0):.0f} s"
+    if status.get("wall_s_total") is None:
+        return wall
+    return (f"{status['wall_s_total']:.0f} s in all ({wall} in this run, which resumed training at step "
+            f"{status.get('resumed_from_step')})")
 
 
 def materialize(sweep: Sweep, units: list[Unit]) -> None:

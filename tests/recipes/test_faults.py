@@ -1,16 +1,22 @@
-"""Fault injection: SIGKILL at seeded random points of each stage (mix, train, generate, score),
-re-run, and the final artifacts must equal an uninterrupted run's.
+"""Fault injection: SIGKILL inside each stage (mix, train, generate, score), re-run, and the
+final artifacts must equal an uninterrupted run's.
 
-A kill point is an event plus a seeded delay: the test waits until the stage has started (its
-start marker file appears), then sleeps u x (the stage's duration in the reference run), u
-drawn from `random.Random(seed)`, and SIGKILLs the whole process group (sandbox workers too).
-Wherever it lands — before the first checkpoint, inside a checkpoint or manifest write, after
-the last step, between generated batches, mid-verdict — the re-run must resume or rebuild to the
-same bytes and numbers.
+The mix stage is killed at exact events, not after a delay: the command runs under a hook that
+SIGKILLs its own process right after it takes the stage lock, and right before each atomic rename
+into the stage directory (the data file complete under its temporary name, then the manifest).
+Those are the moments a kill can leave something behind; a timed kill reached them only by luck
+(one full run in many left a temporary data file and failed, none of three alone did).
 
-The default run holds a fast subset (mix and score kills, ~15 s); the full pipeline version
-(`-m slow`, ~4 min on 2 cores) kills `codemix run` once per stage. More seeds:
-CODEMIX_FAULT_SEEDS=5 (each adds one kill per stage).
+The other stages are killed at a seeded delay after an event: the test waits until the stage has
+started (its start marker file appears), sleeps u x (the stage's duration in the reference run),
+u drawn from `random.Random(seed)`, and SIGKILLs the whole process group (sandbox workers too).
+Wherever that lands — before the first checkpoint, inside a checkpoint write, after the last
+step, between generated batches, mid-verdict — the re-run must resume or rebuild to the same
+bytes and numbers, so where it lands changes what is tested, never whether the test passes.
+
+The default run holds the mix kills and a score kill (~10 s); the full pipeline version (`-m slow`,
+~4 min on 2 cores) kills `codemix run` once per stage. More seeds: CODEMIX_FAULT_SEEDS=5 (each
+adds one timed kill per stage).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.recipes import TINY_TRAIN, TWO_SOURCES, run_recipe
+from helpers.recipes import TWO_SOURCES, run_recipe
 
 from codemix.core.artifacts import read_manifest, sha256_file, stage_state
 from codemix.recipes.cli import main
@@ -47,6 +53,41 @@ mix:
 """
 
 
+# Runs `codemix ARGS` and SIGKILLs itself at one event in directory CODEMIX_TEST_KILL_DIR:
+# CODEMIX_TEST_KILL=lock (right after taking the directory's lock) or rename-N (right before the
+# N-th os.replace into it: atomic_path's rename of a finished temporary file).
+KILL_HOOK = """
+import fcntl, os, signal, sys
+from pathlib import Path
+
+where = Path(os.environ["CODEMIX_TEST_KILL_DIR"]).resolve()
+point = os.environ["CODEMIX_TEST_KILL"]
+renames = 0
+
+def die():
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+real_flock, real_replace = fcntl.flock, os.replace
+
+def flock(fd, op):
+    real_flock(fd, op)
+    taken = Path(os.readlink(f"/proc/self/fd/{fd}")).parent
+    if point == "lock" and op & fcntl.LOCK_EX and taken == where:
+        die()
+
+def replace(src, dst, *args, **kwargs):
+    global renames
+    if Path(dst).resolve().parent == where:
+        renames += 1
+        if point == f"rename-{renames}":
+            die()
+    return real_replace(src, dst, *args, **kwargs)
+
+fcntl.flock, os.replace = flock, replace
+from codemix.recipes.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -110,26 +151,38 @@ def _timed_reference(args: list[str], tmp_path: Path, markers: list[Path]) -> di
 
 # ---------------------------------------------------------------- fast subset
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_kill_during_mix_then_rerun_gives_the_same_mixture(tmp_path, seed):
+def _killed_at(point: str, args: list[str], where: Path, tmp_path: Path) -> None:
+    """Run `codemix ARGS` under KILL_HOOK; it must die by SIGKILL at `point` in `where`."""
+    hook = tmp_path / "kill_hook.py"
+    hook.write_text(KILL_HOOK)
+    env = dict(_env(tmp_path), CODEMIX_TEST_KILL=point, CODEMIX_TEST_KILL_DIR=str(where))
+    proc = subprocess.run([sys.executable, str(hook), *args], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, f"not killed at {point} (exit {proc.returncode}):\n{proc.stderr}"
+
+
+def test_kill_during_mix_then_rerun_gives_the_same_mixture(tmp_path):
     ref_out, out = tmp_path / "ref", tmp_path / "run"
     (tmp_path / "ref.yaml").write_text(mix_recipe(ref_out))
     (tmp_path / "run.yaml").write_text(mix_recipe(out))
-    t0 = time.monotonic()
     assert main(["mix", str(tmp_path / "ref.yaml")]) == 0
-    duration = time.monotonic() - t0
-    rng = random.Random(f"mix-{seed}")
-    for _ in range(2):  # two kills in a row: a killed run's leftovers must not confuse the next
-        _kill_during(["mix", str(tmp_path / "run.yaml")], tmp_path, out / "mix" / ".lock", duration + 1.0,
-                     rng.random())
-        manifest = read_manifest(out / "mix")
-        if manifest is not None:  # the kill landed after the manifest: it must be complete and true
-            assert stage_state(out / "mix", manifest["inputs_hash"]).current
+    mix = out / "mix"
+    # One after the other in the same directory: each killed run's leftovers must not confuse the next.
+    _killed_at("lock", ["mix", str(tmp_path / "run.yaml")], mix, tmp_path)
+    assert not (mix / "data.jsonl").exists() and read_manifest(mix) is None
+    _killed_at("rename-1", ["mix", str(tmp_path / "run.yaml")], mix, tmp_path)
+    assert [p.name.split(".tmp-")[0] for p in mix.glob(".*.tmp-*")] == [".data.jsonl"]
+    assert not (mix / "data.jsonl").exists()
+    _killed_at("rename-2", ["mix", str(tmp_path / "run.yaml")], mix, tmp_path)
+    # The data file is in place, its manifest still under its temporary name: not trusted.
+    assert (mix / "data.jsonl").is_file() and read_manifest(mix) is None
+    assert [p.name.split(".tmp-")[0] for p in mix.glob(".*.tmp-*")] == [".manifest.json"]
     assert main(["mix", str(tmp_path / "run.yaml")]) == 0
-    assert sha256_file(out / "mix" / "data.jsonl") == sha256_file(ref_out / "mix" / "data.jsonl")
-    ref, got = read_manifest(ref_out / "mix"), read_manifest(out / "mix")
+    assert sha256_file(mix / "data.jsonl") == sha256_file(ref_out / "mix" / "data.jsonl")
+    ref, got = read_manifest(ref_out / "mix"), read_manifest(mix)
     assert (got["content_hash"], got["rows"], got["inputs_hash"]) == (ref["content_hash"], ref["rows"], ref["inputs_hash"])
-    assert not list((out / "mix").glob(".*.tmp-*")), "temporary files left behind"
+    assert stage_state(mix, got["inputs_hash"]).current
+    assert not list(mix.glob(".*.tmp-*")), "temporary files left behind"
 
 
 @pytest.mark.parametrize("seed", SEEDS)
