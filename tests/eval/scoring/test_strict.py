@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from codemix.eval.benchmarks.calls import AssertPlan, Check
@@ -172,3 +173,177 @@ def test_the_first_failing_assert_decides_as_in_the_original():
 ])
 def test_evalplus_comparison(out, exp, args, atol, oracle, equal):
     assert plus_equal(out, exp, args, atol, oracle) is equal
+
+
+# ------------------------------------------------------------------ in the sandbox: forged passes
+
+FIND_NONCE = ("import os, sys\n"
+              "def _nonce():\n"
+              "    f = sys._getframe()\n"
+              "    while f is not None:\n"
+              "        for v in list(f.f_locals.values()):\n"
+              "            if isinstance(v, bytes) and len(v) >= 16:\n"
+              "                return v\n"
+              "        f = f.f_back\n"
+              "    return b''\n")
+# Each is a whole solution for HumanEval/0 (has_close_elements) or HumanEval/2 (truncate_number).
+FORGERIES = {
+    "frame walk to the nonce": FIND_NONCE + "os.write(3, _nonce())\nos._exit(0)\n",
+    "os._exit replaced": FIND_NONCE + ("_real_exit = os._exit\n"
+                                       "def _fake_exit(code):\n    os.write(3, _nonce())\n    _real_exit(0)\n"
+                                       "os._exit = _fake_exit\n"),
+    "SystemExit(0)": "def {entry}(*args):\n    raise SystemExit(0)\n",
+    "stdout whose flush writes to descriptor 3": FIND_NONCE + (
+        "class _Out:\n    def write(self, s):\n        return len(s)\n"
+        "    def flush(self):\n        os.write(3, _nonce())\n        os._exit(0)\n"
+        "sys.stdout = _Out()\n"),
+    "settrace jumps check() to its last line": (
+        "import sys\n"
+        "def _tracer(frame, event, arg):\n"
+        "    if frame.f_code.co_name != 'check':\n        return None\n"
+        "    last = max(line for _, _, line in frame.f_code.co_lines() if line)\n"
+        "    def _local(frame, event, arg):\n"
+        "        if event == 'line' and frame.f_lineno < last:\n"
+        "            frame.f_lineno = last\n"
+        "        return _local\n"
+        "    return _local\n"
+        "sys.settrace(_tracer)\n"),
+    "__eq__ always true": ("class _Yes:\n    def __eq__(self, other):\n        return True\n"
+                           "def {entry}(*args):\n    return _Yes()\n"),
+    "catch-all object": ("class _All:\n"
+                         "    def __eq__(self, o):\n        return True\n"
+                         "    __ne__ = __lt__ = __le__ = __gt__ = __ge__ = lambda self, o: True\n"
+                         "    def __sub__(self, o):\n        return self\n"
+                         "    __rsub__ = __add__ = __radd__ = __mul__ = __truediv__ = __sub__\n"
+                         "    def __abs__(self):\n        return self\n"
+                         "    def __bool__(self):\n        return True\n"
+                         "def {entry}(*args):\n    return _All()\n"),
+    "writes its own results": ("import os\n"
+                               "os.write(4, b''.join(b'{{\"ok\": true}}\\n' for _ in range(40)) + b'{{\"end\": 40}}\\n')\n"
+                               "os._exit(0)\n"),
+}
+# What the wrong-but-not-forging part of each sample returns: the last HumanEval/0 and /2
+# asserts expect False and 0.456, so with the settrace jump these answers pass in-process.
+WRONG = {"HumanEval/0": "def has_close_elements(numbers, threshold):\n    return False\n",
+         "HumanEval/2": "def truncate_number(number):\n    return 0.456\n"}
+
+
+@pytest.fixture(scope="module")
+def guarded_executor():
+    """Hostile samples run only inside a cgroup guard (tests/helpers/sandbox_guard.py)."""
+    from codemix.eval.sandbox.executor import Executor
+    from helpers.sandbox_guard import CgroupGuard
+
+    try:
+        guard = CgroupGuard(f"codemix-test-strict-{os.getpid()}")
+    except RuntimeError as e:
+        pytest.skip(f"hostile samples run only inside a cgroup guard: {e}")
+    executor = Executor(workers=2, retry_timeouts=False, join_cgroups=guard.dirs)
+    yield executor
+    executor.close()
+    guard.remove()
+
+
+def _verdicts(executor, problems, solutions: dict) -> dict:
+    """{key: (in-process verdict, strict verdict and message)} for {(task_id, name): solution}."""
+    from codemix.eval.benchmarks.calls import plan_calls
+    from codemix.eval.sandbox.executor import Job
+    from codemix.eval.scoring.strict import StrictTask
+
+    strict = {tid: StrictTask(plan_calls(problems[tid])) for tid, _ in solutions}
+    jobs = [Job(("in-process", key), problems[key[0]].test_program(sol), 5.0) for key, sol in solutions.items()]
+    jobs += [strict[key[0]].job(("strict", key), sol, 5.0) for key, sol in solutions.items()]
+    got = {}
+    for (mode, key), result in executor.run(jobs):
+        got[mode, key] = (result.verdict, result.error) if mode == "in-process" else strict[key[0]].judge(result)
+    return {key: (got["in-process", key][0], got["strict", key]) for key in solutions}
+
+
+def test_forged_passes_fail_in_strict_mode(guarded_executor, humaneval_problems):
+    solutions = {}
+    for tid in WRONG:
+        entry = humaneval_problems[tid].entry_point
+        for name, code in FORGERIES.items():
+            solutions[tid, name] = WRONG[tid] + code.format(entry=entry)
+    got = _verdicts(guarded_executor, humaneval_problems, solutions)
+    assert {key: strict[0] for key, (_, strict) in got.items() if strict[0] != "failed"} == {}
+    # the reason for the mode: objects that answer every comparison pass the in-process tests
+    for tid in WRONG:
+        assert got[tid, "__eq__ always true"][0] == "passed" or tid == "HumanEval/2"
+        assert got[tid, "catch-all object"][0] == "passed"
+        assert "not plain data" in got[tid, "catch-all object"][1][1]
+
+
+# ------------------------------------------------------------------ agreement on honest samples
+
+def _agreement(executor, benchmark, samples, problems_path, tmp_path) -> tuple[dict, list]:
+    from codemix.eval.scoring import score_samples
+
+    rows, results = {}, {}
+    for mode in ("in-process", "strict"):
+        out = tmp_path / mode
+        results[mode] = score_samples(benchmark, samples, problems_path=problems_path, out_dir=out,
+                                      executor=executor, show_table=False, verdicts=mode)
+        rows[mode] = {(r["task_id"], r["sample_index"]): r["verdict"]
+                      for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    differ = [(key, rows["in-process"][key], rows["strict"][key]) for key in rows["strict"]
+              if rows["strict"][key] != rows["in-process"][key]]
+    return results, differ
+
+
+@pytest.fixture(scope="module")
+def executor():
+    from codemix.eval.sandbox.executor import Executor
+
+    with Executor(workers=2) as ex:
+        yield ex
+
+
+def _canonical_samples(path, problems):
+    path.write_text("".join(json.dumps({"task_id": p.task_id, "solution": p.canonical_solution}) + "\n"
+                            for p in problems))
+    return path
+
+
+@pytest.mark.usefixtures("private_cache")
+def test_strict_agrees_on_every_humaneval_reference(executor, humaneval_problems, tmp_path):
+    samples = _canonical_samples(tmp_path / "samples.jsonl", humaneval_problems.values())
+    results, differ = _agreement(executor, "humaneval", samples, None, tmp_path)
+    assert differ == []
+    assert results["strict"]["verdicts"]["passed"] == 164 and results["strict"]["verdict_mode"] == "strict"
+    assert results["strict"]["strict"]["strict_tasks"] == 158
+    assert set(results["strict"]["strict"]["in_process"]) == {"HumanEval/32", "HumanEval/38", "HumanEval/44",
+                                                             "HumanEval/50", "HumanEval/53", "HumanEval/151"}
+    assert results["in-process"]["verdict_mode"] == "in-process" and "strict" not in results["in-process"]
+
+
+def test_strict_agrees_on_every_mbpp_reference(executor, data_file, tmp_path):
+    """In-process, every reference passes but two: 367's setup builds trees before the solution
+    defines their class (it fails upstream too) and 341 compares a tuple made from a set with a
+    fixed order. Strict must give exactly that (a fixed time limit: the agreement, not the limits,
+    is under test; the slow parity test runs both modes)."""
+    from codemix.eval.benchmarks import load_problems
+    from codemix.eval.scoring import score_samples
+
+    path = str(data_file("mbpp/mbpp.jsonl"))
+    samples = _canonical_samples(tmp_path / "samples.jsonl", load_problems("mbpp", path))
+    results = score_samples("mbpp", samples, problems_path=path, out_dir=tmp_path / "out", executor=executor,
+                            timeout=10.0, show_table=False, verdicts="strict")
+    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["task_id"] for r in rows if r["verdict"] != "passed") == ["Mbpp/341", "Mbpp/367"]
+    assert results["strict"]["strict_tasks"] == 499 and list(results["strict"]["in_process"]) == ["Mbpp/367"]
+
+
+PARITY = sorted((Path(__file__).resolve().parents[2] / "data" / "parity").glob("*.jsonl.gz"))
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("private_cache")
+@pytest.mark.parametrize("samples", PARITY, ids=[p.name.split(".")[0] for p in PARITY])
+def test_strict_agrees_on_real_model_samples(executor, data_file, samples, tmp_path):
+    """Model samples (right, wrong, crashing, timing out): the same verdict for every one."""
+    benchmark = samples.name.split("_")[0]
+    path = None if benchmark == "humaneval" else str(data_file("mbpp/mbpp.jsonl"))
+    results, differ = _agreement(executor, benchmark, samples, path, tmp_path)
+    assert differ == []
+    assert results["strict"]["pass_at_k"] == results["in-process"]["pass_at_k"]
