@@ -28,6 +28,11 @@ class Recipe(BaseModel):
     _source: Path | None = PrivateAttr(None)
 
     @property
+    def out_dir(self) -> Path:
+        """`output_dir` as a path (validation fills in runs/<name> when the recipe gives none)."""
+        return Path(self.output_dir or f"runs/{self.name}")
+
+    @property
     def source(self) -> Path | None:
         """The file this recipe was read from; None for one built in code."""
         return self._source

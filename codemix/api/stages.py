@@ -107,7 +107,7 @@ def mix(recipe: RecipeLike, *, overrides: Sequence[str] = (), force: bool = Fals
 
     loaded, _ = resolve_recipe(recipe, overrides)
     manifest, built = build_recipe_mixture(loaded, force=force, wait=wait, keep=keep)
-    return MixResult(out_dir=Path(loaded.output_dir) / "mix", built=built, data=manifest)
+    return MixResult(out_dir=loaded.out_dir / "mix", built=built, data=manifest)
 
 
 def train(recipe: RecipeLike, *, overrides: Sequence[str] = (), num_processes: int = 1,
@@ -135,7 +135,7 @@ def train(recipe: RecipeLike, *, overrides: Sequence[str] = (), num_processes: i
     manifest, built, main = train_recipe(loaded, reference=reference, overrides=tuple(overrides),
                                          num_processes=num_processes, accelerate_config=accelerate_config,
                                          force=force, wait=wait, keep=keep)
-    return TrainResult(out_dir=Path(loaded.output_dir) / "train", built=built, data=manifest, main_process=main)
+    return TrainResult(out_dir=loaded.out_dir / "train", built=built, data=manifest, main_process=main)
 
 
 def default_eval_dir(model: str) -> Path:
@@ -348,4 +348,4 @@ def run(recipe: RecipeLike, *, overrides: Sequence[str] = (), force: bool = Fals
     for warning in preflight(loaded, path, list(overrides), hub_required=True):
         print(f"[validate] warning: {warning}", file=sys.stderr)
     summary = run_recipe(loaded, path, force=force, wait=wait, keep=keep)
-    return RunResult(out_dir=Path(loaded.output_dir), data=summary)
+    return RunResult(out_dir=loaded.out_dir, data=summary)

@@ -58,7 +58,8 @@ def sweep(recipe: str | os.PathLike[str], *, overrides: Sequence[str] = (), cell
                            data=sw.sweep_json(loaded))
     options = LaunchOptions(parallel=parallel, gpus_per_cell=gpus_per_cell, fail_fast=fail_fast, cluster=cluster,
                             slurm=dict(slurm or {}))
-    chosen = get_launcher(launcher or loaded.recipe.sweep.launcher)
+    sweep_cfg = loaded.recipe.sweep  # present: load_sweep refuses a recipe without one
+    chosen = get_launcher(launcher or (sweep_cfg.launcher if sweep_cfg is not None else "local"))
     sw.materialize(loaded, units)
     sw.write_sweep_json(loaded)
     guard, t0, finished = threading.Lock(), time.time(), []

@@ -35,17 +35,10 @@ def register(p: argparse.ArgumentParser) -> None:
     add_guard_args(p)
 
 
-def default_out_dir(samples: Path) -> Path:
-    base = samples.name[: -len(".jsonl")] if samples.name.endswith(".jsonl") else samples.name
-    return samples.parent / f"{base}.score"
-
-
 def run(args: argparse.Namespace) -> int:
-    from codemix.eval.benchmarks import get_benchmark, load_problems
-    from codemix.eval.scoring import score_samples
-    from codemix.eval.scoring.results import check_samples
-    from codemix.core.artifacts import stage_dir_guard
+    from codemix.api.stages import score
     from codemix.core.errors import CodemixError
+    from codemix.eval.benchmarks import get_benchmark
     from codemix.recipes.cli.eval_flags import check_shared, parse_problems
 
     if len(args.benchmarks) != 1:
@@ -53,45 +46,13 @@ def run(args: argparse.Namespace) -> int:
                            "(a samples file answers one benchmark); run it once per benchmark, "
                            f"e.g. --benchmark {args.benchmarks[0]}")
     benchmark = args.benchmarks[0]
-    get_benchmark(benchmark)  # an unknown name fails with the list before anything runs
+    get_benchmark(benchmark)  # an unknown name fails with the list before --problems is read
     check_shared(args)
     problems = parse_problems(args.problems, [benchmark], bare_for_one=True)
-    if not args.samples.exists():
-        raise CodemixError(f"--samples: {args.samples} does not exist")
-    out = args.out or default_out_dir(args.samples)
-    load_problems(benchmark, problems.get(benchmark))  # fails (fast, offline too) before --out is made
-    check_samples(benchmark, args.samples, problems.get(benchmark), skip_bad_rows=args.skip_bad_rows)  # so does a bad row
-    with stage_dir_guard(out, what=f"codemix score {benchmark}", wait=args.wait):
-        _check_inputs(out, args, benchmark, problems.get(benchmark))
-        score_samples(benchmark, args.samples, problems_path=problems.get(benchmark), k=args.k or K_DEFAULT,
-                      workers=args.workers, timeout=args.timeout, out_dir=out, tasks=args.tasks, limit=args.limit,
-                      hash_seed=0 if args.hash_seed is None else args.hash_seed, skip_bad_rows=args.skip_bad_rows,
-                      verdicts=args.verdicts or "in-process")
-    print(f"results: {out / 'results.json'}")
+    result = score(args.samples, benchmark, problems=problems.get(benchmark), k=args.k or K_DEFAULT, tasks=args.tasks,
+                   limit=args.limit, workers=args.workers, timeout=args.timeout,
+                   hash_seed=0 if args.hash_seed is None else args.hash_seed,
+                   verdicts=args.verdicts or "in-process", skip_bad_rows=args.skip_bad_rows, out=args.out,
+                   wait=args.wait, keep=args.keep)
+    print(f"results: {result.results_path}")
     return 0
-
-
-def _check_inputs(out: Path, args: argparse.Namespace, benchmark: str, problems: str | None) -> None:
-    """Like `codemix eval` (eval/evaluate.py): record what the results in `out` are of, and never
-    replace the results of other inputs (other samples, tasks, k, ...) without saying so;
-    `--keep` refuses."""
-    from codemix.eval.benchmarks import source_hash
-    from codemix.eval.evaluate import INPUTS_FILE, started_inputs
-    from codemix.eval.samples import samples_hash
-    from codemix.core.artifacts import announce_replacement, atomic_write_json, hash_json
-
-    inputs = {"benchmark": benchmark, "samples": str(args.samples.resolve()),
-              "samples_hash": samples_hash(args.samples), "problems": problems,
-              "problems_file_hash": source_hash(benchmark, problems), "tasks": args.tasks, "limit": args.limit,
-              "k": sorted(args.k or K_DEFAULT), "timeout": args.timeout,
-              "hash_seed": 0 if args.hash_seed is None else args.hash_seed}
-    if args.verdicts not in (None, "in-process"):  # only then: earlier in-process results keep their hash
-        inputs["verdicts"] = args.verdicts
-    inputs_hash = hash_json(inputs)
-    started = started_inputs(out)
-    if (out / "results.json").is_file() and (started or {}).get("inputs_hash") != inputs_hash:
-        announce_replacement("score", out, old=(started or {}).get("inputs"), new=inputs,
-                             old_hash=(started or {}).get("inputs_hash", "unrecorded"), new_hash=inputs_hash,
-                             keep=args.keep)
-        (out / "results.json").unlink()
-    atomic_write_json(out / INPUTS_FILE, {"inputs_hash": inputs_hash, "inputs": inputs})
