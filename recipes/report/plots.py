@@ -70,7 +70,7 @@ def plot_bars(series: list[tuple[str, dict[str, Outcome]]], benchmarks: list[str
             top = max(top, hi, v)
     ns = {b: sorted({o[b].n_problems for _, o in series if b in o}) for b in benchmarks}
     ax.set_xticks(range(len(benchmarks)),
-                  [f"{b}\n({n_text(ns[b], (subsets or {}).get(b))} problems)" for b in benchmarks])
+                  [f"{b}\n{n_text(ns[b], (subsets or {}).get(b))} problems" for b in benchmarks])
     metric = _metric_name([o[b] for _, o in series for b in benchmarks if b in o])
     ax.set_ylabel(f"{metric} (%) with 95% CI")
     ax.set_ylim(-0.02 * max(top, 10) * 1.2, max(10.0, top * 1.18))

@@ -53,18 +53,21 @@ def _num(value: Any, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def n_text(sizes: list[int], subset: dict[str, Any] | None = None) -> str:
-    """`n=40`, or `n=40 of 164 (--limit)` for a run scored on a subset of the benchmark."""
+def n_text(sizes: list[int], subset: dict[str, Any] | None = None, *, in_parentheses: bool = False) -> str:
+    """`n=40`, or `n=40 of 164 (--limit)` for a run scored on a subset of the benchmark
+    (`n=40 of 164, --limit` where the text itself stands in parentheses)."""
     text = f"n={'/'.join(map(str, sizes))}"
     if subset and subset.get("of"):
-        text += f" of {subset['of']}" + (f" ({subset['by']})" if subset.get("by") else "")
+        text += f" of {subset['of']}"
+        if subset.get("by"):
+            text += f", {subset['by']}" if in_parentheses else f" ({subset['by']})"
     return text
 
 
 def _metric_header(outcomes: list[Outcome], bench: str, subset: dict[str, Any] | None = None) -> str:
     metrics = sorted({o.metric for o in outcomes})
     sizes = sorted({o.n_problems for o in outcomes})
-    return f"{bench} {'/'.join(metrics)} % ({n_text(sizes, subset)})"
+    return f"{bench} {'/'.join(metrics)} % ({n_text(sizes, subset, in_parentheses=True)})"
 
 
 def cell_columns(cells: list[Cell], benchmarks: list[str], *, label: str = "cell",

@@ -90,7 +90,7 @@ def test_eval_output_is_one_line_per_event(tmp_path, capsys):
     assert err.count("[score] isolation:") == 1 and "isolation" not in out
     assert "[eval] pyfuncs: scoring" in out and "[eval] humaneval: scoring" in out
     # One table, models as rows (a plain model directory is an untrained `base`), percentages.
-    assert "humaneval pass@1 % (n=2)" in out and "\nbase   0.0 [0.0, 0.0]" in out
+    assert "humaneval pass@1 % (n=2 of 164, --limit)" in out and "\nbase   0.0 [0.0, 0.0]" in out
     assert f"results: {tmp_path / 'out'}" in out and "/pyfuncs/results.json" in out and "/humaneval/results.json" in out
     assert main(argv) == 0
     out, err = capsys.readouterr()
