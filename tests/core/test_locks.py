@@ -28,7 +28,7 @@ _HOLDER = textwrap.dedent("""
 
 def _start_holder(directory: Path) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(directory)], stdout=subprocess.PIPE,
-                            text=True, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+                            text=True, cwd=REPO_ROOT)
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -100,6 +100,5 @@ def test_lock_released_after_exception(tmp_path):
     # A second process can take it now.
     out = subprocess.run([sys.executable, "-c",
                           f"from codemix.core.locks import locked\nwith locked({str(d)!r}, what='y'): print('ok')"],
-                         capture_output=True, text=True, cwd=REPO_ROOT,
-                         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+                         capture_output=True, text=True, cwd=REPO_ROOT)
     assert out.stdout.strip() == "ok", out.stderr

@@ -92,7 +92,7 @@ sys.exit(main(sys.argv[1:]))
 
 def _env(tmp_path: Path) -> dict[str, str]:
     # One torch thread everywhere: the reference and the resumed runs must sum in the same order.
-    return dict(os.environ, PYTHONPATH=str(REPO), CODEMIX_NO_PROGRESS="1", OMP_NUM_THREADS="1",
+    return dict(os.environ, CODEMIX_NO_PROGRESS="1", OMP_NUM_THREADS="1",
                 CODEMIX_CACHE_DIR=str(tmp_path / "cache"), HF_HUB_OFFLINE="1")
 
 

@@ -45,7 +45,7 @@ def _cli(*args: str, limit_fsize: int | None = None, **kw) -> subprocess.Popen:
         if limit_fsize is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit_fsize, limit_fsize))
 
-    env = dict(os.environ, PYTHONPATH=str(REPO), CODEMIX_NO_PROGRESS="1")
+    env = dict(os.environ, CODEMIX_NO_PROGRESS="1")
     return subprocess.Popen([sys.executable, "-m", "codemix", *args], cwd=REPO, env=env, preexec_fn=limits,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 

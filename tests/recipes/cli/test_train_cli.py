@@ -150,7 +150,7 @@ def test_two_cpu_processes_data_parallel(recipe, tmp_path):
     path, _ = recipe
     out = tmp_path / "ddp"
     root = Path(__file__).resolve().parents[3]
-    env = {**os.environ, "PYTHONPATH": str(root), "CODEMIX_NO_PROGRESS": "1"}
+    env = {**os.environ, "CODEMIX_NO_PROGRESS": "1"}
     proc = subprocess.run([sys.executable, "-m", "codemix", "train", str(path), "--num-processes", "2",
                            "--set", f"output_dir={out}"], cwd=root, env=env, capture_output=True, text=True,
                           timeout=600)

@@ -192,8 +192,7 @@ def test_a_cell_held_by_another_process_is_left_alone(tmp_path, capsys):
     out = tmp_path / "out"
     held = out / "cells" / "general_fraction=0.1"
     held.mkdir(parents=True)
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(held)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(held)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "held"
         assert main(["sweep", str(path), "--plan"]) == 0
@@ -211,7 +210,7 @@ def test_a_cell_held_by_another_process_is_left_alone(tmp_path, capsys):
 
 def test_two_concurrent_launchers_run_every_cell_exactly_once(tmp_path):
     path = _recipe(tmp_path, {"grid": {"mix.general_fraction": [0, 0.1, 0.2], "seed": [1, 2]}}, budget=300)
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "CODEMIX_NO_PROGRESS": "1"}
+    env = {**os.environ, "CODEMIX_NO_PROGRESS": "1"}
     cmd = [sys.executable, "-m", "codemix", "sweep", str(path)]
     launchers = [subprocess.Popen(cmd + extra, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                  for extra in ([], ["--parallel", "2"])]
@@ -255,7 +254,6 @@ def test_slurm_settings_from_recipe_and_flags(tmp_path):
 
 
 def test_slurm_launcher_through_submitits_local_executor(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))  # the job processes import codemix from here
     path = _recipe(tmp_path, {"grid": {"mix.general_fraction": [0, 0.1], "mix.budget": [60, 5000]}})
     out = tmp_path / "out"
     assert main(["sweep", str(path), "--launcher", "slurm", "--cluster", "local", "--gpus-per-cell", "0"]) == 1

@@ -97,7 +97,6 @@ def test_changing_the_base_recipe_reruns_the_cells(sweep_dir, capsys):
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="the CPU (torchrun + gloo) path")
 def test_train_processes_runs_the_train_stage_in_n_processes(tmp_path, monkeypatch):
     """sweep.train_processes: 2 -> the cell trains through `codemix train --num-processes 2`."""
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[3]))
     out = tmp_path / "run"
     text = recipe_text(out).replace("max_steps: 12", "max_steps: 2")
     text = text[:text.index("eval:")]  # mix + train only
