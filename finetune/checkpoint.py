@@ -346,9 +346,7 @@ def checkpoint_problem(path: Path) -> str | None:
 
 
 def plot_losses(losses: list[dict], out: Path, title: str) -> None:
-    """loss.png: training loss against optimizer step, on a log axis: a from-scratch loss falls
-    from ~6 to below 0.1, and on a linear axis everything after the first few hundred steps is a
-    flat line at the bottom."""
+    """loss.png: training loss against optimizer step (see draw_losses)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -357,6 +355,17 @@ def plot_losses(losses: list[dict], out: Path, title: str) -> None:
     from codemix.core.artifacts import atomic_path
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    draw_losses(ax, losses, title)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def draw_losses(ax, losses: list[dict], title: str) -> None:
+    """The loss curve on a log axis: a from-scratch loss falls from ~6 to below 0.1, and on a
+    linear axis everything after the first few hundred steps is a flat line at the bottom. (A
+    loss of exactly 0 has no place on a log axis: then the axis stays linear.)"""
     ax.plot([p["step"] for p in losses], [p["loss"] for p in losses], marker="." if len(losses) < 50 else None)
     ax.set_xlabel("optimizer step")
     if all(p["loss"] > 0 for p in losses):
@@ -367,7 +376,3 @@ def plot_losses(losses: list[dict], out: Path, title: str) -> None:
     ax.set_ylabel("training loss (completion tokens" + (", log scale)" if ax.get_yscale() == "log" else ")"))
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)

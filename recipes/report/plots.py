@@ -70,7 +70,7 @@ def plot_bars(series: list[tuple[str, dict[str, Outcome]]], benchmarks: list[str
             top = max(top, hi, v)
     ns = {b: sorted({o[b].n_problems for _, o in series if b in o}) for b in benchmarks}
     ax.set_xticks(range(len(benchmarks)),
-                  [f"{b}\n{n_text(ns[b], (subsets or {}).get(b))} problems" for b in benchmarks])
+                  [f"{b}\n{n_text(ns[b], (subsets or {}).get(b), noun='problems')}" for b in benchmarks])
     metric = _metric_name([o[b] for _, o in series for b in benchmarks if b in o])
     ax.set_ylabel(f"{metric} (%) with 95% CI")
     ax.set_ylim(-0.02 * max(top, 10) * 1.2, max(10.0, top * 1.18))
@@ -225,16 +225,10 @@ def _short_ids(tasks: list[str]) -> tuple[list[str], str]:
     return [t[len(prefix):] for t in tasks], prefix
 
 
-def plot_problem_map(analysis: Analysis, path: str | Path, title: str) -> Path | None:
-    """Configurations x problems, each square one of four categories against the baseline
-    (solved only by the configuration, only by the baseline, by both, by neither); only problems
-    some configuration solves differently from the baseline are drawn, labelled with their ids."""
-    if not analysis.differences or analysis.baseline is None:
-        return None
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-
-    plt = _plt()
+def problem_categories(analysis: Analysis) -> tuple[list[tuple[str, tuple, list[str], np.ndarray, list[str]]], bool]:
+    """Per benchmark (benchmark, all task ids, configuration names, configurations x shown problems
+    category index into CATEGORIES, shown task ids): the problems some configuration solves
+    differently from the baseline, most gained first. And whether any score is fractional."""
     panels = []
     fractional = False
     for bench, (tasks, names, _) in analysis.differences.items():
@@ -247,6 +241,20 @@ def plot_problem_map(analysis: Analysis, path: str | Path, title: str) -> Path |
         keep = np.flatnonzero(gained + lost > 0)
         order = keep[np.argsort(-(gained - lost)[keep], kind="stable")]
         panels.append((bench, tasks, names, category[:, order], [tasks[j] for j in order]))
+    return panels, fractional
+
+
+def plot_problem_map(analysis: Analysis, path: str | Path, title: str) -> Path | None:
+    """Configurations x problems, each square one of four categories against the baseline
+    (solved only by the configuration, only by the baseline, by both, by neither); only problems
+    some configuration solves differently from the baseline are drawn, labelled with their ids."""
+    if not analysis.differences or analysis.baseline is None:
+        return None
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    plt = _plt()
+    panels, fractional = problem_categories(analysis)
     n_cfg = max(len(p[2]) for p in panels)
     widest = max((len(p[4]) for p in panels), default=0)
     # ~0.13 in per problem keeps a 7-point rotated id legible; beyond ~250 problems the ids shrink

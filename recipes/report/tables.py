@@ -53,14 +53,18 @@ def _num(value: Any, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def n_text(sizes: list[int], subset: dict[str, Any] | None = None, *, in_parentheses: bool = False) -> str:
-    """`n=40`, or `n=40 of 164 (--limit)` for a run scored on a subset of the benchmark
-    (`n=40 of 164, --limit` where the text itself stands in parentheses)."""
+def n_text(sizes: list[int], subset: dict[str, Any] | None = None, *, noun: str = "",
+           in_parentheses: bool = False) -> str:
+    """`n=40 problems`, or `n=40 of 164 problems (--limit)` for a run scored on a subset of the
+    benchmark (`n=40 of 164, --limit` where the text itself stands in parentheses)."""
     text = f"n={'/'.join(map(str, sizes))}"
-    if subset and subset.get("of"):
+    subset = subset if subset and subset.get("of") else None
+    if subset:
         text += f" of {subset['of']}"
-        if subset.get("by"):
-            text += f", {subset['by']}" if in_parentheses else f" ({subset['by']})"
+    if noun:
+        text += f" {noun}"
+    if subset and subset.get("by"):
+        text += f", {subset['by']}" if in_parentheses else f" ({subset['by']})"
     return text
 
 

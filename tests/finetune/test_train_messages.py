@@ -89,3 +89,18 @@ def test_overlength_rows_are_counted_in_one_line_without_the_tokenizer_warning(m
                     f"{', '.join(data.examples[:3])}")
     assert not [m for m in transformers_records if "Token indices sequence length" in m]
     assert tokenize_mixture(rows, tokenizer, fmt, None, 512, "truncate").overlength_line(512) is None
+
+
+def test_the_loss_curve_is_drawn_on_a_log_axis():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from codemix.finetune.checkpoint import draw_losses
+
+    fig, (log_ax, linear_ax) = plt.subplots(1, 2)
+    draw_losses(log_ax, [{"step": s, "loss": 6.0 / s} for s in range(1, 400)], "t")
+    draw_losses(linear_ax, [{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.0}], "t")
+    assert log_ax.get_yscale() == "log" and "log scale" in log_ax.get_ylabel()
+    assert linear_ax.get_yscale() == "linear" and "log" not in linear_ax.get_ylabel()
+    plt.close(fig)
