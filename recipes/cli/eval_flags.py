@@ -62,6 +62,10 @@ def add_shared_flags(p: argparse.ArgumentParser, *, one_benchmark: bool) -> None
                         "keep the in-process check and are counted")
     p.add_argument("--timeout", type=float, default=None,
                    help="per-sample time limit in seconds (default: max(3 s, 5 x the reference solution's runtime))")
+    p.add_argument("--allow-weaker-isolation", type=csv_list, default=None, metavar="LAYER[,LAYER]",
+                   help="run on when these sandbox isolation layers (e.g. seccomp, pid-namespace, or all) are "
+                        "supported here but cannot be put in force; by default that stops the run. Sets "
+                        "CODEMIX_ALLOW_WEAKER_ISOLATION for this process and the ones it starts")
 
 
 def check_shared(args: argparse.Namespace) -> None:
@@ -73,6 +77,14 @@ def check_shared(args: argparse.Namespace) -> None:
         raise CodemixError(f"--timeout must be positive, got {args.timeout}")
     if args.limit is not None and args.limit < 1:
         raise CodemixError(f"--limit must be at least 1, got {args.limit}")
+    if args.allow_weaker_isolation is not None:
+        import os
+
+        from codemix.eval.sandbox.environment import ALLOW_WEAKER_ENV, allowed_weaker
+        from codemix.eval.sandbox.executor import OPTIONAL_LAYERS
+
+        allowed_weaker(args.allow_weaker_isolation, OPTIONAL_LAYERS)  # unknown names fail here, not later
+        os.environ[ALLOW_WEAKER_ENV] = ",".join(args.allow_weaker_isolation)
 
 
 def parse_problems(items: list[str], benchmarks: list[str], *, bare_for_one: bool) -> dict[str, str]:
