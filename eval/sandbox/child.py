@@ -2,8 +2,7 @@
 
 The sandbox worker forks a child per sample; the child inherits what the worker set up once
 (scrubbed environment, rlimits, no_new_privs, seccomp), locks itself down further (own process
-group, closed descriptors, CPU and process limits, its own IPC namespace, unprivileged uid),
-forgets what it inherited from the worker, and runs the test program.
+group, closed descriptors, CPU and process limits, unprivileged uid) and runs the test program.
 
 How a verdict is decided (the default, in-process mode). Right after the lock-down the child
 draws a 128-bit nonce and writes READY_MARK + nonce to the result pipe (descriptor 3), before a
@@ -19,11 +18,11 @@ program, in the same interpreter:
     sys.stdout whose flush() writes to descriptor 3: none of them finds a nonce to write);
   * the functions that write it (os.write, sys.gettrace) are taken before the program runs,
     also onto the value stack, so a program that rebinds os.write or os._exit changes nothing;
-  * the program's module frame has two Python callers, `start` and `run_sealed` in this module,
-    holding the sample's own code and descriptors, then the worker's serve loop and main, which
-    deleted their references to the server (the compile cache holding reference solutions and
-    other samples' programs: cleared in the child right after the fork) and to the request;
-    the codemix modules are dropped from sys.modules;
+  * the program's module frame has two Python callers here, `start` and `run_sealed`, holding
+    the sample's own code and descriptors, then the worker's serve loop and main, whose
+    variables no longer name the server (its compile cache holds reference solutions and
+    other samples' programs) or the request (codemix.eval.sandbox.worker.serve); codemix's
+    modules leave sys.modules right after the fork;
   * jumping over the tests needs a trace function (`frame.f_lineno` can only be set from a
     'line' trace event or, on 3.12+, a sys.monitoring callback). An audit hook, which a program
     cannot remove, refuses sys.settrace from any thread but the main one, refuses to replace or
@@ -180,16 +179,14 @@ class Sample:
     of the worker's (the child's callers must not hold more than this)."""
 
     __slots__ = ("program", "code", "workdir", "out_w", "res_w", "data_w", "cpu_seconds", "processes",
-                 "uid", "gid", "drop_caps", "own_ipc_namespace")
+                 "uid", "gid", "drop_caps")
 
     def __init__(self, program: str, code, *, workdir: str, out_w: int, res_w: int, data_w: int | None,
-                 cpu_seconds: int, processes: int, uid: int | None, gid: int | None, drop_caps: bool,
-                 own_ipc_namespace: bool):
+                 cpu_seconds: int, processes: int, uid: int | None, gid: int | None, drop_caps: bool):
         self.program, self.code, self.workdir = program, code, workdir
         self.out_w, self.res_w, self.data_w = out_w, res_w, data_w
         self.cpu_seconds, self.processes = cpu_seconds, processes
         self.uid, self.gid, self.drop_caps = uid, gid, drop_caps
-        self.own_ipc_namespace = own_ipc_namespace
 
 
 def _place_descriptors(sample: Sample) -> None:
@@ -216,25 +213,12 @@ def _lock_down(sample: Sample) -> None:
     # uid the child is about to become (the worker's own forks must not be limited).
     resource.setrlimit(resource.RLIMIT_CPU, (sample.cpu_seconds, sample.cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_NPROC, (sample.processes, sample.processes))
-    if sample.own_ipc_namespace:
-        # SysV shared memory, semaphores and message queues and POSIX message queues live in
-        # the IPC namespace: in the worker's, what one sample left (a channel, or 450 MB of
-        # segments) would outlive it. A namespace of its own is destroyed with its last process.
-        # Needs privileges: before they are dropped.
-        iso.unshare(iso.CLONE_NEWIPC)
     if sample.uid is not None:
         os.setgroups([])
         os.setresgid(sample.gid, sample.gid, sample.gid)
         os.setresuid(sample.uid, sample.uid, sample.uid)
     elif sample.drop_caps:
         iso.drop_capabilities()
-
-
-def _forget_the_worker() -> None:
-    """The harness's modules go from sys.modules: a program importing codemix gets the installed
-    package afresh (or an ImportError), never the worker's module objects."""
-    for name in [n for n in sys.modules if n == "codemix" or n.startswith("codemix.")]:
-        del sys.modules[name]
 
 
 def _install_trace_guard():
@@ -244,8 +228,8 @@ def _install_trace_guard():
 
     def guard(event, args):
         if event in watched and (event != "sys.settrace" or get_ident() != main_thread or gettrace() is not None):
-            raise RuntimeError(f"{event} is not allowed in the sandbox once a trace function is installed, "
-                               "from threads, or for sys.monitoring: tracing can skip the tests")
+            raise RuntimeError(f"{event} refused in the sandbox (tracing can skip the tests): only "
+                               "sys.settrace from the main thread with no trace function installed is allowed")
 
     sys.addaudithook(guard)
     return gettrace
@@ -259,7 +243,6 @@ def start(sample: Sample) -> None:
         _place_descriptors(sample)
         redirected = True
         _lock_down(sample)
-        _forget_the_worker()
         gettrace = _install_trace_guard()
         nonce = os.urandom(NONCE_HEX // 2).hex().encode()
         sealed = [nonce]

@@ -117,7 +117,7 @@ def allowed_weaker(given, optional: tuple[str, ...]) -> set[str]:
         given = [x.strip() for x in os.environ.get(ALLOW_WEAKER_ENV, "").split(",") if x.strip()]
         source = f"{ALLOW_WEAKER_ENV}={os.environ.get(ALLOW_WEAKER_ENV, '')}"
     else:
-        given, source = list(given), "allow_weaker"
+        given, source = list(given), "--allow-weaker-isolation"
     if "all" in given:
         return set(optional)
     unknown = sorted(set(given) - set(optional))

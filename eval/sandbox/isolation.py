@@ -206,6 +206,42 @@ def private_tmp(size_mb: int, keep: Iterable[str]) -> None:
     _cover_and_bind_back("/tmp", f"size={int(size_mb)}m,mode=0755", _outermost(keep), readonly=False)
 
 
+# ---------------------------------------------------------------- IPC objects
+
+IPC_RMID = 0
+_libc.shmctl.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+_libc.msgctl.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+_libc.semctl.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int)
+
+
+def mount_mqueue(target: str) -> None:
+    """The POSIX message queues of this IPC namespace as files under `target` (listing and
+    unlinking them there is mq_open's namespace, seen from outside)."""
+    os.makedirs(target, mode=0o700, exist_ok=True)
+    mount("mqueue", target, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def remove_ipc_objects(mqueue_dir: str | None) -> int:
+    """Remove every System V shared memory segment, message queue and semaphore set of this IPC
+    namespace, and every POSIX message queue where its mqueue file system is mounted at
+    `mqueue_dir`; returns how many. Only for an IPC namespace of the worker's own, and after the
+    sample's processes are dead (a segment still attached would live on until detached)."""
+    removed = 0
+    for table, remove in (("shm", lambda i: _libc.shmctl(i, IPC_RMID, None)),
+                          ("msg", lambda i: _libc.msgctl(i, IPC_RMID, None)),
+                          ("sem", lambda i: _libc.semctl(i, 0, IPC_RMID))):
+        with open(f"/proc/sysvipc/{table}", "rb") as f:
+            rows = f.read().splitlines()[1:]  # header, then "key id perms ..." per object
+        for row in rows:
+            remove(int(row.split()[1]))
+            removed += 1
+    if mqueue_dir is not None:
+        for name in os.listdir(mqueue_dir):
+            os.unlink(os.path.join(mqueue_dir, name))
+            removed += 1
+    return removed
+
+
 # ---------------------------------------------------------------- limits and seccomp
 
 def apply_rlimits(limits: dict[str, int]) -> None:
@@ -222,7 +258,7 @@ def apply_rlimits(limits: dict[str, int]) -> None:
 # (root of a user namespace) and where no network namespace is available.
 _DENIED_SYSCALLS = (
     "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root",
-    "chroot", "setns", "kexec_load", "kexec_file_load", "init_module",
+    "chroot", "unshare", "setns", "kexec_load", "kexec_file_load", "init_module",
     "finit_module", "delete_module", "bpf", "perf_event_open", "keyctl", "add_key",
     "request_key", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
     "reboot", "swapon", "swapoff", "syslog", "acct", "quotactl", "open_by_handle_at",
@@ -234,8 +270,8 @@ def build_seccomp_filter():
     """A libseccomp filter (not yet loaded) that denies, with EPERM, every socket() (network
     sockets, and Unix sockets too: connecting to one needs no write access to the read-only
     file system, and an agent's or a daemon's socket may be reachable), socketpair() other
-    than AF_UNIX (multiprocessing's anonymous pairs still work), namespace creation (but an IPC
-    namespace of its own) and the syscalls above; raises ImportError or OSError when seccomp cannot be used here."""
+    than AF_UNIX (multiprocessing's anonymous pairs still work), namespace creation and the
+    syscalls above; raises ImportError or OSError when seccomp cannot be used here."""
     import pyseccomp as sc
 
     filt = sc.SyscallFilter(defaction=sc.ALLOW)
@@ -244,10 +280,6 @@ def build_seccomp_filter():
     filt.add_rule(eperm, "socketpair", sc.Arg(0, sc.NE, socket.AF_UNIX))
     for flag in (CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS):
         filt.add_rule(eperm, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
-    # unshare with exactly CLONE_NEWIPC stays open: each sample enters an IPC namespace of its
-    # own after the filter is loaded (codemix.eval.sandbox.child), and one needs privileges a
-    # sample no longer has (it only isolates further where it does).
-    filt.add_rule(eperm, "unshare", sc.Arg(0, sc.NE, CLONE_NEWIPC))
     # clone3 passes its flags in a struct a filter cannot inspect; ENOSYS makes glibc fall back
     # to clone, which the rules above do inspect (the same choice container runtimes make).
     filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
