@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from codemix.core.artifacts import MANIFEST_NAME, read_manifest
 from codemix.core.errors import CodemixError
+from codemix.core.progress import shown
 
 if TYPE_CHECKING:
     import torch
@@ -243,10 +244,10 @@ def resolve_model(model_ref: str, adapter: str | None = None) -> ModelRef:
         # prompts while the checkpoint was trained on instructions in its prompt format (measured:
         # 0% where the run directory scored 100% on the same tasks). Scored as the checkpoint.
         checkpoint = read_checkpoint(inside)
-        note = (f"{model_ref} is the {path.name}/ folder of the codemix checkpoint {inside}: scored as that "
-                f"checkpoint (pass {inside} itself next time)")
+        note = (f"{shown(path)} is the {path.name}/ folder of the codemix checkpoint {shown(inside)}: scored as "
+                f"that checkpoint (pass {shown(inside)} itself next time)")
     elif inside is not None:
-        note = f"{model_ref} is the untrained starting model of the codemix checkpoint {inside}"
+        note = f"{shown(path)} is the untrained starting model of the codemix checkpoint {shown(inside)}"
     if checkpoint is None and path.exists():
         if not path.is_dir():
             raise CodemixError(f"{path}: is a file; expected a codemix checkpoint or model directory")

@@ -16,10 +16,12 @@ trained on, and a style chosen in silence reads as a broken model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codemix.eval.generation.extract import END_OF_TURN_TEXTS, completion_stops
 from codemix.core.errors import CodemixError
+from codemix.core.progress import shown
 
 if TYPE_CHECKING:
     from codemix.finetune.checkpoint import ModelRef
@@ -130,11 +132,12 @@ def choose_prompt_style(prompt_style: str, source: ModelRef) -> tuple[str, str]:
     note = f"{source.note}; " if source.note else ""
     if prompt_style != "auto":
         return prompt_style, f"{note}as asked (prompt_style: {prompt_style})"
+    ref = shown(source.ref) if Path(source.ref).exists() else source.ref
     if source.checkpoint is not None:
-        what = "it is" if source.note else f"{source.ref} is"
+        what = "it is" if source.note else f"{ref} is"
         return "instruction", (f"{note}{what} a codemix checkpoint, trained on instructions in this format "
                                "(prompt_style auto)")
-    what = "a plain model folder" if source.note else f"{source.ref} is not a codemix checkpoint"
+    what = "a plain model folder" if source.note else f"{ref} is not a codemix checkpoint"
     return "completion", (f"{note}{what}, so it is taken for a base model (prompt_style auto); "
                           "pass --prompt-style instruction (eval.prompt_style) for an instruction-tuned model")
 
