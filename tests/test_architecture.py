@@ -64,7 +64,8 @@ def test_packages_import_only_lower_layers(package):
 
 def test_cli_modules_import_heavy_libraries_lazily():
     cli_modules = [*sorted((ROOT / "recipes" / "cli").glob("*.py")), ROOT / "recipes" / "loader.py",
-                   ROOT / "codemix" / "__init__.py", *sorted((ROOT / "codemix" / "core").glob("*.py"))]
+                   ROOT / "codemix" / "__init__.py", *sorted((ROOT / "codemix" / "core").glob("*.py")),
+                   *sorted((ROOT / "codemix" / "api").glob("*.py"))]
     offenders = {p.name: sorted(_imports(p, top_level_only=True) & HEAVY) for p in cli_modules
                  if _imports(p, top_level_only=True) & HEAVY}
     assert not offenders, f"heavy imports at module level in the CLI path: {offenders}"
@@ -199,3 +200,29 @@ def test_the_private_name_check_sees_imports_inside_functions(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from codemix.recipes.loader import _hidden, visible\n")
     assert _private_imports(module) == ["codemix.recipes.loader._hidden (line 2)"]
+
+
+# ---------------------------------------------------------------- the Python API and the CLI
+
+def test_only_the_cli_and_the_package_root_use_the_api():
+    # codemix.api sits above every layer: a stage package importing it would close a circle
+    # through the API's lazy imports of that same package.
+    modules = _project_modules()
+    users = {name for name, path in modules.items()
+             if any(m == "codemix.api" or m.startswith("codemix.api.") for m in _runtime_imports(path, modules))}
+    allowed = {n for n in users if n.startswith(("codemix.api", "codemix.recipes.cli"))}
+    assert users - allowed == set(), f"only the CLI may import codemix.api: {sorted(users - allowed)}"
+
+
+def test_every_command_runs_through_the_api():
+    """The CLI is a thin layer: each command's module calls the API function of the same
+    command, so nothing a command does is out of reach of `import codemix`."""
+    from codemix.recipes.cli import COMMANDS
+
+    function = {**{c: c for c in COMMANDS}, "eval": "evaluate"}
+    modules = _project_modules()
+    for command in COMMANDS:
+        tree = ast.parse(modules[f"codemix.recipes.cli.{command}"].read_text(encoding="utf-8"))
+        calls = {(node.module, a.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                 and (node.module or "").startswith("codemix.api") for a in node.names}
+        assert any(name == function[command] for _, name in calls), f"codemix {command} does not call codemix.api"

@@ -94,7 +94,7 @@ def _repoint_handlers(moves: list[tuple[Any, Any]]) -> None:
 
 
 @contextlib.contextmanager
-def _teed(log_path: Path, quiet: bool) -> Iterator[None]:
+def tee_to_log(log_path: Path, quiet: bool) -> Iterator[None]:
     """stdout, stderr and the logging handlers that write to them go to the cell's log (and to
     the terminal unless quiet) for the body; all are put back after it."""
     old_out, old_err = sys.stdout, sys.stderr
@@ -159,7 +159,7 @@ def run_unit(directory: str | os.PathLike, *, quiet: bool = False) -> str:
             atomic_write_json(directory / "status.json", {"status": "running", "key": meta["key"], "started": utc_now(),
                                                           "host": socket.gethostname(), "pid": os.getpid()})
             try:
-                with _teed(directory / "log.txt", quiet):
+                with tee_to_log(directory / "log.txt", quiet):
                     recipe, path = load_recipe(str(directory / "recipe.yaml"))
                     _run(directory, meta, recipe, path)
             except Exception as e:  # noqa: BLE001 - one cell's failure must not stop the others

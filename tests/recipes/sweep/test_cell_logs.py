@@ -7,7 +7,7 @@ keep writing to that cell's closed log, and a warning in the third cell came out
 import logging
 
 import pytest
-from codemix.recipes.sweep.cell import _teed
+from codemix.recipes.sweep.cell import tee_to_log
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def test_three_cells_each_log_their_own_library_warnings(tmp_path, capsys, fresh
     library.propagate = False
     try:
         for i in range(3):
-            with _teed(tmp_path / f"cell{i}.log", quiet=True):
+            with tee_to_log(tmp_path / f"cell{i}.log", quiet=True):
                 if i == 0:  # a library sets up its handler during the first cell
                     library.addHandler(logging.StreamHandler())
                 hf_logging.get_logger("transformers.modeling_utils").warning(f"transformers warning in cell {i}")
@@ -52,7 +52,7 @@ def test_three_cells_each_log_their_own_library_warnings(tmp_path, capsys, fresh
 def test_progress_bar_redraws_reach_the_terminal_but_not_the_log(tmp_path, capsys):
     import sys
 
-    with _teed(tmp_path / "cell.log", quiet=False):
+    with tee_to_log(tmp_path / "cell.log", quiet=False):
         sys.stderr.write("\rstep 1/2")
         sys.stderr.write("\rstep 2/2")
         sys.stderr.write("\n")
