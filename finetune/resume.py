@@ -90,7 +90,7 @@ _MISSING_KEYS = re.compile(r"There were missing keys in the checkpoint model loa
 _MTIME = "mtime may not be reliable on this filesystem"
 
 
-class _KnownHarmless(logging.Filter):
+class KnownHarmlessWarnings(logging.Filter):
     def __init__(self, tied: set[str]) -> None:
         super().__init__()
         self.tied = tied
@@ -119,7 +119,7 @@ def tied_parameter_names(model) -> set[str]:
 def quiet_known_warnings(model):
     """Drop the known-harmless transformers warnings above while the trainer runs."""
     loggers = [logging.getLogger(name) for name in ("transformers.trainer", "transformers.trainer_utils")]
-    quiet = _KnownHarmless(tied_parameter_names(model))
+    quiet = KnownHarmlessWarnings(tied_parameter_names(model))
     for lg in loggers:
         lg.addFilter(quiet)
     try:

@@ -155,11 +155,11 @@ def plot_curves(analysis: Analysis, cell_values: dict[str, list[tuple[float, flo
                ncols=min(6, len(handles)), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.07 if nrows == 1 else 0.04, 1, 1))
     for ax in list(axes.flat)[:len(panels)]:  # after the layout: labels are spaced in its final pixels
-        _ticks_at(ax, sorted(set(xs_cfg.values())))
+        ticks_at(ax, sorted(set(xs_cfg.values())))
     return _save(fig, path)
 
 
-def _ticks_at(ax, values: list[float]) -> None:
+def ticks_at(ax, values: list[float]) -> None:
     """x ticks at the swept values only (matplotlib's own fall between them, every 0.025 on a
     0..0.2 axis, crowding the labels). Every value keeps a tick mark; the labels are every
     value's, or every 2nd, 3rd, ... value's, whichever is the densest that does not overprint

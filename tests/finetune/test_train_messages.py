@@ -8,7 +8,7 @@ import logging
 import pytest
 from helpers.finetune import interrupt_after_save, pyfunc_rows, run_train, tiny_config, write_mixture
 
-from codemix.finetune.resume import ELAPSED_FILE, _KnownHarmless, wall_time_text
+from codemix.finetune.resume import ELAPSED_FILE, KnownHarmlessWarnings, wall_time_text
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -60,7 +60,7 @@ def test_a_resumed_run_says_so_and_reports_the_time_of_every_session(mixture, tm
 
 
 def test_only_tied_parameters_are_forgiven_as_missing():
-    quiet = _KnownHarmless({"lm_head.weight"})
+    quiet = KnownHarmlessWarnings({"lm_head.weight"})
 
     def passes(message: str) -> bool:
         return quiet.filter(logging.LogRecord("transformers.trainer", logging.WARNING, "", 0, message, None, None))

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 from codemix.recipes.report.analysis import analyse
-from codemix.recipes.report.plots import CATEGORIES, _ticks_at, plot_problem_map, problem_categories
+from codemix.recipes.report.plots import CATEGORIES, plot_problem_map, problem_categories, ticks_at
 from codemix.recipes.report.study import load_sweep
 from helpers.report import write_sweep
 
@@ -60,7 +60,7 @@ def test_ticks_sit_at_the_swept_values_and_their_labels_do_not_overlap(values):
     if values[-1] > 1000:
         ax.set_xscale("log")
     fig.tight_layout()
-    _ticks_at(ax, values)
+    ticks_at(ax, values)
     major = list(ax.get_xticks())
     # every swept value has a tick: a labelled (major) one or an unlabelled minor one
     assert sorted(major + list(ax.get_xticks(minor=True))) == values
