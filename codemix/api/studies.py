@@ -204,6 +204,7 @@ def compare(a: str | os.PathLike[str], b: str | os.PathLike[str], *, k: int = 1,
     for o in (ra, rb):
         if o.scores is None:
             raise CodemixError(f"{o.path}: no per_task counts; a paired comparison needs per-problem results")
+    assert ra.scores is not None  # checked above
     c = compare_runs(ra.scores, rb.aligned(ra.task_ids), single_sample=ra.single_sample and rb.single_sample,
                      resamples=resamples, seed=seed)
     data = {"benchmark": ra.benchmark, "metric": ra.metric, "n_problems": c.n_problems, "a": c.a, "b": c.b,
