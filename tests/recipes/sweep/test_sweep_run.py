@@ -64,7 +64,11 @@ def test_cells_share_one_mixture_and_one_reference(sweep_dir):
     assert json.loads((out / "cells" / names[1] / "cell.json").read_text()) == {
         "sweep": "e2e", "name": names[1], "values": {"train.learning_rate": 0.001},
         "key": json.loads((out / "cells" / names[1] / "status.json").read_text())["key"],
-        "mix": "../../" + "mixes/" + mixes[0].name, "depends_on": None, "train_launch": None}
+        "mix": "../../" + "mixes/" + mixes[0].name, "depends_on": None, "train_launch": None, "role": "cell"}
+    # the reference's summary names the model it scored what it is: the untrained base
+    ref_summary = json.loads((out / "reference/summary.json").read_text())
+    assert ref_summary["trained"] is None and set(ref_summary["base"]) == {"pyfuncs"}
+    assert json.loads((out / "reference/cell.json").read_text())["role"] == "reference"
 
 
 def test_second_sweep_skips_everything(sweep_dir, capsys):
