@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.recipes import TINY_TRAIN, TWO_SOURCES
 
 import codemix
 from codemix.recipes.cli import COMMANDS, main
+from helpers.recipes import TINY_TRAIN, TWO_SOURCES
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
