@@ -12,8 +12,9 @@ restarted, and the program it held is reported as `error`.
             print(key, result.verdict, result.error)
 
 Verdicts:
-    passed   the program ran to its end: the child wrote the per-run nonce (never exit status
-             alone; see codemix.eval.sandbox.child)
+    passed   the program ran to its end: the child wrote the per-sample nonce a second time and
+             no failure mark (never exit status alone; see codemix.eval.sandbox.child for what
+             this proves against a hostile program, and what it does not)
     failed   it raised (assertion or any other exception, message kept), exited early
              (sys.exit, os._exit), or was killed by a signal (segfault, ...)
     timeout  the wall-clock limit or the CPU-time limit was hit (after one retry, unless the

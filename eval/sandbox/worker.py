@@ -10,10 +10,14 @@ Start-up, paid once per worker instead of once per sample:
      included: all of them live in this namespace) and, should the server die, the kernel
      kills the whole namespace;
   4. in the private mount namespace: a fresh /proc, every mount read-only, a size-limited
-     tmpfs on /tmp for the samples' scratch directories, empty tmpfs over home directories
-     (with the Python installation bound back read-only where it lives under one);
+     tmpfs on /tmp for the samples' scratch directories, empty tmpfs over home directories and
+     over the checkout codemix runs from (with the Python installation and the samples' import
+     path bound back read-only where they live under one), the IPC namespace's mqueue file
+     system (to remove the POSIX message queues a sample leaves);
   5. pre-import the usual standard library, build the seccomp filter, run a self-test sample,
-     report the layers to the harness and serve requests.
+     report the layers to the harness and serve requests: per request, fork a child
+     (codemix.eval.sandbox.child), wait for it, kill whatever it left, remove the IPC objects it
+     left (the worker's IPC namespace is its own: all of them are the sample's) and answer.
 Protocol on the inherited stdin/stdout pipes: 4-byte big-endian length + JSON, both ways.
 """
 
