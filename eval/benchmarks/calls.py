@@ -83,6 +83,8 @@ def plan_calls(problem: Problem) -> AssertPlan | ReferencePlan | str:
 
     parts = plus_parts(problem)
     if parts is not None:
+        if not problem.entry_point.isidentifier():  # it is written into the driver as a name
+            return f"the entry point {problem.entry_point!r} is not a Python name"
         return ReferencePlan(problem.entry_point, *parts)
     try:
         return _assert_plan(problem)

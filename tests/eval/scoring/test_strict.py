@@ -72,9 +72,10 @@ def test_results_come_back_as_the_exact_builtins_they_were():
 
 def test_the_standard_librarys_dicts_come_back_as_dicts():
     solution = ("import collections\ndef f(i):\n    return [collections.Counter('aab'), collections.OrderedDict(b=1, a=2),"
-                " collections.defaultdict(int, {1: 2})][i]\n")
-    records, ended, _ = decode_records(run_driver(plan_of(["f(0)", "f(1)", "f(2)"]), solution))
-    assert ended and [r["ok"] for r in records] == [{"a": 2, "b": 1}, {"b": 1, "a": 2}, {1: 2}]
+                " collections.defaultdict(int, {1: 2}), collections.ChainMap({1: 2}, {1: 3, 4: 5}),"
+                " collections.UserDict(a=[1])][i]\n")
+    records, ended, _ = decode_records(run_driver(plan_of([f"f({i})" for i in range(5)]), solution))
+    assert ended and [r["ok"] for r in records] == [{"a": 2, "b": 1}, {"b": 1, "a": 2}, {1: 2}, {1: 2, 4: 5}, {"a": [1]}]
     assert {type(r["ok"]) for r in records} == {dict}
 
 
@@ -345,5 +346,76 @@ def test_strict_agrees_on_real_model_samples(executor, data_file, samples, tmp_p
     benchmark = samples.name.split("_")[0]
     path = None if benchmark == "humaneval" else str(data_file("mbpp/mbpp.jsonl"))
     results, differ = _agreement(executor, benchmark, samples, path, tmp_path)
+    # A sample near its time limit may time out in one run and fail (or pass) in the other under
+    # the machine's load, whatever the mode (HumanEval/33 #7 of codet spends 2.2 s of its 3 s
+    # failing to import a module): only the pass verdicts must match.
+    assert [d for d in differ if "passed" in d[1:]] == []
+    assert [d for d in differ if {"failed", "timeout"} != set(d[1:])] == []
+
+
+def test_the_driver_runs_from_source_in_another_interpreter(monkeypatch):
+    """The driver travels compiled (marshal) for this interpreter; any other one compiles the
+    source it carries too: both give the same records."""
+    import codemix.eval.scoring.strict as strict
+
+    plan = plan_of(["f(1)", "f(2)"])
+    solution = "def f(x):\n    return (x, [x * 0.5])\n"
+    compiled = run_driver(plan, solution)
+    assert "marshal" in driver_program(plan, solution)
+    version = f"{tuple(sys.version_info[:2])}"
+    other = strict._driver_prelude().replace(version, "(2, 7)")
+    monkeypatch.setattr(strict, "_driver_prelude", lambda: other)
+    expected = _data({"ok": {"tuple": [1, [0.5]]}}, {"ok": {"tuple": [2, [1.0]]}}, {"end": 2})
+    assert run_driver(plan, solution) == compiled == expected
+
+
+HUMANEVAL_PLUS = [
+    {"task_id": "HumanEval/2", "entry_point": "truncate_number",
+     "prompt": 'def truncate_number(number: float) -> float:\n    """Decimal part of number."""\n',
+     "canonical_solution": "    return number % 1.0\n", "atol": 0,
+     "base_input": [[3.5], [1.25]], "plus_input": [[123.456], [1e-9], [7.0]]},
+    {"task_id": "HumanEval/32", "entry_point": "find_zero",
+     "prompt": "import math\n\ndef poly(xs, x):\n    return sum(c * math.pow(x, i) for i, c in enumerate(xs))\n\n"
+               "def find_zero(xs: list):\n    \"\"\"A zero of the polynomial xs.\"\"\"\n",
+     "canonical_solution": "    lo, hi = -1.0, 1.0\n    while poly(xs, lo) * poly(xs, hi) > 0:\n        lo *= 2.0\n        hi *= 2.0\n"
+                           "    while hi - lo > 1e-10:\n        mid = (lo + hi) / 2.0\n"
+                           "        if poly(xs, mid) * poly(xs, lo) > 0:\n            lo = mid\n        else:\n            hi = mid\n"
+                           "    return lo\n",
+     "atol": 1e-6, "base_input": [[[1, 2]], [[-6, 11, -6, 1]]], "plus_input": [[[2, -3, 1]]]},
+    # a reference whose outputs are not plain data: the problem keeps the in-process check
+    {"task_id": "HumanEval/900", "entry_point": "pair", "prompt": "def pair(x):\n",
+     "canonical_solution": "    import fractions\n    return fractions.Fraction(x, 2)\n", "atol": 0,
+     "base_input": [[1]], "plus_input": [[3]]},
+]
+
+
+@pytest.mark.usefixtures("private_cache")
+def test_evalplus_strict_agrees_with_in_process(executor, tmp_path):
+    import gzip
+
+    path = tmp_path / "HumanEvalPlus.jsonl.gz"
+    with gzip.open(path, "wt") as f:
+        f.writelines(json.dumps(r) + "\n" for r in HUMANEVAL_PLUS)
+    completions = {
+        "HumanEval/2": ["    return number % 1.0\n",
+                        "    return number % 1.0 + 1e-12\n",  # inside the 1e-6 float tolerance
+                        "    return 0.5 if number % 1 == 0.5 else (0.25 if number % 1 == 0.25 else 0.0)\n",  # base only
+                        "    return (number % 1.0,)\n"],
+        "HumanEval/32": ["    import numpy\n    r = numpy.roots(list(reversed(xs)))\n"
+                         "    return float(max(x.real for x in r if abs(x.imag) < 1e-9))\n",  # another root
+                         "    return 123.0\n"],
+        "HumanEval/900": ["    import fractions\n    return fractions.Fraction(x, 2)\n", "    return x / 3\n"],
+    }
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n"
+                               for t, cs in completions.items() for c in cs))
+    results, differ = _agreement(executor, "humaneval+", samples, str(path), tmp_path)
     assert differ == []
-    assert results["strict"]["pass_at_k"] == results["in-process"]["pass_at_k"]
+    assert results["strict"]["per_task"] == {"HumanEval/2": {"n": 4, "c": 2}, "HumanEval/32": {"n": 2, "c": 1},
+                                             "HumanEval/900": {"n": 2, "c": 1}}
+    coverage = results["strict"]["strict"]
+    assert coverage["strict_tasks"] == 2 and list(coverage["in_process"]) == ["HumanEval/900"]
+    assert "fractions.Fraction" in coverage["in_process"]["HumanEval/900"]
+    rows = [json.loads(line) for line in (tmp_path / "strict" / "results.jsonl").read_text().splitlines()]
+    base_only = next(r for r in rows if r["task_id"] == "HumanEval/2" and r["sample_index"] == 2)
+    assert base_only["error"].startswith("input #2 [123.456]: got ")
