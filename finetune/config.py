@@ -29,6 +29,30 @@ class ArchConfig(_Strict):
     tie_embeddings: bool = Field(True, description="Share input and output embeddings.")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout (gpt2: embeddings, residuals and attention; llama/qwen2: attention). 0 for short from-scratch runs.")
 
+    @model_validator(mode="after")
+    def _shape(self) -> ArchConfig:
+        # transformers builds these shapes without a word and fails at the first forward pass
+        # (or, for kv_heads, at load), after the mixture and tokenizer are built: say it here.
+        if self.hidden_size % self.heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by heads {self.heads} "
+                             f"(each head gets hidden_size / heads dimensions); try heads: "
+                             f"{_divisor_near(self.hidden_size, self.heads)}")
+        head_dim = self.hidden_size // self.heads
+        if self.arch in ("llama", "qwen2") and head_dim % 2:
+            raise ValueError(f"hidden_size / heads = {head_dim} is odd; {self.arch}'s rotary embeddings need an even "
+                             "head size")
+        if self.kv_heads is not None and (self.kv_heads > self.heads or self.heads % self.kv_heads):
+            raise ValueError(f"kv_heads {self.kv_heads} must divide heads {self.heads} (grouped-query attention shares "
+                             "each key/value head among heads / kv_heads query heads)")
+        if self.arch == "gpt2" and self.kv_heads not in (None, self.heads):
+            raise ValueError(f"gpt2 has no grouped-query attention; drop kv_heads ({self.kv_heads})")
+        return self
+
+
+def _divisor_near(n: int, k: int) -> int:
+    """The divisor of n closest to k (ties: the smaller)."""
+    return min((d for d in range(1, n + 1) if n % d == 0), key=lambda d: (abs(d - k), d))
+
 
 class TokenizerConfig(_Strict):
     kind: Literal["model", "byte", "bpe"] = Field("model", description="model: the base model's own tokenizer; byte: 256 byte tokens; bpe: byte-level BPE trained on the mixture (no download).")
@@ -108,4 +132,8 @@ class TrainConfig(_Strict):
             raise ValueError("template is only used with prompt_format: custom")
         if self.merge and self.method == "full":
             raise ValueError("merge: true folds an adapter into its base; method full has no adapter")
+        arch = self.model.arch
+        if self.model.init == "random" and arch is not None and self.max_length > arch.max_position_embeddings:
+            raise ValueError(f"max_length {self.max_length} exceeds model.arch.max_position_embeddings "
+                             f"{arch.max_position_embeddings}")
         return self

@@ -58,12 +58,15 @@ def resolve_recipe(recipe: RecipeLike, overrides: Sequence[str] = ()) -> tuple[R
     return load_recipe(recipe, overrides), os.fspath(recipe)
 
 
-def validate(recipes: Sequence[str | os.PathLike[str]] = (), overrides: Sequence[str] = ()) -> list[ValidationResult]:
+def validate(recipes: Sequence[str | os.PathLike[str]] = (), overrides: Sequence[str] = (),
+             launcher: Literal["local", "slurm"] | None = None) -> list[ValidationResult]:
     """Validate recipe files without running anything (`codemix validate`).
 
     Args:
         recipes: Recipe files or bundled names; empty: every bundled recipe.
         overrides: `--set` assignments applied to each before validating.
+        launcher: "slurm": also check each sweep's `sweep.slurm` request against the cluster
+            (`sinfo`: the partition exists, one node can run a cell, GPUs exist if asked).
 
     Returns:
         One result per recipe, with the warnings of the checks that need no model or data
@@ -83,7 +86,13 @@ def validate(recipes: Sequence[str | os.PathLike[str]] = (), overrides: Sequence
         if recipe.sweep is not None:
             from codemix.recipes.sweep.runner import load_sweep
 
-            cells = len(load_sweep(name, list(overrides)).cells)
+            loaded = load_sweep(name, list(overrides))
+            cells = len(loaded.cells)
+            if launcher == "slurm":
+                from codemix.recipes.sweep.launchers import LaunchOptions
+                from codemix.recipes.sweep.launchers.slurm import check_cluster
+
+                check_cluster(loaded, LaunchOptions())
         out.append(ValidationResult(path=path, recipe=recipe, warnings=list(warnings), cells=cells))
     return out
 

@@ -20,7 +20,7 @@ MIXTURE_COLUMNS = {"id", "source", "domain", "prompt", "completion"}
 def sweep(recipe: str | os.PathLike[str], *, overrides: Sequence[str] = (), cells: str | Sequence[str] | None = None,
           plan: bool = False, launcher: Literal["local", "slurm"] | None = None, parallel: int | None = None,
           gpus_per_cell: int | None = None, fail_fast: bool = False, cluster: Literal["slurm", "local"] = "slurm",
-          slurm: Mapping[str, Any] | None = None,
+          slurm: Mapping[str, Any] | None = None, cancel_on_exit: bool = False,
           on_done: Callable[[str, str, str], None] | None = None) -> SweepResult:
     """Run every cell of a recipe's `sweep:` grid, skipping finished ones (`codemix sweep`).
 
@@ -29,13 +29,17 @@ def sweep(recipe: str | os.PathLike[str], *, overrides: Sequence[str] = (), cell
         overrides: `--set` assignments applied to the base recipe.
         cells: Only these cells (names as the plan shows them; a string may list several,
             separated by ';' or ',').
-        plan: Only report each cell's state (done, running, failed, pending); run nothing.
+        plan: Only report each cell's state (done, running, queued, failed, pending); run nothing.
+            Cells with a Slurm job show its state (`queued (job 21_3, PD Resources)`) where
+            Slurm is reachable.
         launcher: local or slurm (default: the recipe's `sweep.launcher`).
         parallel: local: cells at once.
         gpus_per_cell: GPUs per cell.
         fail_fast: Stop starting cells after the first failure.
         cluster: submitit cluster of the slurm launcher; "local" runs the job array as local processes.
         slurm: Overrides of the recipe's `sweep.slurm` (partition, time, account, qos, additional).
+        cancel_on_exit: slurm: on Ctrl-C (KeyboardInterrupt), cancel the jobs still queued or
+            running instead of leaving them to run (they are listed either way).
         on_done: Called as on_done(cell, outcome, detail) when each cell ends (default: print a line).
 
     Returns:
@@ -54,10 +58,12 @@ def sweep(recipe: str | os.PathLike[str], *, overrides: Sequence[str] = (), cell
     units = units + ([loaded.reference] if loaded.reference is not None else [])
     print(f"sweep {loaded.name}: {len(loaded.cells)} cells over {', '.join(loaded.axes)} -> {shown(loaded.out)}")
     if plan:
-        return SweepResult(out_dir=loaded.out, outcomes={}, plan=sw.plan_table(loaded, units),
+        from codemix.recipes.sweep.launchers.slurm import live_states
+
+        return SweepResult(out_dir=loaded.out, outcomes={}, plan=sw.plan_table(loaded, units, live_states(units)),
                            data=sw.sweep_json(loaded))
     options = LaunchOptions(parallel=parallel, gpus_per_cell=gpus_per_cell, fail_fast=fail_fast, cluster=cluster,
-                            slurm=dict(slurm or {}))
+                            slurm=dict(slurm or {}), cancel_on_exit=cancel_on_exit)
     sweep_cfg = loaded.recipe.sweep  # present: load_sweep refuses a recipe without one
     chosen = get_launcher(launcher or (sweep_cfg.launcher if sweep_cfg is not None else "local"))
     sw.materialize(loaded, units)

@@ -10,7 +10,7 @@ from codemix.recipes.cli import add_recipe_args
 
 def register(p: argparse.ArgumentParser) -> None:
     add_recipe_args(p)
-    p.add_argument("--plan", action="store_true", help="print the cells and their state (done, running, failed, pending); run nothing")
+    p.add_argument("--plan", action="store_true", help="print the cells and their state (done, running, queued, failed, pending; Slurm jobs with their job id and state); run nothing")
     p.add_argument("--cells", metavar="NAME,...", help="run only these cells (names as --plan prints them; separate with ';' if names contain commas)")
     p.add_argument("--launcher", choices=("local", "slurm"), help="where cells run (default: the recipe's sweep.launcher, else local)")
     p.add_argument("--parallel", type=int, metavar="N", help="local: cells at once (default: sweep.parallel, else one per GPU group on a GPU machine, else 1)")
@@ -23,6 +23,8 @@ def register(p: argparse.ArgumentParser) -> None:
     s.add_argument("--qos", help="Slurm quality of service")
     s.add_argument("--sbatch", dest="sbatch", action="append", default=[], metavar="KEY=VALUE",
                    help="extra sbatch option, e.g. --sbatch constraint=h100 (repeatable)")
+    s.add_argument("--cancel-on-exit", action="store_true",
+                   help="on Ctrl-C, cancel the jobs still queued or running (default: list them and leave them running)")
     s.add_argument("--cluster", choices=("slurm", "local"), default="slurm",
                    help="submitit cluster: slurm, or local to run the same job array as local processes (no Slurm needed)")
 
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     result = sweep(args.recipe, overrides=args.overrides, cells=args.cells, plan=args.plan, launcher=args.launcher,
                    parallel=args.parallel, gpus_per_cell=args.gpus_per_cell, fail_fast=args.fail_fast,
-                   cluster=args.cluster, slurm=slurm)
+                   cluster=args.cluster, slurm=slurm, cancel_on_exit=args.cancel_on_exit)
     if args.plan:
         print(result.plan)
         return 0

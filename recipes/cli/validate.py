@@ -10,6 +10,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value before validating (repeatable)")
     p.add_argument("--show", action="store_true", help="print the resolved recipe (all defaults filled in) as YAML")
+    p.add_argument("--launcher", choices=("local", "slurm"),
+                   help="slurm: also check each sweep's sweep.slurm request against this cluster (sinfo)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
 
     # One recipe at a time, so that each line is printed before the next recipe can fail.
     for name in args.recipes or list(bundled_recipes()):
-        (result,) = validate([name], args.overrides)
+        (result,) = validate([name], args.overrides, launcher=args.launcher)
         cells = f"  sweep={result.cells} cells" if result.cells is not None else ""
         print(f"ok  {result.path}  name={result.recipe.name}  stages={'+'.join(result.stages) or 'none'}  "
               f"hash={result.recipe.hash()[:12]}{cells}")

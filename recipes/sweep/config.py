@@ -31,16 +31,18 @@ def slurm_minutes(spec: str) -> int:
 
 
 class SlurmConfig(BaseModel):
-    """Defaults fit one 7B full/LoRA fine-tune + vLLM eval on one 80 GB GPU per cell."""
+    """Resources per cell and how the launcher follows the jobs. Left open (null), GPUs, CPUs and
+    memory fit the recipe: 1 GPU, 8 CPUs and 64G when it fine-tunes or scores a pretrained model
+    (or uses qlora or vLLM), else 0 GPUs, 4 CPUs and 8G."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
     partition: str | None = Field(None, description="Slurm partition (default: the cluster's default partition).")
     time: str = Field("24:00:00", description="Wall-time limit per cell, in Slurm's format (HH:MM:SS, D-HH:MM:SS or minutes).")
     nodes: int = Field(1, gt=0, description="Nodes per cell.")
-    gpus_per_node: int = Field(1, ge=0, description="GPUs per cell (per node).")
-    cpus_per_task: int = Field(8, gt=0, description="CPU cores per cell (tokenisation, data loading and the sandboxed executor use them).")
-    mem: str | None = Field("64G", description="Memory per node, e.g. 64G (None: the partition's default).")
+    gpus_per_node: int | None = Field(None, ge=0, description="GPUs per cell (per node); default: 1 for a recipe with a pretrained model, qlora or vLLM, else 0.")
+    cpus_per_task: int | None = Field(None, gt=0, description="CPU cores per cell (tokenisation, data loading, torch threads and the sandboxed executor use them); default 8 with a GPU, else 4.")
+    mem: str | None = Field(None, description="Memory per node, e.g. 64G; default 64G with a GPU, else 8G; `default` leaves it to the partition.")
     account: str | None = Field(None, description="Slurm account to charge.")
     qos: str | None = Field(None, description="Slurm quality of service.")
     constraint: str | None = Field(None, description="Node feature constraint, e.g. a100|h100.")
@@ -48,12 +50,28 @@ class SlurmConfig(BaseModel):
     job_name: str | None = Field(None, description="Job name (default: codemix-<recipe name>).")
     setup: list[str] = Field(default_factory=list, description="Shell lines run before each cell, e.g. 'source .venv/bin/activate'.")
     additional: dict[str, Any] = Field(default_factory=dict, description="Extra sbatch options without the leading --, e.g. {exclusive: true, mail-type: END}.")
+    poll_s: float = Field(30.0, gt=0, le=600, description="How often the launcher asks Slurm for the jobs' states (scontrol; sacct for older jobs). A job that ends without a result is reported within one poll plus a few seconds' grace.")
+    max_requeues: int = Field(3, ge=0, description="Times a cell that reaches its time limit is requeued (it resumes from its last checkpoint) before it fails.")
+    signal_s: int | None = Field(None, gt=0, description="Seconds before the time limit at which Slurm warns a cell (USR2) to record its state and requeue itself; Slurm sends it up to 30 s earlier still. Default: 90, or a quarter of a limit shorter than 6 minutes.")
 
     @field_validator("time")
     @classmethod
     def _time_ok(cls, v: str) -> str:
         slurm_minutes(v)
         return v
+
+    @field_validator("mem")
+    @classmethod
+    def _mem_ok(cls, v: str | None) -> str | None:
+        if v is not None and v != "default" and not re.fullmatch(r"\s*\d+(\.\d+)?\s*[KMGTkmgt]?[Bb]?\s*", v):
+            raise ValueError(f"mem {v!r}: use Slurm's sizes, e.g. 64G, 500M or 2048 (megabytes), or `default`")
+        return v
+
+    def warning_s(self) -> int:
+        """The USR2 lead time sent to sbatch (--signal=USR2@N)."""
+        if self.signal_s is not None:
+            return self.signal_s
+        return min(90, slurm_minutes(self.time) * 60 // 4)
 
 
 class SweepConfig(BaseModel):
@@ -67,7 +85,7 @@ class SweepConfig(BaseModel):
     train_processes: int = Field(1, gt=0, description="Data-parallel training processes per cell; >1 runs the train stage as `codemix train --num-processes N` (one per GPU of the cell, e.g. for a full fine-tune with zero3).")
     accelerate_config: str | None = Field(None, description="accelerate config for multi-process training: ddp, zero2, zero3, fsdp or a file (as `codemix train --accelerate-config`).")
     gpus_per_cell: int = Field(1, ge=0, description="local launcher on a GPU machine: GPUs each cell gets via CUDA_VISIBLE_DEVICES.")
-    slurm: SlurmConfig = Field(default_factory=SlurmConfig, description="Slurm resources per cell for --launcher slurm (submitit job array).")
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig, description="Slurm resources per cell and job following for --launcher slurm (a submitit job array).")
 
     @model_validator(mode="after")
     def _axes_ok(self) -> SweepConfig:

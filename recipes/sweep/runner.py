@@ -35,7 +35,7 @@ from codemix.recipes.schema import Recipe
 
 CELLS_DIR, MIXES_DIR, REFERENCE_DIR = "cells", "mixes", "reference"
 STATUS_FILE, META_FILE, RECIPE_FILE = "status.json", "cell.json", "recipe.yaml"
-STATES = ("done", "running", "failed", "pending")
+STATES = ("done", "running", "queued", "failed", "pending")  # queued: a Slurm job waits to run it
 
 
 @dataclasses.dataclass
@@ -372,6 +372,8 @@ def state(unit: Unit) -> tuple[str, str]:
         return "failed", st.get("error", "")
     if st.get("status") == "running":
         return "pending", "interrupted (no live process holds it)"
+    if st.get("status") == "requeued":  # its Slurm job went back to the queue near its time limit
+        return "queued", f"job {st.get('job')}: {st.get('reason', 'requeued')}"
     return "pending", ""
 
 
@@ -404,8 +406,9 @@ def sweep_json(sweep: Sweep) -> dict[str, Any]:
     cells = []
     for c in sweep.cells:
         st, detail = state(c)
+        job = _slurm_job(c)
         cells.append({"name": c.name, "values": c.values, "dir": f"{CELLS_DIR}/{c.name}", "status": st,
-                      **({"detail": detail} if detail else {})})
+                      **({"detail": detail} if detail else {}), **({"job": job} if job else {})})
     ref = None
     if sweep.reference_eval_dir is not None:
         ref = {"eval_dir": sweep.reference_eval_dir}
@@ -422,8 +425,17 @@ def write_sweep_json(sweep: Sweep) -> Path:
     return path
 
 
-def plan_table(sweep: Sweep, units: list[Unit]) -> str:
-    states = [state(u) for u in units]
+def _slurm_job(unit: Unit) -> str | None:
+    """The Slurm job last submitted for the unit (its job.json), if any."""
+    from codemix.recipes.sweep.launchers.slurm_follow import read_job
+
+    return read_job(unit.dir).get("job")
+
+
+def plan_table(sweep: Sweep, units: list[Unit], live: dict[str, tuple[str, str]] | None = None) -> str:
+    """The units and their states; `live`: states Slurm gives for some of them (queued, running,
+    failed with Slurm's reason), over what their directories say."""
+    states = [(live or {}).get(u.name) or state(u) for u in units]
     rows = [("cell", "state", "detail")] + [(u.name, st, detail[:100]) for u, (st, detail) in zip(units, states, strict=True)]
     width = [max(len(r[i]) for r in rows) for i in range(2)]
     lines = [f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]}".rstrip() for r in rows]

@@ -27,6 +27,7 @@ class LaunchOptions:
     gpus_per_cell: int | None = None    # local: CUDA_VISIBLE_DEVICES per cell; slurm: GPUs per node
     fail_fast: bool = False
     cluster: str | None = None          # slurm: submitit cluster (slurm, or local for testing)
+    cancel_on_exit: bool = False        # slurm: Ctrl-C cancels the jobs still queued or running
     slurm: dict = dataclasses.field(default_factory=dict)  # overrides of sweep.slurm from flags
 
 

@@ -250,7 +250,9 @@ def test_slurm_settings_from_recipe_and_flags(tmp_path):
     assert params["slurm_partition"] == "gpu" and params["timeout_min"] == 30 and params["gpus_per_node"] == 4
     assert params["slurm_account"] == "lab" and params["slurm_setup"] == ["module load cuda"]
     assert params["slurm_additional_parameters"] == {"exclusive": True, "constraint": "h100"}
-    assert params["slurm_mem"] == "64G" and params["cpus_per_task"] == 8 and "slurm_qos" not in params
+    # a mixture-only recipe runs on CPUs: the open resources get the CPU defaults
+    assert params["slurm_mem"] == "8G" and params["cpus_per_task"] == 4 and "slurm_qos" not in params
+    assert params["slurm_signal_delay_s"] == 90
 
 
 def test_slurm_launcher_through_submitits_local_executor(tmp_path, monkeypatch, capsys):
@@ -260,7 +262,7 @@ def test_slurm_launcher_through_submitits_local_executor(tmp_path, monkeypatch, 
     assert _status(out) == {"general_fraction=0,budget=60": "done", "general_fraction=0,budget=5000": "failed",
                             "general_fraction=0.1,budget=60": "done", "general_fraction=0.1,budget=5000": "failed"}
     printed = capsys.readouterr().out
-    assert "[sweep] submitted 4 task(s)" in printed
+    assert "[sweep] submitted 4 cell(s) as job " in printed
     cell = out / "cells" / "general_fraction=0.1,budget=60"
     logs = sorted(p.name for p in cell.glob("slurm-*"))
     assert len(logs) == 2 and logs[0].endswith(".err") and logs[1].endswith(".out")
