@@ -22,7 +22,7 @@ program, in the same interpreter:
     the sample's own code and descriptors, then the worker's serve loop and main, whose
     variables no longer name the server (its compile cache holds reference solutions and
     other samples' programs) or the request (codemix.eval.sandbox.worker.serve); codemix's
-    modules leave sys.modules right after the fork;
+    modules are not in sys.modules (the worker dropped them before serving);
   * jumping over the tests needs a trace function (`frame.f_lineno` can only be set from a
     'line' trace event or, on 3.12+, a sys.monitoring callback). An audit hook, which a program
     cannot remove, refuses sys.settrace from any thread but the main one, refuses to replace or
@@ -142,7 +142,7 @@ def prepare_server(workdir: str, rlimits: dict[str, int], seccomp_filter, *,
     """Everything that is the same for every sample, done once in the worker so the children
     inherit it through fork instead of paying for it (a child's setup is ~0.1 ms this way):
     environment, Python's std streams and tempdir, rlimits that cannot hurt the worker itself,
-    no_new_privs and the seccomp filter (both inherited and irreversible)."""
+    no_new_privs, the seccomp filter and the trace guard (all inherited and irreversible)."""
     import tempfile
 
     os.environ.clear()
@@ -156,6 +156,7 @@ def prepare_server(workdir: str, rlimits: dict[str, int], seccomp_filter, *,
     iso.set_no_new_privs()
     if seccomp_filter is not None:
         seccomp_filter.load()
+    install_trace_guard()
 
 
 def reseed_random(seed: int | None = None) -> None:
@@ -221,9 +222,10 @@ def _lock_down(sample: Sample) -> None:
         iso.drop_capabilities()
 
 
-def _install_trace_guard():
-    """The audit hook described in the module docstring; returns the real sys.gettrace. Its
-    state is bound in this closure, not looked up in globals the program can rebind."""
+def install_trace_guard() -> None:
+    """The audit hook described in the module docstring, installed once in the worker (before
+    gc.freeze, so the children inherit it at no cost). Its state is bound in this closure, not
+    looked up in globals a program can rebind."""
     gettrace, get_ident, main_thread, watched = sys.gettrace, _thread.get_ident, _thread.get_ident(), _TRACE_EVENTS
 
     def guard(event, args):
@@ -232,7 +234,6 @@ def _install_trace_guard():
                                "sys.settrace from the main thread with no trace function installed is allowed")
 
     sys.addaudithook(guard)
-    return gettrace
 
 
 def start(sample: Sample) -> None:
@@ -243,7 +244,7 @@ def start(sample: Sample) -> None:
         _place_descriptors(sample)
         redirected = True
         _lock_down(sample)
-        gettrace = _install_trace_guard()
+        gettrace = sys.gettrace  # taken before the program runs, like os.write and os._exit below
         nonce = os.urandom(NONCE_HEX // 2).hex().encode()
         sealed = [nonce]
         os.write(RESULT_FD, READY_MARK + nonce)  # last step: a setup failure cannot follow it

@@ -75,8 +75,9 @@ def set_import_path(sys_path: list[str]) -> None:
 
 
 class _DeferredPthCode:
-    """Last finder on sys.meta_path: the first import that no other finder satisfies runs the
-    site directories' .pth files as `site` would (site.addsitedir) and is tried once more.
+    """Last finder on sys.meta_path: the first top-level import that no other finder satisfies
+    runs the site directories' .pth files as `site` would (site.addsitedir) and is tried once
+    more.
 
     `site` at start-up would run them for every sample: in the pyenv interpreter here they import
     certifi, pathlib, zipfile and importlib.resources, 4.3 MB of memory and 67 mappings that every
@@ -89,6 +90,10 @@ class _DeferredPthCode:
     def find_spec(self, name, path=None, target=None):
         import site
 
+        if path is not None:
+            # A submodule: packages probe for optional ones (numpy does) and .pth hooks map
+            # top-level names, so only a top-level miss is worth the .pth code (~5-10 ms).
+            return None
         if self in sys.meta_path:
             sys.meta_path.remove(self)
         for d in self.site_dirs:
@@ -183,7 +188,6 @@ class Server:
         # namespace's mqueue file system could be mounted (mqueue_dir).
         self.ipc_cleanup = layers.get("ipc-namespace") == "used"
         self.mqueue_dir: str | None = None
-        self.own_modules: dict[str, object] = {}
         self.scratch = ""
         self.workdir = ""
         self.own_scratch = False
@@ -247,7 +251,6 @@ class Server:
         L["no-new-privs"] = "used"
         L["process-group"] = "used"
         self.fork = iso.fast_fork()
-        self.own_modules = {n: m for n, m in sys.modules.items() if n == "codemix" or n.startswith("codemix.")}
         self._self_test()
 
     def _setup_filesystem(self) -> None:
@@ -330,14 +333,6 @@ class Server:
                               cpu_seconds=int(timeout) + 1, processes=int(self.cfg["rlimits"]["nproc"]),
                               uid=self.uid, gid=self.gid, drop_caps=self.drop_caps)
         return _Launch(sample, timeout, out_r, res_r, data_r, data_bytes)
-
-    def forget_modules(self) -> None:
-        """In the child, right after the fork: codemix's modules leave sys.modules, so a program
-        importing codemix gets the installed package afresh (or an ImportError), never the
-        worker's module objects. `own_modules` keeps them referenced: freeing them would copy
-        pages shared with the worker."""
-        for name in self.own_modules:
-            sys.modules.pop(name, None)
 
     def finish(self, launched: _Launch, pid: int) -> dict:
         """Wait for the child, clean up after it, and give the answer for the harness."""
@@ -529,6 +524,11 @@ def _start(cfg: dict, request_fd: int, response_fd: int) -> Server:
     # here, where every sample's fork would copy what it loads.
     if cfg.get("site_dirs"):
         sys.meta_path.append(_DeferredPthCode(cfg["site_dirs"]))
+    # codemix's modules leave sys.modules here, once (the worker imports nothing more): a program
+    # importing codemix gets the installed package afresh or an ImportError, never the worker's
+    # module objects (their functions keep their globals alive).
+    for name in [n for n in sys.modules if n == "codemix" or n.startswith("codemix.")]:
+        del sys.modules[name]
     send(response_fd, {"layers": layers, "pid": os.getpid()})
     return server
 
@@ -552,7 +552,6 @@ def serve(box: list, request_fd: int, response_fd: int) -> None:
         pid = fork()
         if pid == 0:
             try:
-                server.forget_modules()
                 held = [server]
                 del server, request
                 (held.pop(), child.start(launched.sample))  # child.start never returns
