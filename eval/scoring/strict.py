@@ -18,7 +18,7 @@ apart from 1. Anything else (another subclass, numpy scalars, an object of the s
 reported by its type and fails the check that uses it.
 
 Records, one JSON line per call, in call order, then {"end": N}:
-    {"ok": value}  {"raised": "ValueError", "message": "..."}  {"unencodable": "type", "at": "[0]"}
+    {"ok": value}  {"raised": "builtins.ValueError", "message": "..."}  {"unencodable": "module.Type", "at": "[0]"}
 """
 
 from __future__ import annotations
@@ -29,8 +29,14 @@ import functools
 import json
 import math
 
-from codemix.eval.benchmarks.calls import (CHECK_FUNCTIONS, CHECK_MATH_FUNCTIONS, OUT, AssertPlan, ReferencePlan,
-                                           plan_calls)
+from codemix.eval.benchmarks.calls import (
+    CHECK_FUNCTIONS,
+    CHECK_MATH_FUNCTIONS,
+    OUT,
+    AssertPlan,
+    ReferencePlan,
+    plan_calls,
+)
 from codemix.eval.sandbox.executor import Executor, Job, RunResult
 
 DATA_FD = 4
@@ -282,7 +288,7 @@ def judge_reference(plan: ReferencePlan, expected: list, data: bytes, sandbox: t
     compares (eval/benchmarks/plus.py); the first mismatch decides."""
     records, ended, problem = decode_records(data)
     inputs = json.loads(plan.inputs_json)
-    for i, (args, exp) in enumerate(zip(inputs, expected)):
+    for i, (args, exp) in enumerate(zip(inputs, expected, strict=True)):
         if i >= len(records):
             return _missing(i, sandbox, problem)
         where = f"input #{i} {json.dumps(args)[:200]}"
@@ -319,7 +325,7 @@ def _is_floats(x) -> bool:
 def _close(out, exp, atol: float) -> bool:
     if isinstance(exp, (list, tuple)):
         return (isinstance(out, (list, tuple)) and len(out) == len(exp)
-                and all(_close(o, e, atol) for o, e in zip(out, exp)))
+                and all(_close(o, e, atol) for o, e in zip(out, exp, strict=True)))
     try:
         return abs(out - exp) <= atol + 1e-7 * abs(exp) or (math.isnan(out) and math.isnan(exp))
     except TypeError:

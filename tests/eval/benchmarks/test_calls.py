@@ -5,6 +5,7 @@ import gzip
 import json
 
 import pytest
+
 from codemix.eval.benchmarks import Problem, load_problems
 from codemix.eval.benchmarks.calls import AssertPlan, ReferencePlan, plan_calls
 

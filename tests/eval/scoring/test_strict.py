@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from codemix.eval.benchmarks.calls import AssertPlan, Check
 from codemix.eval.scoring.strict import (
     MAX_DEPTH,
@@ -52,7 +53,7 @@ def same(a, b) -> bool:
     if isinstance(a, float):
         return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
     if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):
         return list(a) == list(b) and all(same(a[k], b[k]) and same(k, next(j for j in b if j == k)) for k in a)
     return a == b
@@ -64,7 +65,7 @@ def test_results_come_back_as_the_exact_builtins_they_were():
     solution += f"\nNAMES = {names!r}\ndef f(i):\n    return VALUES[NAMES[i]]\n"
     records, ended, problem = decode_records(run_driver(plan_of([f"f({i})" for i in range(len(names))]), solution))
     assert ended and not problem
-    got = {name: r["ok"] for name, r in zip(names, records)}
+    got = {name: r["ok"] for name, r in zip(names, records, strict=True)}
     assert [n for n in names if not same(got[n], VALUES[n])] == []
     # what the comparison relies on: True stays apart from 1, a tuple from a list
     assert got["true"] is True and type(got["one"]) is int and type(got["tuple"]) is tuple
@@ -419,3 +420,76 @@ def test_evalplus_strict_agrees_with_in_process(executor, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "strict" / "results.jsonl").read_text().splitlines()]
     base_only = next(r for r in rows if r["task_id"] == "HumanEval/2" and r["sample_index"] == 2)
     assert base_only["error"].startswith("input #2 [123.456]: got ")
+
+
+# ------------------------------------------------------------------ exposed: recipe key, flags, resume
+
+@pytest.mark.usefixtures("private_cache")
+def test_switching_the_mode_never_reuses_verdicts(executor, humaneval_problems, tmp_path):
+    from codemix.eval.scoring import score_samples
+
+    tasks = ["HumanEval/0", "HumanEval/1"]
+    samples = _canonical_samples(tmp_path / "samples.jsonl", [humaneval_problems[t] for t in tasks])
+    runs = [score_samples("humaneval", samples, out_dir=tmp_path / "out", executor=executor, timeout=5.0,
+                          show_table=False, verdicts=mode)["timing"]
+            for mode in ("in-process", "strict", "strict", "in-process")]
+    assert [(t["executed"], t["resumed"]) for t in runs] == [(2, 0), (2, 0), (0, 2), (2, 0)]
+
+
+def test_unknown_modes_are_errors_naming_the_key(tmp_path, capsys):
+    from pydantic import ValidationError
+
+    from codemix.core.errors import CodemixError
+    from codemix.eval.config import EvalConfig
+    from codemix.eval.scoring import score_samples
+    from codemix.recipes.cli import main
+
+    assert EvalConfig().verdicts == "in-process" and EvalConfig(verdicts="strict").verdicts == "strict"
+    with pytest.raises(ValidationError, match="verdicts"):
+        EvalConfig(verdicts="strictly")
+    with pytest.raises(CodemixError, match="verdicts: unknown mode 'strictly'; choose one of in-process, strict"):
+        score_samples("humaneval", tmp_path / "none.jsonl", out_dir=tmp_path / "o", verdicts="strictly")
+    for command in (["score", "--benchmark", "humaneval", "--samples", str(tmp_path / "s.jsonl")], ["eval", "gpt2"]):
+        with pytest.raises(SystemExit) as exit_:
+            main([*command, "--verdicts", "strictly"])
+        assert exit_.value.code == 2
+        assert "argument --verdicts: invalid choice: 'strictly' (choose from 'in-process', 'strict')" in capsys.readouterr().err
+
+
+def test_the_flag_means_the_same_in_score_and_eval():
+    import argparse
+
+    from codemix.eval.config import EvalConfig
+    from codemix.eval.scoring.strict import VERDICT_MODES
+    from codemix.recipes.cli import eval as eval_command
+    from codemix.recipes.cli import score as score_command
+    from codemix.recipes.cli.eval_flags import VERDICT_MODES as FLAG_MODES
+
+    actions = []
+    for command in (score_command, eval_command):
+        parser = argparse.ArgumentParser()
+        command.register(parser)
+        actions.append(next(a for a in parser._actions if "--verdicts" in a.option_strings))
+    assert actions[0].choices == actions[1].choices == FLAG_MODES == VERDICT_MODES
+    assert actions[0].help == actions[1].help and actions[0].default is None
+    assert EvalConfig.model_fields["verdicts"].annotation.__args__ == VERDICT_MODES
+
+
+@pytest.mark.usefixtures("private_cache")
+def test_codemix_eval_scores_in_the_mode_asked_and_rescores_when_it_changes(tmp_path, monkeypatch, capsys):
+    from codemix.finetune.tokenizer import build_tokenizer
+    from codemix.recipes.cli import main
+    from helpers.generation import tiny_llama
+
+    monkeypatch.chdir(tmp_path)
+    model = tmp_path / "tiny"
+    tokenizer = build_tokenizer("byte")
+    tiny_llama(tokenizer).save_pretrained(model)
+    tokenizer.save_pretrained(model)
+    argv = ["eval", str(model), "--benchmark", "humaneval", "--limit", "2", "--max-new-tokens", "4", "--out", "ev"]
+    assert main([*argv, "--verdicts", "strict"]) == 0
+    results = json.loads((tmp_path / "ev" / "humaneval" / "results.json").read_text())
+    assert results["verdict_mode"] == "strict" and results["strict"]["strict_tasks"] == 2
+    assert main(argv) == 0  # the default mode: other inputs, scored again
+    assert "up to date" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "ev" / "humaneval" / "results.json").read_text())["verdict_mode"] == "in-process"
