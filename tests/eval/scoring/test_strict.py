@@ -12,13 +12,8 @@ from pathlib import Path
 import pytest
 
 from codemix.eval.benchmarks.calls import AssertPlan, Check
-from codemix.eval.scoring.strict import (
-    MAX_DEPTH,
-    decode_records,
-    driver_program,
-    judge_asserts,
-    plus_equal,
-)
+from codemix.eval.scoring.strict import decode_records, judge_asserts, plus_equal
+from codemix.eval.scoring.strict_driver import MAX_DEPTH, driver_program
 
 VALUES = {
     "tuple": (1, 2), "list of tuple": [1, (2,)], "true": True, "one": 1, "float one": 1.0, "minus zero": -0.0,
@@ -357,15 +352,15 @@ def test_strict_agrees_on_real_model_samples(executor, data_file, samples, tmp_p
 def test_the_driver_runs_from_source_in_another_interpreter(monkeypatch):
     """The driver travels compiled (marshal) for this interpreter; any other one compiles the
     source it carries too: both give the same records."""
-    import codemix.eval.scoring.strict as strict
+    import codemix.eval.scoring.strict_driver as strict_driver
 
     plan = plan_of(["f(1)", "f(2)"])
     solution = "def f(x):\n    return (x, [x * 0.5])\n"
     compiled = run_driver(plan, solution)
     assert "marshal" in driver_program(plan, solution)
     version = f"{tuple(sys.version_info[:2])}"
-    other = strict._driver_prelude().replace(version, "(2, 7)")
-    monkeypatch.setattr(strict, "_driver_prelude", lambda: other)
+    other = strict_driver.driver_prelude().replace(version, "(2, 7)")
+    monkeypatch.setattr(strict_driver, "driver_prelude", lambda: other)
     expected = _data({"ok": {"tuple": [1, [0.5]]}}, {"ok": {"tuple": [2, [1.0]]}}, {"end": 2})
     assert run_driver(plan, solution) == compiled == expected
 
