@@ -213,6 +213,8 @@ _libc.shmctl.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
 _libc.msgctl.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
 _libc.semctl.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
 _ipc_info = (ctypes.c_int * 16)()  # large enough for struct shm_info, msginfo and seminfo
+_IPC_QUERIES = ((_libc.shmctl, (0, SHM_INFO, _ipc_info), 0), (_libc.msgctl, (0, MSG_INFO, _ipc_info), 0),
+                (_libc.semctl, (0, 0, SEM_INFO, _ipc_info), 7))
 
 
 def _system_v_objects() -> int:
@@ -220,10 +222,8 @@ def _system_v_objects() -> int:
     the three /proc/sysvipc tables takes ~25 us): shm_info.used_ids, msginfo.msgpool (queues
     in use) and seminfo.semusz (sets in use)."""
     count = 0
-    for call, index in ((lambda: _libc.shmctl(0, SHM_INFO, _ipc_info), 0),
-                        (lambda: _libc.msgctl(0, MSG_INFO, _ipc_info), 0),
-                        (lambda: _libc.semctl(0, 0, SEM_INFO, _ipc_info), 7)):
-        count += _ipc_info[index] if call() >= 0 else 1  # a failed query: look at the tables
+    for call, args, index in _IPC_QUERIES:
+        count += _ipc_info[index] if call(*args) >= 0 else 1  # a failed query: look at the tables
     return count
 
 
