@@ -69,8 +69,40 @@ def decode_records(data: bytes) -> tuple[list[dict], bool, str]:
     return records, False, ""
 
 
+class SampleOrderSet(set):
+    """A set that iterates (and prints) in the order the sample's process did, under the sample's
+    hash seed: a check that makes a sequence of it (`tuple(...)`, `list(...)`, `str(...)`, `sum`)
+    sees what the in-process test saw, whatever this process's own hash seed (strings hash
+    differently in every process that does not fix PYTHONHASHSEED)."""
+
+    def __init__(self, items=()):
+        super().__init__(items)
+        self.order = list(dict.fromkeys(items))  # what set() kept, in the sample's order
+
+    def __iter__(self):
+        return iter(self.order)
+
+    def __repr__(self):
+        return "{" + ", ".join(map(repr, self.order)) + "}" if self.order else "set()"
+
+
+class SampleOrderFrozenset(frozenset):
+    """SampleOrderSet's frozen twin."""
+
+    def __new__(cls, items=()):
+        made = super().__new__(cls, items)
+        made.order = list(dict.fromkeys(items))
+        return made
+
+    def __iter__(self):
+        return iter(self.order)
+
+    def __repr__(self):
+        return "frozenset({" + ", ".join(map(repr, self.order)) + "})" if self.order else "frozenset()"
+
+
 def decode_value(x, depth: int):
-    """A value the driver encoded, as the exact builtins it was."""
+    """A value the driver encoded, as the builtins it was (sets iterate in the sample's order)."""
     if depth > MAX_DEPTH:
         raise Malformed(f"nested deeper than {MAX_DEPTH}")
     if x is None or isinstance(x, (bool, int, float, str)):
@@ -92,9 +124,9 @@ def decode_value(x, depth: int):
     if tag == "tuple":
         return tuple(items)
     if tag == "set":
-        return set(items)
+        return SampleOrderSet(items)
     if tag == "frozenset":
-        return frozenset(items)
+        return SampleOrderFrozenset(items)
     if tag == "complex" and len(items) == 2 and all(type(v) is float for v in items):
         return complex(*items)
     if tag == "dict" and all(isinstance(p, list) and len(p) == 2 for p in items):

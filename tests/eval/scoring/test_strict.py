@@ -132,6 +132,19 @@ def test_checks_are_the_tests_own_semantics():
     assert judge_asserts(plan, _data({"ok": {"tuple": [5, 4, 4]}}, {"end": 1}), PASSED) == PASSED
 
 
+def test_sets_iterate_in_the_samples_order_whatever_the_harness_hash_seed():
+    """The sample's process iterated these sets in this order (under its hash seed); tuple(),
+    str() and iteration in a check see that order, as the in-process test did."""
+    order = ["b", "a", "c", "aa", "bb", "cc", "x1", "x2"]
+    printed = "frozenset({" + ", ".join(map(repr, order)) + "})"
+    plan = plan_of(["f()", "f()"], [f"tuple(_cm_out(0)) == {tuple(order)!r}", f"str(_cm_out(1)) == {printed!r}",
+                                    f"_cm_out(1) == frozenset({set(order)!r})"])
+    data = _data({"ok": {"set": order}}, {"ok": {"frozenset": order}}, {"end": 2})
+    assert judge_asserts(plan, data, PASSED) == PASSED
+    reordered = _data({"ok": {"set": order[::-1]}}, {"ok": {"frozenset": order}}, {"end": 2})
+    assert judge_asserts(plan, reordered, PASSED)[0] == "failed"
+
+
 def test_the_first_failing_assert_decides_as_in_the_original():
     plan = plan_of(["f(1)", "f(2)"], ["_cm_out(0) == 1", "_cm_out(1) == 2"])
     raised = {"raised": "builtins.ZeroDivisionError", "message": "division by zero"}
