@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from codemix.core.errors import CodemixError
+
 FORMATS = ("alpaca", "sharegpt", "messages", "prompt_completion", "oss_instruct", "instances", "auto")
 DOMAINS = ("code", "general")
 
@@ -129,8 +131,15 @@ class DiversityConfig(_Strict):
     map: bool = Field(True, description="Also draw the 2-D map of the instruction embeddings (diversity_map.png).")
 
 
+class TokensConfig(_Strict):
+    tokenizer: str | None = Field(None, description="What counts tokens: byte (UTF-8 bytes, offline), or a tokenizer id / local directory that transformers loads. Default: the tokenizer the recipe trains with (byte, or the pretrained model's; a bpe tokenizer is trained on the mixture itself, so it must be named here).")
+    over: Literal["prompt_completion", "completion"] = Field("prompt_completion", description="Count the tokens of the prompt and completion, or of the completion only (what a completion-only loss trains on).")
+
+
 class MixConfig(_Strict):
-    budget: int | None = Field(None, gt=0, description="Total rows in the mixture (with general_fraction or share; implied by per-source counts).")
+    budget: int | None = Field(None, gt=0, description="Total rows (unit: rows) or tokens (unit: tokens) in the mixture (with general_fraction or share; implied by per-source counts).")
+    unit: Literal["rows", "tokens"] = Field("rows", description="What budget, general_fraction, share and count measure: rows, or tokens (counted as set in `tokens`; whole rows are drawn until each source's token quota is met, overshooting it by less than one row).")
+    tokens: TokensConfig = Field(default_factory=TokensConfig, description="How tokens are counted (for unit: tokens, and for the token counts the manifest records whatever the unit).")
     general_fraction: float | None = Field(None, description="Fraction in [0, 1] of the budget drawn from `domain: general` sources; the rest from `code`.")
     sources: list[SourceConfig] = Field(min_length=1, description="The instruction datasets to draw from.")
     decontaminate: DecontamConfig = Field(default_factory=DecontamConfig, description="Benchmark decontamination.")
@@ -208,16 +217,35 @@ class MixConfig(_Strict):
     def rows_fingerprint(self) -> dict:
         """The settings that decide which rows the mixture holds (what `inputs_hash` covers).
 
-        Diversity settings only describe the rows; near-dedup settings matter only with
+        Diversity settings only describe the rows, and so do token settings with unit: rows; near-dedup settings matter only with
         `dedup: near`, and near decontamination only when set. Leaving them out when they cannot
         change the rows keeps the hashes of mixtures built before these options existed."""
         d = self.model_dump(mode="json")
         d.pop("diversity")
+        if self.unit == "rows":  # tokens are then only counted, not used to choose rows
+            d.pop("unit")
+            d.pop("tokens")
         if self.dedup != "near":
             d.pop("near_dedup")
         if self.decontaminate.near is None:
             d["decontaminate"].pop("near")
         return d
+
+    def fill_tokenizer(self, train_tokenizer: str | None) -> None:
+        """Count tokens with the training tokenizer (`byte`, a model id, or None when it cannot
+        count before the mixture exists: bpe, or no train section) unless one is named."""
+        if self.tokens.tokenizer is None and train_tokenizer is not None:
+            self.tokens.tokenizer = train_tokenizer
+
+    def counting_tokenizer(self) -> str:
+        """The tokenizer that counts this mixture's tokens. With unit: rows and none named or
+        known from training, bytes: the manifest still records a token count, named as bytes."""
+        if self.tokens.tokenizer is not None:
+            return self.tokens.tokenizer
+        if self.unit == "tokens":
+            raise CodemixError("mix.unit is tokens but no tokenizer counts them: set mix.tokens.tokenizer (byte, or a "
+                               "tokenizer id or directory); a bpe training tokenizer is trained on the mixture itself")
+        return "byte"
 
     @property
     def style(self) -> str:

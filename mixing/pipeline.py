@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from codemix.mixing import cleaning, decontam, formats, neardup, quotas, sources, writer
+from codemix.mixing import cleaning, decontam, formats, neardup, quotas, sources, tokens, writer
 from codemix.core.artifacts import (
     announce_replacement,
     atomic_path,
@@ -151,18 +151,24 @@ def _flag_near_copies(found: cleaning.Cleaning, index: decontam.BenchmarkIndex, 
 
 def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixConfig, seed: int,
                 index: decontam.BenchmarkIndex | None, taken: np.ndarray,
-                near_taken: neardup.NearDupIndex | None = None) -> SourceResult:
+                near_taken: neardup.NearDupIndex | None, counter: tokens.TokenCounter) -> SourceResult:
     where = sources.where(src)
     report: dict[str, Any] = {"name": src.name, "domain": src.domain, "path": src.path, "kind": ref.kind,
                               "requested": quota}
     rng = np.random.default_rng(derive_seed(seed, "source", src.name))
     if quota == 0:
-        report.update(available=None, realised=0, dropped=0, upsampled=0, shrunk=False, note="quota 0: not loaded")
+        report.update(available=None, realised=0, realised_tokens=0, dropped=0, upsampled=0, shrunk=False, note="quota 0: not loaded")
         none = np.zeros(0, np.int64)
         return SourceResult([], none, none, np.zeros(0, np.uint64), report, {}, [])
     # Built-in generators are unlimited: make the quota plus a 10% margin for removed rows and
     # double it (same seed, so the first rows stay the same) until enough rows survive.
+    by_tokens = mix.unit == "tokens"
     generate = quota + max(100, quota // 10) if ref.kind == "builtin" else 0
+    if by_tokens and ref.kind == "builtin":
+        # A first guess of rows for a token quota (generated rows run ~50-300 bytes); the loop
+        # below rescales it by the tokens the guess yielded.
+        generate = max(100, quota // 64)
+    lengths = np.zeros(0, np.int64)
     for _attempt in range(5):
         t0 = time.perf_counter()
         table, provenance = sources.load(src, ref, builtin_rows=generate, seed=derive_seed(seed, "builtin", src.name) & 0x7FFFFFFF)
@@ -184,12 +190,20 @@ def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixC
         order = np.arange(pool) if ref.kind == "builtin" else rng.permutation(pool)
         near = (sig, params, near_taken) if params is not None else None
         ok, eligible, near_dups = _eligible(order, found, taken, near)
-        if ref.kind != "builtin" or len(eligible) >= quota:
+        if by_tokens:
+            lengths = counter.count_until(norm.table, eligible, quota)
+        have = int(lengths.sum()) if by_tokens else len(eligible)
+        if ref.kind != "builtin" or have >= quota:
             break
-        generate *= 2
+        # Same seed: the rows generated so far stay the first rows of the longer stream.
+        generate = max(2 * generate, int(generate * 1.1 * quota / max(have, 1)) + 100) if by_tokens else 2 * generate
     describe = f"{where}: {norm.records} rows, {norm.empty} empty, {len(found.flagged)} contaminated, " \
                f"{len(ok) - len(eligible)} duplicates"
-    positions, repeats = quotas.select(eligible, quota, mix.on_shortage, rng, describe)
+    if by_tokens:
+        positions, repeats = quotas.select_tokens(eligible, lengths, quota, mix.on_shortage, rng, describe)
+    else:
+        positions, repeats = quotas.select(eligible, quota, mix.on_shortage, rng, describe)
+    realised_tokens = _selected_tokens(counter, norm.table, positions, eligible[:len(lengths)], lengths)
     batches = norm.table.to_batches()
     hashes = found.row_hashes[positions[repeats == 0]] if found.row_hashes is not None else np.zeros(0, np.uint64)
     chosen_sigs = sig[positions[repeats == 0]] if params is not None else None
@@ -200,8 +214,11 @@ def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixC
     report.update(format=norm.format, **provenance, records=norm.records, rows=norm.candidates, empty=norm.empty,
                   contaminated=len(found.flagged), duplicates=len(ok) - len(eligible), near_duplicates=near_dups,
                   available=len(eligible),
-                  realised=len(positions), dropped=norm.empty + len(found.flagged) + len(ok) - len(eligible),
-                  upsampled=int((repeats > 0).sum()), shrunk=len(positions) < quota, timings_s=timings)
+                  realised=len(positions), realised_tokens=realised_tokens, dropped=norm.empty + len(found.flagged) + len(ok) - len(eligible),
+                  upsampled=int((repeats > 0).sum()),
+                  shrunk=(realised_tokens if by_tokens else len(positions)) < quota, timings_s=timings)
+    if by_tokens and not report["shrunk"]:
+        report["overshoot_tokens"] = realised_tokens - quota  # < the last drawn row's tokens
     if ref.kind == "builtin":
         report["unlimited"] = True
     removed: dict[str, list[str]] = {}
@@ -215,6 +232,22 @@ def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixC
                              "task": index.tasks[int(found.task[i])],
                              "reason": decontam.REASON_NAMES[int(found.reason[i])]})
     return SourceResult(batches, positions, repeats, hashes, report, removed, examples, chosen_sigs)
+
+
+def _selected_tokens(counter: tokens.TokenCounter, table: pa.Table, positions: np.ndarray,
+                     counted_rows: np.ndarray, counted: np.ndarray) -> int:
+    """Tokens of the selected rows, repeats included; rows counted while drawing are not
+    counted again (a model tokenizer takes ~5 us a row)."""
+    if not len(positions):
+        return 0
+    rows, copies = np.unique(positions, return_counts=True)
+    known = np.full(table.num_rows, -1, np.int64)
+    known[counted_rows] = counted
+    lengths = known[rows]
+    missing = lengths < 0
+    if missing.any():
+        lengths[missing] = counter.count(table, rows[missing])
+    return int((lengths * copies).sum())
 
 
 # ---------------------------------------------------------------- the stage
@@ -277,6 +310,7 @@ def _remove_leftovers(out_dir: Path) -> None:
 def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: dict, recipe_hash: str,
            inputs_hash: str, fp: dict[str, Any], refs: dict[str, sources.SourceRef], t0: float) -> dict:
     wanted = quotas.allocate(mix)
+    counter = tokens.TokenCounter.load(mix.counting_tokenizer(), mix.tokens.over)  # before any source loads
     cfg = mix.decontaminate
     index = decontam.build_index(cfg) if cfg.enabled and cfg.benchmarks else None
     taken = np.zeros(0, np.uint64)
@@ -284,7 +318,7 @@ def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: di
     near_taken = neardup.NearDupIndex(params) if params is not None else None
     results: list[SourceResult] = []
     for src in progress(mix.sources, desc="loading sources", unit="source"):
-        res = _mix_source(src, refs[src.name], wanted[src.name], mix, seed, index, taken, near_taken)
+        res = _mix_source(src, refs[src.name], wanted[src.name], mix, seed, index, taken, near_taken, counter)
         res.report["fingerprint"] = fp["sources"][src.name]  # file sha256 / Hub revision / generator code
         taken = np.sort(np.concatenate([taken, res.hashes]))
         if near_taken is not None and res.signatures is not None:
@@ -308,10 +342,11 @@ def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: di
     manifest = {
         "stage": "mix", "inputs_hash": inputs_hash, "recipe_hash": recipe_hash, "recipe": recipe, "seed": seed,
         "data_file": data_path.name, "format": mix.output_format, "content_hash": content_hash,
-        "rows": len(mixture), "budget": sum(wanted.values()), "style": mix.style,
+        "rows": len(mixture), "budget": sum(wanted.values()), "unit": mix.unit, "style": mix.style,
         "on_shortage": mix.on_shortage,
         "sources": [r.report for r in results],
         "domains": {d: sum(r.report["realised"] for r in results if r.report["domain"] == d) for d in ("code", "general")},
+        "tokens": _tokens_report(counter, results),
         "decontamination": _decontam_report(cfg, index, results),
         "dedup": _dedup_report(mix, params, results),
         "benchmark_files": fp["benchmarks"],
@@ -343,6 +378,24 @@ def _diversity(mix: MixConfig, seed: int, out_dir: Path, table: pa.Table, conten
     block.update(key=_diversity_key(mix, seed, content_hash), content_hash=content_hash)
     atomic_write_json(out_dir / diversity.JSON_NAME, block)
     return block
+
+
+def _tokens_report(counter: tokens.TokenCounter, results: list[SourceResult]) -> dict[str, Any]:
+    """Rows and tokens per source and domain, with each one's share of the mixture in both."""
+    reports = [r.report for r in results]
+    rows = sum(r["realised"] for r in reports)
+    total = sum(r["realised_tokens"] for r in reports)
+    share = lambda part, whole: round(part / whole, 6) if whole else 0.0  # noqa: E731
+
+    def entry(members: list[dict[str, Any]]) -> dict[str, Any]:
+        n, t = sum(r["realised"] for r in members), sum(r["realised_tokens"] for r in members)
+        return {"rows": n, "tokens": t, "row_share": share(n, rows), "token_share": share(t, total),
+                "tokens_per_row": round(t / n, 2) if n else None}
+
+    domains = sorted({r["domain"] for r in reports})
+    return {**counter.describe(), "total": total,
+            "by_source": {r["name"]: entry([r]) for r in reports},
+            "by_domain": {d: entry([r for r in reports if r["domain"] == d]) for d in domains}}
 
 
 def _dedup_report(mix: MixConfig, params: neardup.LSHParams | None, results: list[SourceResult]) -> dict[str, Any]:

@@ -83,3 +83,38 @@ def select(eligible: np.ndarray, quota: int, policy: str, rng: np.random.Generat
         positions.append(eligible[np.sort(rng.choice(available, size=rest, replace=False))])
         repeats.append(np.full(rest, whole, np.int64))
     return np.concatenate(positions), np.concatenate(repeats)
+
+
+def select_tokens(eligible: np.ndarray, lengths: np.ndarray, quota: int, policy: str,
+                  rng: np.random.Generator, describe: str) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, repeat number) of whole rows from `eligible` whose tokens reach `quota`.
+
+    `lengths[i]` is the token count of `eligible[i]` (it may cover only a prefix of `eligible`
+    when that prefix already reaches the quota). Rows are taken in sampling order until their sum
+    first reaches the quota, so the sum overshoots it by less than the last row's length. Too few
+    tokens: `error` raises, `shrink` takes all, `upsample` repeats every row `quota // available`
+    times and fills the rest with rows of a seeded permutation, again until the quota is met."""
+    if quota <= 0:
+        return eligible[:0], np.zeros(0, np.int64)
+    sums = np.cumsum(lengths)
+    available = int(sums[-1]) if len(sums) else 0
+    if available >= quota:
+        k = int(np.searchsorted(sums, quota)) + 1  # the first prefix whose sum is >= quota
+        return eligible[:k], np.zeros(k, np.int64)
+    if len(lengths) != len(eligible):
+        raise ValueError("lengths must cover every eligible row when they fall short of the quota")
+    if policy == "error" or (policy == "upsample" and available == 0):
+        hint = "no tokens left to repeat; " if policy == "upsample" else ""
+        raise CodemixError(f"{describe}: quota is {quota} tokens but only {available} are available "
+                           f"({len(eligible)} rows); {hint}lower the budget or set mix.on_shortage to upsample or shrink")
+    if policy == "shrink":
+        return eligible, np.zeros(len(eligible), np.int64)
+    whole, rest = divmod(quota, available)
+    positions = [np.tile(eligible, whole)]
+    repeats = [np.repeat(np.arange(whole, dtype=np.int64), len(eligible))]
+    if rest:
+        perm = rng.permutation(len(eligible))
+        k = int(np.searchsorted(np.cumsum(lengths[perm]), rest)) + 1
+        positions.append(eligible[perm[:k]])
+        repeats.append(np.full(k, whole, np.int64))
+    return np.concatenate(positions), np.concatenate(repeats)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-SOURCE_COLUMNS = ("source", "domain", "available", "requested", "realised", "dropped")
+SOURCE_COLUMNS = ("source", "domain", "available", "requested", "realised", "tokens", "row %", "token %", "dropped")
 
 
 def format_table(headers: tuple[str, ...] | list[str], rows: list[list[Any]]) -> str:
@@ -22,29 +22,41 @@ def format_table(headers: tuple[str, ...] | list[str], rows: list[list[Any]]) ->
 
 
 def _is_num(s: str) -> bool:
-    return s.replace(",", "").replace("+", "").isdigit()
+    return s.replace(",", "").replace("+", "").replace(".", "", 1).isdigit()
 
 
 def source_table(manifest: dict[str, Any]) -> str:
+    """One line per source: rows and tokens drawn and each one's share of the mixture in both
+    (`requested` is in the mixture's unit; manifests from before token counts show blanks)."""
+    by_source = (manifest.get("tokens") or {}).get("by_source", {})
+    pct = lambda v: None if v is None else f"{100 * v:.1f}"  # noqa: E731
     rows = []
     for s in manifest["sources"]:
         available = s.get("available")
         if available is not None and s.get("unlimited"):
             available = f"{available}+"  # a generator: this many were made; more on demand
-        rows.append([s["name"], s["domain"], available, s["requested"], s["realised"], s.get("dropped", 0)])
-    rows.append(["total", "", "", sum(s["requested"] for s in manifest["sources"]), manifest["rows"],
-                 sum(s.get("dropped", 0) for s in manifest["sources"])])
-    return format_table(SOURCE_COLUMNS, rows)
+        t = by_source.get(s["name"], {})
+        rows.append([s["name"], s["domain"], available, s["requested"], s["realised"], t.get("tokens"),
+                     pct(t.get("row_share")), pct(t.get("token_share")), s.get("dropped", 0)])
+    total = (manifest.get("tokens") or {}).get("total")
+    rows.append(["total", "", "", sum(s["requested"] for s in manifest["sources"]), manifest["rows"], total,
+                 "", "", sum(s.get("dropped", 0) for s in manifest["sources"])])
+    headers = list(SOURCE_COLUMNS)
+    if manifest.get("unit") == "tokens":
+        headers[3] = "requested tokens"
+    return format_table(headers, rows)
 
 
 def notes(manifest: dict[str, Any]) -> list[str]:
     out = []
     for s in manifest["sources"]:
+        unit = manifest.get("unit", "rows")
         if s.get("shrunk"):
-            out.append(f"source '{s['name']}': only {s['realised']} of {s['requested']} rows "
+            got = s["realised_tokens"] if unit == "tokens" else s["realised"]
+            out.append(f"source '{s['name']}': only {got} of {s['requested']} {unit} "
                        "(on_shortage: shrink); the mixture is smaller than the budget")
         if s.get("upsampled"):
-            out.append(f"source '{s['name']}': {s['available']} rows for a quota of {s['requested']}; "
+            out.append(f"source '{s['name']}': {s['available']} rows for a quota of {s['requested']} {unit}; "
                        f"{s['upsampled']} rows are repeats (on_shortage: upsample)")
     return out
 

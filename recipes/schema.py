@@ -55,6 +55,11 @@ class Recipe(BaseModel):
             self.output_dir = f"runs/{self.name}"
         if self.train is not None and self.mix is None:
             raise ValueError("a train section needs a mix section (the mixture to train on)")
+        if self.mix is not None and self.train is not None:
+            # Tokens are counted with the training tokenizer unless mix.tokens names one; a bpe
+            # tokenizer is trained on the mixture, so it cannot count it (None: see MixConfig).
+            model = self.train.model
+            self.mix.fill_tokenizer({"byte": "byte", "model": model.path}.get(model.tokenizer.kind))
         return self
 
     def resolved(self) -> dict:
