@@ -13,6 +13,10 @@ namespace, as they hide home directories: a sample reads neither the tests, the 
 history, and cannot import codemix from it (a sample has no use for the harness's modules). A
 wheel installed in site-packages is left alone: that directory is the environment's.
 
+In the worker (`set_import_path`, `DeferredPthCode`): that path becomes sys.path, and the code of
+the site directories' .pth files, which `site` would have run, runs only when a sample's import
+finds nothing without it.
+
 Machine support. `probe` runs once per interpreter, in a throwaway process (the calls it makes,
 unshare and loading a seccomp filter, cannot be undone in the harness): which namespaces the
 kernel grants, whether the samples' uid switch works, whether pyseccomp imports and a filter
@@ -26,9 +30,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
-_SANDBOX_DIR = Path(__file__).resolve().parent
+# os.path, not pathlib: the workers import this module, and every module they hold is copied
+# into each sample's fork.
+_SANDBOX_DIR = os.path.dirname(os.path.realpath(__file__))
 # Accepting weaker isolation from the environment too, so that every process of a run (sweep
 # cells, cluster jobs) inherits the choice made on the command line.
 ALLOW_WEAKER_ENV = "CODEMIX_ALLOW_WEAKER_ISOLATION"
@@ -43,8 +48,8 @@ _PROBE_TIMEOUT_S = 60.0
 def package_dirs() -> tuple[tuple[str, str], ...]:
     """(module name, directory) of codemix, codemix.eval and codemix.eval.sandbox: the workers and
     the probe import their modules by location (see `bootstrap`)."""
-    return (("codemix", str(Path(sys.modules["codemix"].__file__).resolve().parent)),
-            ("codemix.eval", str(_SANDBOX_DIR.parent)), ("codemix.eval.sandbox", str(_SANDBOX_DIR)))
+    return (("codemix", os.path.dirname(os.path.realpath(sys.modules["codemix"].__file__))),
+            ("codemix.eval", os.path.dirname(_SANDBOX_DIR)), ("codemix.eval.sandbox", _SANDBOX_DIR))
 
 
 def bootstrap(module: str, function: str) -> str:
@@ -66,7 +71,7 @@ def source_tree() -> str | None:
     folders sit side by side (codemix/, eval/, ...) and are mapped under `codemix`; in a wheel
     codemix/eval/ is inside codemix/."""
     codemix_dir = dict(package_dirs())["codemix"]
-    eval_dir = str(_SANDBOX_DIR.parent)
+    eval_dir = os.path.dirname(_SANDBOX_DIR)
     if _is_under(eval_dir, codemix_dir):
         return None
     root = os.path.dirname(codemix_dir)
@@ -207,6 +212,55 @@ def probe_main() -> int:
     path = samples_import_path()
     print(json.dumps({"layers": layers, "sys_path": path, "site_dirs": site_directories(path)}))
     return 0
+
+
+# ---------------------------------------------------------------- in the worker
+
+def set_import_path(sys_path: list[str]) -> None:
+    """Samples import what the harness's environment imports: its sys.path (computed by the
+    harness, without its cwd and the checkout: samples_import_path), taken as is.
+    The worker starts with -S (see codemix.eval.sandbox.executor), so no .pth file's code has run
+    here; the directories .pth files name are on that path already, and their code (an editable
+    install's import hook, say) runs only when an import finds nothing: see DeferredPthCode.
+    exit(), quit() and help() become builtins again, as `site` would have made them."""
+    import site
+
+    sys.path[:] = sys_path
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
+
+
+class DeferredPthCode:
+    """Last finder on sys.meta_path: the first top-level import that no other finder satisfies
+    runs the site directories' .pth files as `site` would (site.addsitedir) and is tried once
+    more.
+
+    `site` at start-up would run them for every sample: in the pyenv interpreter here they import
+    certifi, pathlib, zipfile and importlib.resources, 4.3 MB of memory and 67 mappings that every
+    sample's fork copies. Deferred, a sample that imports only what is installed never pays, and
+    one that imports what a .pth hook provides still gets it."""
+
+    def __init__(self, site_dirs: list[str]):
+        self.site_dirs = site_dirs
+
+    def find_spec(self, name, path=None, target=None):
+        import site
+
+        if path is not None:
+            # A submodule: packages probe for optional ones (numpy does) and .pth hooks map
+            # top-level names, so only a top-level miss is worth the .pth code (~5-10 ms).
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        for d in self.site_dirs:
+            site.addsitedir(d)
+        for finder in list(sys.meta_path):
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                return spec
+        return None
 
 
 def required_layers(supported: dict[str, str], disabled: set[str], allowed: set[str]) -> set[str]:

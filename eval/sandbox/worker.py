@@ -18,12 +18,11 @@ Start-up, paid once per worker instead of once per sample:
      report the layers to the harness and serve requests: per request, fork a child
      (codemix.eval.sandbox.child), wait for it, kill whatever it left, remove the IPC objects it
      left (the worker's IPC namespace is its own: all of them are the sample's) and answer.
-Protocol on the inherited stdin/stdout pipes: 4-byte big-endian length + JSON, both ways.
+Protocol on the inherited stdin/stdout pipes: codemix.eval.sandbox.protocol.
 """
 
 from __future__ import annotations
 
-import binascii
 import gc
 import json
 import os
@@ -31,12 +30,12 @@ import resource
 import select
 import shutil
 import signal
-import struct
 import sys
 import time
 
-from codemix.eval.sandbox import child
+from codemix.eval.sandbox import child, environment, protocol
 from codemix.eval.sandbox import isolation as iso
+from codemix.eval.sandbox.protocol import Bounded, Capped
 
 # Modules HumanEval/MBPP programs and their tests import. Imported once here they cost nothing
 # per sample (the fork shares them); imported in each child, typing alone takes ~5 ms. But every
@@ -53,115 +52,9 @@ PREIMPORT = (
     "textwrap", "numbers", "enum", "tempfile", "ctypes", "socket", "threading",
 )
 SELF_TEST = "import colorsys\nassert colorsys.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)\n"
-_HEADER = struct.Struct(">I")
 # Compiled programs kept by the worker (see Server._compile): a few suffice for the repeats of
 # consecutive samples, and a small cache keeps the memory every fork copies small.
 _COMPILED_KEEP = 4
-
-
-def set_import_path(sys_path: list[str]) -> None:
-    """Samples import what the harness's environment imports: its sys.path (computed by the
-    harness, without its cwd and the repository: codemix.eval.sandbox.environment), taken as is.
-    The worker starts with -S (see codemix.eval.sandbox.executor), so no .pth file's code has run
-    here; the directories .pth files name are on that path already, and their code (an editable
-    install's import hook, say) runs only when an import finds nothing: see _DeferredPthCode.
-    exit(), quit() and help() become builtins again, as `site` would have made them."""
-    import site
-
-    sys.path[:] = sys_path
-    site.setquit()
-    site.setcopyright()
-    site.sethelper()
-
-
-class _DeferredPthCode:
-    """Last finder on sys.meta_path: the first top-level import that no other finder satisfies
-    runs the site directories' .pth files as `site` would (site.addsitedir) and is tried once
-    more.
-
-    `site` at start-up would run them for every sample: in the pyenv interpreter here they import
-    certifi, pathlib, zipfile and importlib.resources, 4.3 MB of memory and 67 mappings that every
-    sample's fork copies. Deferred, a sample that imports only what is installed never pays, and
-    one that imports what a .pth hook provides still gets it."""
-
-    def __init__(self, site_dirs: list[str]):
-        self.site_dirs = site_dirs
-
-    def find_spec(self, name, path=None, target=None):
-        import site
-
-        if path is not None:
-            # A submodule: packages probe for optional ones (numpy does) and .pth hooks map
-            # top-level names, so only a top-level miss is worth the .pth code (~5-10 ms).
-            return None
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
-        for d in self.site_dirs:
-            site.addsitedir(d)
-        for finder in list(sys.meta_path):
-            find = getattr(finder, "find_spec", None)
-            spec = find(name, path, target) if find is not None else None
-            if spec is not None:
-                return spec
-        return None
-
-
-def send(fd: int, obj: dict) -> None:
-    data = json.dumps(obj).encode()
-    view = memoryview(_HEADER.pack(len(data)) + data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _read_exact(fd: int, n: int) -> bytes | None:
-    chunks, left = [], n
-    while left:
-        chunk = os.read(fd, left)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def receive(fd: int) -> dict | None:
-    header = _read_exact(fd, _HEADER.size)
-    if header is None:
-        return None
-    body = _read_exact(fd, _HEADER.unpack(header)[0])
-    return None if body is None else json.loads(body)
-
-
-class _Capped:
-    """Keeps the first and the last `cap` bytes of a stream and counts (then drops) the rest,
-    so a sample printing a gigabyte costs the worker read time but no memory."""
-
-    def __init__(self, cap: int):
-        self.cap, self.head, self.tail, self.total = cap, bytearray(), bytearray(), 0
-
-    def add(self, data: bytes) -> None:
-        self.total += len(data)
-        if len(self.head) < self.cap:
-            self.head += data[: self.cap - len(self.head)]
-        self.tail += data[-self.cap:]
-        if len(self.tail) > 2 * self.cap:  # trimmed in batches: amortised O(1) per byte
-            del self.tail[: -self.cap]
-
-    def last(self, n: int) -> bytes:
-        return bytes(self.tail[-n:])
-
-
-class _Bounded:
-    """Keeps the first `cap` bytes of a stream and counts the rest (the data channel: more than
-    `cap` fails the sample, so only the head matters)."""
-
-    def __init__(self, cap: int):
-        self.cap, self.head, self.total = cap, bytearray(), 0
-
-    def add(self, data: bytes) -> None:
-        self.total += len(data)
-        if len(self.head) < self.cap:
-            self.head += data[: self.cap - len(self.head)]
 
 
 class _Launch:
@@ -340,13 +233,13 @@ class Server:
         for w in (sample.out_w, sample.res_w, sample.data_w):
             if w is not None:
                 os.close(w)
-        out, res = _Capped(int(self.cfg["output_bytes"]) // 2), _Capped(4096)
+        out, res = Capped(int(self.cfg["output_bytes"]) // 2), Capped(4096)
         # The output and data pipes are watched while the child runs (they may fill up); the
         # result pipe (the nonce twice, or a short message) is read once everything is dead.
-        watched: dict[int, _Capped | _Bounded] = {launched.out_r: out}
+        watched: dict[int, Capped | Bounded] = {launched.out_r: out}
         data = None
         if launched.data_r is not None:
-            data = watched[launched.data_r] = _Bounded(launched.data_bytes)
+            data = watched[launched.data_r] = Bounded(launched.data_bytes)
         status = self._wait(pid, launched.start + timeout, watched)
         duration = time.monotonic() - launched.start
         self._kill_everything(pid)
@@ -373,7 +266,7 @@ class Server:
         if data is not None:
             if data.total > data.cap and verdict in ("passed", "failed"):
                 answer["verdict"], answer["error"] = "failed", f"data channel over {data.cap} bytes"
-            answer["data"] = binascii.b2a_base64(bytes(data.head), newline=False).decode("ascii")
+            answer["data"] = protocol.encode_bytes(bytes(data.head))
         return answer
 
     def _compile(self, program: str):
@@ -388,7 +281,7 @@ class Server:
             self._compiled[program] = hit
         return hit
 
-    def _wait(self, pid: int, deadline: float, streams: dict[int, _Capped | _Bounded]) -> int | None:
+    def _wait(self, pid: int, deadline: float, streams: dict[int, Capped | Bounded]) -> int | None:
         """Collect output until the child exits (its wait status) or the deadline (None)."""
         try:
             pidfd = os.pidfd_open(pid)
@@ -458,7 +351,7 @@ class Server:
             time.sleep(0.001)
 
     @staticmethod
-    def _drain(streams: dict[int, _Capped | _Bounded]) -> None:
+    def _drain(streams: dict[int, Capped | Bounded]) -> None:
         """Read what the dead processes left in the pipes (the nonce may be there)."""
         for fd, sink in streams.items():
             while select.select([fd], [], [], 0.05)[0]:
@@ -499,7 +392,7 @@ def _unshare_all(layers: dict[str, str], disable: list[str]) -> None:
 def _start(cfg: dict, request_fd: int, response_fd: int) -> Server:
     """Everything before serving: the import path, the namespaces, the server (forked as PID 1
     of the new PID namespace), its set-up; then the hello to the harness."""
-    set_import_path(cfg["sys_path"])
+    environment.set_import_path(cfg["sys_path"])
     layers: dict[str, str] = {}
     _unshare_all(layers, cfg.get("disable", []))
     if layers["pid-namespace"] == "used":
@@ -517,19 +410,19 @@ def _start(cfg: dict, request_fd: int, response_fd: int) -> Server:
         import traceback
 
         where = traceback.extract_tb(e.__traceback__)[-1]
-        send(response_fd, {"fatal": f"{type(e).__name__}: {e} (at {os.path.basename(where.filename)}:"
+        protocol.send(response_fd, {"fatal": f"{type(e).__name__}: {e} (at {os.path.basename(where.filename)}:"
                                     f"{where.lineno} {where.line})", "layers": layers})
         os._exit(3)
     # After the set-up: an import the worker itself misses must not run the .pth files' code
     # here, where every sample's fork would copy what it loads.
     if cfg.get("site_dirs"):
-        sys.meta_path.append(_DeferredPthCode(cfg["site_dirs"]))
+        sys.meta_path.append(environment.DeferredPthCode(cfg["site_dirs"]))
     # codemix's modules leave sys.modules here, once (the worker imports nothing more): a program
     # importing codemix gets the installed package afresh or an ImportError, never the worker's
     # module objects (their functions keep their globals alive).
     for name in [n for n in sys.modules if n == "codemix" or n.startswith("codemix.")]:
         del sys.modules[name]
-    send(response_fd, {"layers": layers, "pid": os.getpid()})
+    protocol.send(response_fd, {"layers": layers, "pid": os.getpid()})
     return server
 
 
@@ -544,10 +437,10 @@ def serve(box: list, request_fd: int, response_fd: int) -> None:
     but no variable of any frame names it."""
     server = box.pop()
     fork = server.fork
-    while (request := receive(request_fd)) is not None:
+    while (request := protocol.receive(request_fd)) is not None:
         launched = server.launch(request)
         if isinstance(launched, dict):
-            send(response_fd, launched)
+            protocol.send(response_fd, launched)
             continue
         pid = fork()
         if pid == 0:
@@ -557,7 +450,7 @@ def serve(box: list, request_fd: int, response_fd: int) -> None:
                 (held.pop(), child.start(launched.sample))  # child.start never returns
             finally:
                 os._exit(child.SETUP_FAILED_STATUS)
-        send(response_fd, server.finish(launched, pid))
+        protocol.send(response_fd, server.finish(launched, pid))
 
 
 def main() -> int:
