@@ -81,10 +81,12 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
     locked while it is worked on (`wait`: see codemix.core.locks.locked); `keep` refuses to replace
     results of other inputs."""
     from codemix.eval.benchmarks import get_benchmark, load_problems, problems_hash
+    from codemix.eval.config import SAMPLE_OPTIONS
 
     for bench in config.benchmarks:
         get_benchmark(bench)  # unknown names fail before any model loads
     settings = {key: getattr(config, key) for key in GENERATION_KEYS}
+    backend_options = config.backend_options()
     ident = model_identity(model_ref, adapter)
     out: dict[str, dict[str, Any]] = {}
     for bench in config.benchmarks:
@@ -107,11 +109,15 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
             inputs["limit"] = config.limit
         if config.verdicts != "in-process":  # likewise
             inputs["verdicts"] = config.verdicts
+        sample_options = {k: v for k, v in backend_options.items() if k in SAMPLE_OPTIONS}
+        if sample_options:  # likewise: a server's URL, a tokenizer, vLLM's context length
+            inputs["backend_options"] = sample_options
         inputs_hash = hash_json(inputs)
         made = _missing_dirs(bench_dir)  # before the lock creates them: a failed start removes them
         with stage_dir_guard(bench_dir, what=f"codemix eval {bench}", wait=wait):
             out[bench] = _evaluate_benchmark(bench, bench_dir, probs, phash, inputs, inputs_hash, config=config,
-                                             model_ref=model_ref, adapter=adapter, ident=ident, settings=settings,
+                                             model_ref=model_ref, adapter=adapter, ident=ident,
+                                             settings=settings, backend_options=backend_options,
                                              seed=seed, force=force, keep=keep, recipe_hash=recipe_hash,
                                              label=label, made=made, available=available)
     return out
@@ -119,7 +125,7 @@ def evaluate_model(model_ref: str, config: EvalConfig, *, out_dir: str | Path, s
 
 def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, inputs: dict, inputs_hash: str, *,
                         config: EvalConfig, model_ref: str, adapter: str | None, ident: dict, settings: dict,
-                        seed: int, force: bool, keep: bool, recipe_hash: str | None,
+                        backend_options: dict, seed: int, force: bool, keep: bool, recipe_hash: str | None,
                         label: str | None, made: list[Path], available: int) -> dict[str, Any]:
     from codemix.eval.benchmarks import get_benchmark
     from codemix.eval.generation import generate
@@ -159,7 +165,7 @@ def _evaluate_benchmark(bench: str, bench_dir: Path, probs: list, phash: str, in
         threads = configure_torch_threads()
     try:
         gen = generate(probs, model_ref=model_ref, adapter=adapter, out_dir=bench_dir, seed=seed, tasks=None,
-                       **settings)
+                       backend_options=backend_options, **settings)
     except BaseException:
         _undo_if_empty(bench_dir, made)
         raise

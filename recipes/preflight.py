@@ -94,7 +94,7 @@ def check_paths(recipe: Recipe, path: _Where, *, strict_problems: bool = True,
     ev = recipe.eval
     if ev is None:
         return
-    if recipe.train is None and ev.model is not None:
+    if recipe.train is None and ev.model is not None and ev.backend != "openai":  # openai: the server's name for it
         if not Path(ev.model).expanduser().exists() and not looks_like_hub_id(ev.model):
             raise CodemixError(f"{path('eval', 'model')}: eval.model: {ev.model}: no such directory (and not a Hub id owner/name)")
     if ev.adapter is not None and not (Path(ev.adapter).expanduser() / "adapter_config.json").is_file():
@@ -135,7 +135,7 @@ def hub_requirements(recipe: Recipe) -> list[tuple[str, str, str | None, str]]:
     tr = recipe.train
     model = tr.model.path if tr is not None and tr.model.init == "pretrained" else None
     key = "train.model.path"
-    if tr is None and recipe.eval is not None:
+    if tr is None and recipe.eval is not None and recipe.eval.backend != "openai":  # a served model: no download
         model, key = recipe.eval.model, "eval.model"
     if model and not Path(model).expanduser().exists() and looks_like_hub_id(model):
         needs.append((f"{key} {model!r}", f"set {key} to a local model directory", model, "model"))

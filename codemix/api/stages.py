@@ -166,12 +166,16 @@ def check_scoring_limits(*, workers: int | None, timeout: float | None, limit: i
 def evaluate(model: str | os.PathLike[str], *, adapter: str | None = None, benchmarks: Sequence[str] | None = None,
              problems: Mapping[str, str] | None = None, out: str | os.PathLike[str] | None = None, seed: int = 0,
              prompt_style: Literal["auto", "completion", "instruction"] | None = None,
-             backend: Literal["hf", "vllm"] | None = None, n_samples: int | None = None,
+             backend: Literal["hf", "vllm", "openai"] | None = None, n_samples: int | None = None,
              temperature: float | None = None, top_p: float | None = None, max_new_tokens: int | None = None,
              batch_size: int | None = None, k: Sequence[int] | None = None, tasks: Sequence[str] | None = None,
              limit: int | None = None, workers: int | None = None, timeout: float | None = None,
              hash_seed: int | Literal["random"] | None = None,
-             verdicts: Literal["in-process", "strict"] | None = None, force: bool = False, wait: Wait = False,
+             verdicts: Literal["in-process", "strict"] | None = None, base_url: str | None = None,
+             api_key_env: str | None = None, tokenizer: str | None = None, concurrency: int | None = None,
+             request_timeout: float | None = None, max_retries: int | None = None,
+             tensor_parallel_size: int | None = None, gpu_memory_utilization: float | None = None,
+             max_model_len: int | None = None, force: bool = False, wait: Wait = False,
              keep: bool = False) -> EvalResult:
     """Generate completions with a model and score them (`codemix eval`).
 
@@ -179,14 +183,15 @@ def evaluate(model: str | os.PathLike[str], *, adapter: str | None = None, bench
     humaneval and mbpp).
 
     Args:
-        model: A codemix checkpoint (`TrainResult.out_dir`), a local model directory or a Hub id.
+        model: A codemix checkpoint (`TrainResult.out_dir`), a local model directory or a Hub id;
+            with backend "openai", the name the server serves the model under.
         adapter: A peft adapter directory applied on top of `model`.
         benchmarks: Benchmark names (humaneval, mbpp, mbpp-sanitized, humaneval+, mbpp+, pyfuncs, ...).
         problems: {benchmark: local problems file} (e.g. an offline MBPP copy).
         out: Output directory (default `evals/<model name>`).
         seed: Sampling seed.
         prompt_style: auto: instruction prompts for codemix checkpoints, completion for base models.
-        backend: hf (transformers) or vllm.
+        backend: hf (transformers), vllm, or openai (an OpenAI-compatible server at `base_url`).
         n_samples: Samples per task.
         temperature: 0 is greedy.
         top_p: Nucleus sampling threshold.
@@ -199,6 +204,16 @@ def evaluate(model: str | os.PathLike[str], *, adapter: str | None = None, bench
         timeout: Per-sample time limit in seconds (default: measured per problem).
         hash_seed: PYTHONHASHSEED of the executed samples, or "random".
         verdicts: "in-process" or "strict" (the tests' expected values never enter the sample's process).
+        base_url: openai: the server's API root, e.g. "http://127.0.0.1:8000/v1".
+        api_key_env: openai: the environment variable holding the API key (default OPENAI_API_KEY
+            when set); the key is never written anywhere.
+        tokenizer: openai: a local tokenizer for prompts, context budget and prompt_style auto.
+        concurrency: openai: requests in flight (default 16).
+        request_timeout: openai: seconds per request before it is retried (default 300).
+        max_retries: openai: retries per request on 429, 5xx, timeouts, dropped connections (default 6).
+        tensor_parallel_size: vllm: GPUs the model is split over.
+        gpu_memory_utilization: vllm: share of each GPU's memory it may take.
+        max_model_len: vllm: the context length it reserves KV cache for.
         force: Generate and score again even when up to date.
         wait: See `mix`.
         keep: Refuse to replace results of other inputs.
@@ -212,7 +227,6 @@ def evaluate(model: str | os.PathLike[str], *, adapter: str | None = None, bench
     from codemix.eval.config import EvalConfig
     from codemix.eval.evaluate import evaluate_model
     from codemix.eval.generation.backend import get_backend
-    from codemix.finetune.checkpoint import resolve_model
     from codemix.recipes.loader import validation_message
 
     model = os.fspath(model)
@@ -223,15 +237,20 @@ def evaluate(model: str | os.PathLike[str], *, adapter: str | None = None, bench
              "prompt_style": prompt_style, "backend": backend, "n_samples": n_samples, "temperature": temperature,
              "top_p": top_p, "max_new_tokens": max_new_tokens, "batch_size": batch_size,
              "k": list(k) if k else None, "tasks": list(tasks) if tasks else None, "limit": limit,
-             "workers": workers, "timeout": timeout, "hash_seed": hash_seed, "verdicts": verdicts}
+             "workers": workers, "timeout": timeout, "hash_seed": hash_seed, "verdicts": verdicts,
+             "base_url": base_url, "api_key_env": api_key_env, "tokenizer": tokenizer, "concurrency": concurrency,
+             "request_timeout": request_timeout, "max_retries": max_retries,
+             "tensor_parallel_size": tensor_parallel_size, "gpu_memory_utilization": gpu_memory_utilization,
+             "max_model_len": max_model_len}
     try:
         cfg = EvalConfig(model=model, adapter=adapter, **{key: v for key, v in given.items() if v is not None})
     except ValidationError as e:
         raise CodemixError(validation_message("codemix eval", e, EvalConfig).replace("codemix eval: ", "", 1)) from None
     # Everything that can be checked without loading a model is checked before any directory is
     # made: the model reference, the adapter, the backend, the benchmarks and their problems.
-    resolve_model(model, adapter)
-    get_backend(cfg.backend).check_available()
+    backend_cls = get_backend(cfg.backend)
+    backend_cls.resolve(model, adapter)
+    backend_cls.check_available()
     for bench in cfg.benchmarks:
         load_problems(bench, cfg.problems.get(bench))
     out_dir = Path(out) if out is not None else default_eval_dir(model)

@@ -5,23 +5,27 @@ directory or a Hub id, with an optional adapter) and turns token-id requests int
 reporting each finished batch. Everything else (prompts, stop sequences, seeds, resume, the
 sample files) is shared in `codemix.eval.generation.run`, so the backends give the same files.
 
-Backends: `hf` (transformers, any device) and `vllm` (GPU). Adding one (an OpenAI-compatible
-server, say) is one module that subclasses `Backend`, calls `register_backend`, and one line in
-BACKEND_MODULES.
+Backends: `hf` (transformers, any device), `vllm` (GPU) and `openai` (any OpenAI-compatible
+server: vLLM's, SGLang's, TGI's, a hosted API). Adding one is one module that subclasses
+`Backend`, calls `register_backend`, and one line in BACKEND_MODULES. A backend whose model is
+not on this machine (a server) overrides `resolve` and `choose_prompt_style`; one with settings
+of its own reads them from `options` (the eval config's keys for it, set by `configure`).
 """
 
 from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from codemix.core.errors import CodemixError
 
 # name -> module that registers it; imported only when that backend is asked for (vllm is heavy).
-BACKEND_MODULES: dict[str, str] = {"hf": "codemix.eval.generation.hf", "vllm": "codemix.eval.generation.vllm"}
+BACKEND_MODULES: dict[str, str] = {"hf": "codemix.eval.generation.hf", "vllm": "codemix.eval.generation.vllm",
+                                   "openai": "codemix.eval.generation.openai"}
 _REGISTERED: dict[str, type[Backend]] = {}
 
 
@@ -39,6 +43,10 @@ class Request:
     seed: int                  # per-row sampling seed (unused when greedy)
     max_new_tokens: int        # this row's limit (the context length may lower it below the setting)
     stops: tuple[str, ...] = ()  # stop sequences of this row (they depend on the prompt's shape)
+    prompt: str = ""           # the prompt as text (prompt_ids encode it): what a server is sent
+    # The instruction, when the prompt is the chat template applied to it as one user turn: a
+    # chat endpoint is sent this turn and applies the template itself.
+    instruction: str | None = None
 
 
 OnBatch = Callable[[list[int], list[Generation]], None]
@@ -51,6 +59,29 @@ class Backend(ABC):
     tokenizer: Any
     eos_ids: list[int]
     max_context: int | None
+    options: Mapping[str, Any] = MappingProxyType({})
+
+    def configure(self, options: Mapping[str, Any]) -> None:
+        """Settings of this backend (the eval config's keys for it), before `load`."""
+        self.options = dict(options)
+
+    @classmethod
+    def resolve(cls, model_ref: str, adapter: str | None) -> Any:
+        """Classify the model reference (a `ModelRef`) without loading anything: a local
+        checkpoint, a model directory or a Hub id for backends that load the weights here."""
+        from codemix.finetune.checkpoint import resolve_model
+
+        return resolve_model(model_ref, adapter)
+
+    def choose_prompt_style(self, prompt_style: str, model_ref: Any) -> tuple[str, str]:
+        """(completion | instruction, why), after `load`."""
+        from codemix.eval.generation.prompts import choose_prompt_style
+
+        return choose_prompt_style(prompt_style, model_ref)
+
+    def usage(self) -> dict[str, Any] | None:
+        """What generation cost beyond the run's own counts (requests, retries, latency), or None."""
+        return None
 
     @classmethod
     def check_available(cls) -> None:

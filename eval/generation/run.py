@@ -27,7 +27,6 @@ from codemix.eval.generation.extract import extract_code
 from codemix.eval.generation.prompts import (
     PromptSpec,
     build_prompt,
-    choose_prompt_style,
     encode_prompt_text,
     problem_field,
     prompt_line,
@@ -189,18 +188,21 @@ def _plan(prompts: dict[str, str], problems: dict[str, Any], spec: PromptSpec, t
             too_long.extend(TooLong(task_id, i, len(ids), max_context) for i in todo)
             continue
         stops = shared_stops or stop_sequences(spec, tokenizer, problems[task_id])
-        rows.extend(Row(task_id, i, Request(ids, sample_seed(seed, task_id, i), budget, stops)) for i in todo)
+        chat_turn = problem_field(problems[task_id], "instruction") if spec.prompt_format == "chat_template" else None
+        rows.extend(Row(task_id, i, Request(ids, sample_seed(seed, task_id, i), budget, stops, text, chat_turn))
+                    for i in todo)
     return rows, too_long
 
 
 def run_generation(problems: Sequence[Any], *, tokenizer, spec: PromptSpec, out_dir: str | Path,
                    settings: dict[str, Any], n_samples: int, seed: int, max_new_tokens: int,
                    max_context: int | None, batch_size: int, tasks: Sequence[str] | None,
-                   backend_run, prompt_reason: str | None = None) -> dict[str, Any]:
-    """Shared by both backends: prompts, resume, progress, files, summary. `backend_run(rows,
+                   backend_run, prompt_reason: str | None = None, usage=None) -> dict[str, Any]:
+    """Shared by every backend: prompts, resume, progress, files, summary. `backend_run(rows,
     batch_size, on_batch)` generates the rows, calling `on_batch(rows, generations)` as batches
     finish, and returns the batch size it ended with. `prompt_reason`: why this prompt style
-    (recorded in generation.json)."""
+    (recorded in generation.json). `usage()`: the backend's own costs (a server's requests,
+    retries, latency), recorded in the summary as `usage` when not None."""
     selected = select_problems(problems, tasks)
     by_id = {str(problem_field(p, "task_id")): p for p in selected}
     prompts = {task_id: build_prompt(p, spec, tokenizer) for task_id, p in by_id.items()}
@@ -241,6 +243,9 @@ def run_generation(problems: Sequence[Any], *, tokenizer, spec: PromptSpec, out_
     }
     if spec.style == "instruction":
         summary["extraction"] = recorder.extraction
+    backend_usage = usage() if usage is not None else None
+    if backend_usage is not None:
+        summary["usage"] = backend_usage
     rows_here = [r for r in store.rows() if r.get("task_id") in by_id and int(r["sample_index"]) < n_samples]
     notes = Counter(r["note"] for r in rows_here if r.get("note"))
     summary["notes"] = dict(notes)
@@ -270,7 +275,7 @@ def run_with_backend(problems: Sequence[Any], be: Backend, *, out_dir: str | Pat
     return run_generation(problems, tokenizer=be.tokenizer, spec=spec, out_dir=out_dir, settings=settings,
                           n_samples=n_samples, seed=seed, max_new_tokens=max_new_tokens,
                           max_context=be.max_context, batch_size=batch_size, tasks=tasks, backend_run=backend_run,
-                          prompt_reason=style_reason)
+                          prompt_reason=style_reason, usage=be.usage)
 
 
 def generate_samples(model, tokenizer, problems: Sequence[Any], *, out_dir: str | Path,
@@ -296,22 +301,22 @@ def generate_samples(model, tokenizer, problems: Sequence[Any], *, out_dir: str 
 def generate(problems: list, *, model_ref: str, adapter: str | None = None, out_dir: str | Path,
              prompt_style: str = "auto", n_samples: int = 1, temperature: float = 0.0, top_p: float = 0.95,
              max_new_tokens: int = 512, seed: int = 0, batch_size: int = 16, backend: str = "hf",
-             tasks: list[str] | None = None) -> dict[str, Any]:
+             tasks: list[str] | None = None, backend_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Generate samples for `problems` with the model `model_ref` (+ `adapter`) into `out_dir`;
-    returns the summary (counts, samples/s, prompt style, settings)."""
-    from codemix.finetune.checkpoint import resolve_model
-
+    returns the summary (counts, samples/s, prompt style, settings). `backend_options`: the
+    backend's own settings (a server's base_url, vLLM's tensor_parallel_size, ...)."""
     check_settings(prompt_style=prompt_style, n_samples=n_samples, temperature=temperature, top_p=top_p,
                    max_new_tokens=max_new_tokens, batch_size=batch_size, backend=backend)
     backend_cls = get_backend(backend)
     backend_cls.check_available()
-    source = resolve_model(model_ref, adapter)
-    style, reason = choose_prompt_style(prompt_style, source)
+    source = backend_cls.resolve(model_ref, adapter)
     ckpt = source.checkpoint or {}
     label = str(Path(model_ref).resolve()) if Path(model_ref).exists() else model_ref
     label += f" + {Path(adapter).resolve()}" if adapter else ""
     be = backend_cls()
+    be.configure(backend_options or {})
     be.load(source, seed=seed)
+    style, reason = be.choose_prompt_style(prompt_style, source)
     return run_with_backend(problems, be, out_dir=out_dir, style=style, prompt_format=ckpt.get("prompt_format"),
                             template=ckpt.get("template"), n_samples=n_samples, temperature=temperature,
                             top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size,

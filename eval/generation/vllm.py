@@ -5,7 +5,8 @@ requests are handed over in chunks; each chunk's samples are appended when it fi
 keeps resume after a kill working. A LoRA adapter (a `codemix train` LoRA checkpoint or
 `--adapter`) is served through vLLM's LoRA support on top of the unmerged base model.
 Each (task, sample) request carries its own seed, as in the HF backend, so a resumed run
-reproduces the samples of an uninterrupted one. Greedy outputs of the two backends agree as far
+reproduces the samples of an uninterrupted one. Larger models: `tensor_parallel_size`,
+`gpu_memory_utilization` and `max_model_len` (the eval config's keys) go to the engine as given. Greedy outputs of the two backends agree as far
 as their kernels' numerics do (bf16 on a GPU: not token for token on every problem).
 """
 
@@ -59,6 +60,23 @@ def _lora_rank(adapter: str) -> int:
     raise CodemixError(f"{adapter}: LoRA rank {r} is above what vLLM serves ({LORA_RANKS[-1]}); use backend: hf")
 
 
+def engine_arguments(paths: dict[str, Any], *, seed: int, longest: int, options: dict[str, Any] | None = None,
+                     lora_rank: int | None = None) -> dict[str, Any]:
+    """The keyword arguments of `vllm.LLM`: the model's paths, a context of `longest` tokens
+    (what the longest request needs, so less KV cache is reserved) unless `max_model_len` is
+    set, and the eval config's engine settings where given (vLLM's defaults otherwise)."""
+    options = options or {}
+    args: dict[str, Any] = {"model": paths["model"], "revision": paths["revision"], "tokenizer": paths["tokenizer"],
+                            "seed": seed, "dtype": "auto", "max_model_len": options.get("max_model_len") or longest,
+                            "enable_lora": paths["adapter"] is not None}
+    for key in ("tensor_parallel_size", "gpu_memory_utilization"):
+        if options.get(key) is not None:
+            args[key] = options[key]
+    if lora_rank is not None:
+        args.update(max_lora_rank=lora_rank, max_loras=1)
+    return args
+
+
 class VLLMBackend(Backend):
     """vLLM on the visible GPUs; the engine starts only when there is something to generate (a
     finished run resumes for free), with a context no longer than the longest request needs
@@ -83,16 +101,19 @@ class VLLMBackend(Backend):
             raise CodemixError(f"could not load {self.paths['model']}: {str(e).splitlines()[0] if str(e) else e!r}") from None
         self.eos_ids = end_of_sequence_ids(self.tokenizer, config)
         self.max_context = context_length(config)
+        limit = self.options.get("max_model_len")
+        if limit is not None:  # what does not fit is recorded as prompt_too_long, not sent
+            self.max_context = min(limit, self.max_context) if self.max_context else limit
 
     def _start_engine(self, requests: Sequence[Request]):
         from vllm import LLM
 
         paths, adapter = self.paths, self.paths["adapter"]
         longest = max(len(r.prompt_ids) + r.max_new_tokens for r in requests)
+        args = engine_arguments(paths, seed=self.seed, longest=longest, options=dict(self.options),
+                                lora_rank=_lora_rank(adapter) if adapter else None)
         try:
-            llm = LLM(model=paths["model"], revision=paths["revision"], tokenizer=paths["tokenizer"], seed=self.seed,
-                      dtype="auto", max_model_len=longest, enable_lora=adapter is not None,
-                      **({"max_lora_rank": _lora_rank(adapter), "max_loras": 1} if adapter else {}))
+            llm = LLM(**args)
         except Exception as e:  # engine start-up: memory, unsupported architecture, adapter shape
             raise CodemixError(f"vLLM could not load {paths['model']}{' with adapter ' + adapter if adapter else ''}: "
                                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; try backend: hf") from e

@@ -1,6 +1,7 @@
 """The flags `codemix eval` and `codemix score` share, defined once so that each means the same in
 both: `--benchmarks/--benchmark` (either spelling), `--problems BENCH=PATH`, `--k` (default 1, the
-same checks), `--tasks`, `--limit`, `--workers`, `--timeout`, `--verdicts`."""
+same checks), `--tasks`, `--limit`, `--workers`, `--timeout`, `--verdicts`; and `codemix eval`'s
+backend settings (`--base-url`, `--concurrency`, `--max-model-len`, ...), kept beside them."""
 
 from __future__ import annotations
 
@@ -66,6 +67,33 @@ def add_shared_flags(p: argparse.ArgumentParser, *, one_benchmark: bool) -> None
                    help="run on when these sandbox isolation layers (e.g. seccomp, pid-namespace, or all) are "
                         "supported here but cannot be put in force; by default that stops the run. Sets "
                         "CODEMIX_ALLOW_WEAKER_ISOLATION for this process and the ones it starts")
+
+
+# The backend settings of `codemix eval` (EvalConfig's keys of the same names, checked there).
+BACKEND_FLAG_KEYS = ("base_url", "api_key_env", "tokenizer", "concurrency", "request_timeout", "max_retries",
+                     "tensor_parallel_size", "gpu_memory_utilization", "max_model_len")
+
+
+def add_backend_flags(p: argparse.ArgumentParser) -> None:
+    served = p.add_argument_group("--backend openai (a served model; MODEL is the name it is served under)")
+    served.add_argument("--base-url", metavar="URL", help="the server's API root, e.g. http://127.0.0.1:8000/v1")
+    served.add_argument("--api-key-env", metavar="NAME",
+                        help="environment variable holding the API key (default OPENAI_API_KEY when set); the "
+                             "key itself is never written anywhere")
+    served.add_argument("--tokenizer", metavar="PATH|ID",
+                        help="local tokenizer for prompts, context budget and --prompt-style auto (default: MODEL "
+                             "when it is a local directory; else the server's chat template is used)")
+    served.add_argument("--concurrency", type=int, metavar="N", help="requests in flight (default 16)")
+    served.add_argument("--request-timeout", type=float, metavar="S",
+                        help="seconds per request before it is retried (default 300)")
+    served.add_argument("--max-retries", type=int, metavar="N",
+                        help="retries per request after a 429, 5xx, timeout or dropped connection (default 6)")
+    engine = p.add_argument_group("--backend vllm (larger models)")
+    engine.add_argument("--tensor-parallel-size", type=int, metavar="N", help="GPUs the model is split over")
+    engine.add_argument("--gpu-memory-utilization", type=float, metavar="F",
+                        help="share of each GPU's memory vLLM may take (default 0.9)")
+    engine.add_argument("--max-model-len", type=int, metavar="N",
+                        help="context length vLLM reserves KV cache for (default: what the longest request needs)")
 
 
 def check_shared(args: argparse.Namespace) -> None:
