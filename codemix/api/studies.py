@@ -120,7 +120,7 @@ def split_cell_list(spec: str, known: set[str]) -> list[str]:
 
 def report(dirs: Sequence[str | os.PathLike[str]], *, baseline: str | None = None, reference: str | None = None,
            out: str | os.PathLike[str] | None = None, where: Sequence[str] = (), axis: str | None = None,
-           fit: str = "quadratic", k: int = 1, resamples: int = 10_000, seed: int = 0, alpha: float = 0.05,
+           fit: str = "auto", k: int = 1, resamples: int = 10_000, seed: int = 0, alpha: float = 0.05,
            diversity: bool = False, diversity_axis: str = "vendi", embedding: str | None = None,
            suggest: int = 0) -> ReportResult:
     """One table, paired statistics and plots over sweep or run directories (`codemix report`).
@@ -132,7 +132,7 @@ def report(dirs: Sequence[str | os.PathLike[str]], *, baseline: str | None = Non
         out: Output directory (default: the first directory's report/).
         where: `KEY=VALUE` filters: only the cells with these swept values.
         axis: The numeric swept key to find the best value along (default: the only one).
-        fit: quadratic, cubic, or none.
+        fit: auto (chosen by leave-one-out error on the logit scale), linear, quadratic, cubic, interpolate, or none.
         k: pass@k to compare.
         resamples: Bootstrap resamples (at least 100).
         seed: Bootstrap seed.

@@ -27,7 +27,7 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="report only the cells with this swept value (repeatable), e.g. --where rules=1000; "
                         "the default --out becomes DIR/report-KEY=VALUE")
     p.add_argument("--axis", default=None, help="the numeric swept key to find the best value along (default: the only one)")
-    p.add_argument("--fit", default="quadratic", help="curve for the best value: quadratic (default), cubic, or none (plot the points only)")
+    p.add_argument("--fit", default="auto", help="curve for the best value, on the logit scale: auto (default: the candidate with the smallest leave-one-out error), linear, quadratic, cubic, interpolate, or none (plot the points only)")
     p.add_argument("--k", type=int, default=1, help="pass@k to compare (default 1)")
     p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same intervals)")

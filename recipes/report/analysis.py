@@ -31,7 +31,7 @@ from codemix.recipes.report.stats import (
     seed_choices,
     verdict,
 )
-from codemix.recipes.report.curve import FITS, BestLocation, best_location, suggest
+from codemix.recipes.report.curve import CHOICES, BestLocation, best_location, suggest
 
 AVERAGE = "average"
 # An axis whose values are all positive and span two decades or more (the number of rules I =
@@ -85,7 +85,7 @@ class Analysis:
     rows: list[Row]
     axis: str | None = None
     log_axis: bool = False  # is_log_axis of the axis values
-    fit: str = "quadratic"
+    fit: str = "auto"
     best: dict[str, BestLocation] = field(default_factory=dict)
     suggestions: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -142,10 +142,10 @@ def numeric_axis(configs: list[Config], axis: str | None) -> tuple[str | None, s
 
 
 def analyse(study: Study, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, level: float = DEFAULT_LEVEL,
-            alpha: float = DEFAULT_ALPHA, fit: str = "quadratic", axis: str | None = None,
+            alpha: float = DEFAULT_ALPHA, fit: str = "auto", axis: str | None = None,
             suggest_k: int = 0) -> Analysis:
-    if fit not in FITS and fit != "none":
-        raise CodemixError(f"--fit {fit!r}: choose one of {', '.join(FITS)}, none")
+    if fit not in CHOICES and fit != "none":
+        raise CodemixError(f"--fit {fit!r}: choose one of {', '.join(CHOICES)}, none")
     configs = group_configs(study.done)
     base_cell = study.baseline_cell()
     baseline = base_cell.config if base_cell is not None and base_cell in study.done else None
@@ -309,7 +309,7 @@ def _best(out: Analysis, configs: list[Config], boots: dict, suggest_k: int) -> 
         out.best[bench] = loc
         target = AVERAGE if len(heads) > 1 else heads[0] if heads else out.benchmarks[0]
         if suggest_k and bench == target:
-            out.suggestions = suggest(fx, np.column_stack(reps), points, suggest_k, fit=out.fit)
+            out.suggestions = suggest(fx, np.column_stack(reps), points, suggest_k, fit=loc.fit)
             if out.log_axis:
                 out.suggestions = [float(10 ** s) for s in out.suggestions]
     edge = [b for b, loc in out.best.items() if loc.edge_share > 0.2]

@@ -228,7 +228,7 @@ def best_lines(analysis: Analysis) -> list[str]:
     lines = []
     for bench, loc in analysis.best.items():
         edge = f"; max at the range's edge in {loc.edge_share:.0%} of resamples" if loc.edge_share >= 0.005 else ""
-        lines.append(f"best {name} on {bench}: {loc.best:.2g} [{loc.ci[0]:.2g}, {loc.ci[1]:.2g}]{edge}")
+        lines.append(f"best {name} on {bench}: {loc.best:.2g} [{loc.ci[0]:.2g}, {loc.ci[1]:.2g}] ({loc.fit} fit){edge}")
     return lines
 
 
@@ -236,10 +236,11 @@ def best_csv(analysis: Analysis) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["benchmark", "axis", "fit", "best", "ci_low", "ci_high", "edge_share", "resamples",
-                "coefficients (ascending powers of the axis, of log10 of it on a log axis)"])
+                "coefficients (of the logit of the score, ascending powers of the axis, of log10 of it on a log axis; "
+                "polynomial fits only)", "cv_rmse (leave-one-configuration-out RMSE of the score per candidate fit)"])
     for bench, loc in analysis.best.items():
         w.writerow([bench, analysis.axis, loc.fit, repr(loc.best), repr(loc.ci[0]), repr(loc.ci[1]),
-                    repr(loc.edge_share), loc.resamples, json.dumps(loc.coefficients)])
+                    repr(loc.edge_share), loc.resamples, json.dumps(loc.coefficients), json.dumps(loc.cv_rmse)])
     return buf.getvalue()
 
 

@@ -73,10 +73,11 @@ def method_text(analysis: Analysis) -> str:
                         if analysis.log_axis else "."))
     elif analysis.axis:
         lines.append(
-            f"Best {axis_label(analysis.axis)}: a {analysis.fit} least-squares fit of the configurations' scores "
-            f"against {analysis.axis}, refitted on every bootstrap resample; the interval is the "
-            f"{analysis.level:.0%} percentile range of the fitted maximum's location, searched over the swept "
-            "range only."
+            f"Best {axis_label(analysis.axis)}: a least-squares fit of the logit of the configurations' scores "
+            f"against {analysis.axis} (fit {analysis.fit}; auto chooses among linear, quadratic, cubic and "
+            "interpolation by leave-one-configuration-out error), refitted on every bootstrap resample; the "
+            f"interval is the {analysis.level:.0%} percentile range of the fitted maximum's location, widened to "
+            "that of the bracket around each resample's best measured point, searched over the swept range only."
             + (f" The axis spans {LOG_SPAN:g}x or more, so the fit is in log10({axis_label(analysis.axis)}) "
                "and the plot's axis is logarithmic." if analysis.log_axis else ""))
     return "\n\n".join(lines)

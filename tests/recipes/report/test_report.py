@@ -139,7 +139,7 @@ def test_report_finds_the_best_ratio_and_suggests_points(sweep_report):
     assert curve(0.1) == max(curve(x) for x in np.linspace(0, 0.25, 26))
     md = (sweep_report / "report.md").read_text()
     assert re.search(r"best general_fraction on average: [0-9.]+ \[[0-9.]+, [0-9.]+\]", md)
-    assert "quadratic least-squares fit" in md and "next general_fraction values to run" in md
+    assert "least-squares fit of the logit" in md and "next general_fraction values to run" in md
     assert "![report](report.png)" in md and "![problems](problems.png)" in md
     fitted = _csv(sweep_report / "curve.csv")
     assert len(fitted) == 401 * 3

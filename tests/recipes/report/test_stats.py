@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from codemix.eval.passk import estimate_pass_at_k
-from codemix.recipes.report.curve import best_location, candidate_points, suggest
 from codemix.recipes.report.stats import (
     compare_runs,
     group_means,
@@ -131,52 +130,3 @@ def test_group_means_resamples_seeds_within_each_replicate():
     assert seed_choices(1, 10, rng_for(0)) is None
 
 
-X = np.array([0.0, 0.05, 0.1, 0.15, 0.2, 0.25])
-
-
-def _curve(x):
-    return 0.65 - 4.0 * (x - 0.1) ** 2  # maximum 0.65 at 0.1
-
-
-def test_best_location_of_an_exact_quadratic_is_its_vertex():
-    y = _curve(X)
-    best = best_location(X, np.tile(y, (20, 1)), y)
-    assert best.best == pytest.approx(0.1, abs=0.25 / 400)
-    assert best.ci[0] == pytest.approx(best.ci[1])
-    assert best.coefficients == pytest.approx([0.65 - 0.04, 0.8, -4.0], abs=1e-9)
-    assert best.edge_share == 0.0
-
-
-def test_argmax_bootstrap_on_a_synthetic_curve_covers_the_true_maximum():
-    # 20 simulated sweeps of 500 problems: per-problem difficulty shared across cells (paired),
-    # independent Bernoulli outcomes around a curve whose maximum is at 0.1 for every problem.
-    logit = lambda q: np.log(q / (1 - q))  # noqa: E731
-    covered, widths = 0, []
-    for sim in range(20):
-        rng = np.random.default_rng(sim)
-        difficulty = rng.normal(0, 1.5, 500)
-        scores = np.vstack([(rng.random(500) < 1 / (1 + np.exp(-(logit(_curve(x)) + difficulty)))).astype(float)
-                            for x in X])
-        best = best_location(X, problem_weights(500, 1000, rng_for(sim)) @ scores.T, scores.mean(axis=1))
-        covered += best.ci[0] <= 0.1 <= best.ci[1]
-        widths.append(best.ci[1] - best.ci[0])
-        assert best.curve_y.max() == pytest.approx(np.polyval(best.coefficients[::-1], best.best))
-    assert covered >= 18, f"95% intervals covered the true maximum in only {covered}/20 sweeps"
-    assert np.median(widths) < 0.15, "the interval should be informative, not the whole 0-0.25 range"
-
-
-def test_best_location_needs_enough_points():
-    with pytest.raises(ValueError, match="at least 3 distinct"):
-        best_location(np.array([0.0, 0.1]), np.zeros((5, 2)), np.zeros(2))
-
-
-def test_suggest_picks_new_half_steps_deterministically():
-    rng = np.random.default_rng(2)
-    y = _curve(X)
-    reps = y + rng.normal(0, 0.02, (2000, len(X)))
-    picks = suggest(X, reps, y, 3)
-    assert picks == suggest(X, reps, y, 3)
-    assert len(set(picks)) == 3
-    assert all(0 < v < 0.25 and not np.any(np.isclose(v, X)) for v in picks)
-    assert set(picks) <= set(candidate_points(X))
-    assert candidate_points(X) == pytest.approx([0.025, 0.075, 0.125, 0.175, 0.225])
