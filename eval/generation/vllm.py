@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from codemix.core.errors import CodemixError
 from codemix.eval.generation.backend import Backend, Generation, Request, register_backend
 from codemix.eval.generation.extract import truncate_at_stop
-from codemix.core.errors import CodemixError
 
 if TYPE_CHECKING:
     from codemix.finetune.checkpoint import ModelRef

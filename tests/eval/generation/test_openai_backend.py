@@ -13,6 +13,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from codemix.core.errors import CodemixError
 from codemix.eval.generation.backend import Request
 from codemix.eval.generation.openai import (
     BACKOFF_BASE_S,
@@ -23,8 +25,6 @@ from codemix.eval.generation.openai import (
 )
 from codemix.recipes.cli import main
 from helpers.openai_server import serve
-
-from codemix.core.errors import CodemixError
 
 N_TASKS = 6
 KEY_ENV = "CODEMIX_TEST_OPENAI_KEY"
