@@ -110,6 +110,7 @@ class SandboxedCodeEval(evaluate.Metric):
             total.append(len(results[task]))
             correct.append(sum(r["passed"] for _, r in results[task]))
         ks = list(k) if isinstance(k, (list, tuple)) else [k]
-        pass_at_k = {f"pass@{kk}": float(np.mean([estimate_pass_at_k(n, c, kk) for n, c in zip(total, correct, strict=True)]))
-                     for kk in ks if total and all(n >= kk for n in total)}
+        counts = list(zip(total, correct, strict=True))
+        pass_at_k = {f"pass@{kk}": float(np.mean([estimate_pass_at_k(n, c, kk) for n, c in counts]))
+                     for kk in ks if counts and all(n >= kk for n in total)}
         return pass_at_k, results
