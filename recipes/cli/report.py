@@ -26,7 +26,7 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                    help="report only the cells with this swept value (repeatable), e.g. --where rules=1000; "
                         "the default --out becomes DIR/report-KEY=VALUE")
-    p.add_argument("--axis", default=None, help="the numeric swept key to find the best value along (default: the only one)")
+    p.add_argument("--axis", default=None, help="the numeric swept key to find the best value along (default: the only one), or token_share / row_share: the general domain's realised share of the mixture's tokens / rows")
     p.add_argument("--fit", default="auto", help="curve for the best value, on the logit scale: auto (default: the candidate with the smallest leave-one-out error), linear, quadratic, cubic, interpolate, or none (plot the points only)")
     p.add_argument("--k", type=int, default=1, help="pass@k to compare (default 1)")
     p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")

@@ -114,6 +114,22 @@ def group_configs(cells: list[Cell]) -> list[Config]:
     return list(configs.values())
 
 
+# Axes read from each cell's built mixture rather than from the recipe: the general domain's
+# share of the mixture's tokens or rows, as realised (mix manifest, `tokens.by_domain`).
+MIXTURE_AXES = {"token_share": "token_share", "row_share": "row_share"}
+
+
+def add_mixture_axis(configs: list[Config], axis: str) -> None:
+    """Give every configuration the general domain's realised share (`axis`), averaged over its
+    seeds (each seed draws other rows, so the token share differs slightly between them)."""
+    missing = [cell.name for c in configs for cell in c.cells if (cell.mix or {}).get(axis) is None]
+    if missing:
+        raise CodemixError(f"--axis {axis}: cell(s) {', '.join(missing[:4])} have no {axis} in their mixture "
+                           "manifest (built before token counts were recorded); rebuild them with `codemix mix --force`")
+    for c in configs:
+        c.values[axis] = float(np.mean([cell.mix[axis] for cell in c.cells]))
+
+
 def numeric_axis(configs: list[Config], axis: str | None) -> tuple[str | None, str | None]:
     """(axis, None) when the configurations lie on one numeric axis, else (None, why not)."""
     keys = sorted({k for c in configs for k in c.values})
@@ -175,6 +191,8 @@ def analyse(study: Study, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, 
         for r, p in zip(rows, holm([r.p_value for r in rows]), strict=True):
             r.p_holm = float(p)
             r.verdict = verdict(r.delta, r.p_holm, alpha)
+    if axis in MIXTURE_AXES:
+        add_mixture_axis(configs, axis)
     out.axis, why = numeric_axis(configs, axis) if len(configs) > 1 else (None, None)
     if why:
         out.notes.append(why)

@@ -190,10 +190,14 @@ def mix_composition(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
     domains = dict(manifest.get("domains", {}))
     rows = int(manifest.get("rows", sum(domains.values())))
     recipe_mix = (manifest.get("recipe") or {}).get("mix") or {}
+    general = ((manifest.get("tokens") or {}).get("by_domain") or {}).get("general", {"token_share": 0.0, "row_share": 0.0}) \
+        if manifest.get("tokens") else {}
     return {"rows": rows, "budget": manifest.get("budget"), "style": manifest.get("style"),
             "general_fraction": recipe_mix.get("general_fraction"),
             "realised_general_fraction": round(domains.get("general", 0) / rows, 6) if rows else None,
-            "domains": domains, "sources": {s["name"]: s.get("realised") for s in manifest.get("sources", [])}}
+            "domains": domains, "sources": {s["name"]: s.get("realised") for s in manifest.get("sources", [])},
+            # the general domain's realised share of tokens / rows (None before manifests recorded tokens)
+            **{k: general.get(k) for k in ("token_share", "row_share")}}
 
 
 def mix_text(composition: dict[str, Any] | None) -> str:
