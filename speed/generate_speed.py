@@ -1,9 +1,12 @@
 """Generation speed: samples/s of the HF backend batched vs one prompt at a time (tiny model, CPU),
-and, when CUDA and vLLM are present, HF vs vLLM on a real model (~0.5B).
+and, when CUDA and vLLM are present, HF vs vLLM on a real model (~0.5B); with `--backend openai`,
+the openai backend through a local OpenAI-compatible server (tests/helpers/openai_server.py, the
+same tiny model) at concurrency 1, 4 and 16 against in-process HF generation.
 
     python speed/generate_speed.py                       # CPU: tiny random Llama
     python speed/generate_speed.py --model /models/Qwen2.5-0.5B --tasks 164 --n-samples 10 \
         --temperature 0.8                                     # + GPU: HF vs vLLM (local model dir)
+    python speed/generate_speed.py --backend openai      # CPU: served at concurrency 1/4/16 vs in-process
 
 Both parts run the project's real code path (prompts, stop sequences, per-row seeds) on
 HumanEval prompts and print a table plus the ratio; `--json` writes the numbers.
@@ -97,6 +100,50 @@ def hf_vs_vllm(problems, *, model: str, max_new_tokens: int, batch_size: int, n_
             "ratio_of": "vllm / hf", "model": model, "max_new_tokens": max_new_tokens}
 
 
+def openai_vs_hf(problems, *, max_new_tokens: int, batch_size: int, concurrencies=(1, 4, 16)) -> dict:
+    """In-process HF generation, then the same greedy samples through the local server at each
+    concurrency (one request per sample; the server batches what arrives together)."""
+    from codemix.eval.generation import generate
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from helpers.openai_server import serve
+
+    model, tokenizer = tiny_model(problems)
+    rows, samples = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(Path(tmp) / "model")
+        tokenizer.save_pretrained(Path(tmp) / "model")
+        common = dict(model_ref=str(Path(tmp) / "model"), prompt_style="completion", max_new_tokens=max_new_tokens,
+                      seed=0, batch_size=batch_size)
+        generate(problems[:2], out_dir=Path(tmp) / "warm-hf", **common)  # lazy imports, allocator
+        summary = generate(problems, out_dir=Path(tmp) / "hf", **common)
+        rows.append({"backend": "hf", "mode": f"in-process {batch_size}", "samples": summary["generated"],
+                     "seconds": summary["seconds"], "samples_per_s": summary["samples_per_s"],
+                     "tokens_per_s": summary["tokens_per_s"]})
+        samples["hf"] = (Path(tmp) / "hf" / "samples.jsonl").read_text()
+        with serve(Path(tmp) / "model") as server:
+            generate(problems[:2], out_dir=Path(tmp) / "warm-served", backend="openai",
+                     backend_options={"base_url": server.url}, **common)
+            server.stats(reset_peak=True)
+            for c in concurrencies:
+                summary = generate(problems, out_dir=Path(tmp) / f"c{c}", backend="openai",
+                                   backend_options={"base_url": server.url, "concurrency": c}, **common)
+                rows.append({"backend": "openai", "mode": f"concurrency {c}", "samples": summary["generated"],
+                             "seconds": summary["seconds"], "samples_per_s": summary["samples_per_s"],
+                             "tokens_per_s": summary["tokens_per_s"],
+                             "latency_p50_s": summary["usage"]["latency_s"]["p50"],
+                             "max_in_flight": server.stats(reset_peak=True)["max_in_flight"]})
+                samples[c] = (Path(tmp) / f"c{c}" / "samples.jsonl").read_text()
+    by_c = {r["mode"]: r["samples_per_s"] for r in rows}
+    low, high = concurrencies[0], concurrencies[-1]
+    return {"rows": rows, "ratio": round(by_c[f"concurrency {high}"] / by_c[f"concurrency {low}"], 2),
+            "ratio_of": f"openai concurrency {high} / concurrency {low}",
+            "served_vs_in_process": round(by_c[f"concurrency {high}"] / rows[0]["samples_per_s"], 2),
+            "identical_outputs": len(set(samples.values())) == 1,
+            "model": "random Llama, hidden 64, 2 layers (CPU), served by tests/helpers/openai_server.py",
+            "max_new_tokens": max_new_tokens}
+
+
 def _table(result: dict) -> str:
     lines = [f"{'backend':8} {'mode':16} {'samples':>8} {'seconds':>9} {'samples/s':>10} {'tokens/s':>10}"]
     for r in result["rows"]:
@@ -114,10 +161,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", help="local model directory for the GPU comparison (HF vs vLLM)")
     ap.add_argument("--n-samples", type=int, default=1, help="GPU comparison: samples per task")
     ap.add_argument("--temperature", type=float, default=0.0, help="GPU comparison: 0 = greedy")
+    ap.add_argument("--backend", choices=["hf", "openai"], default="hf",
+                    help="openai: through a local server at concurrency 1, 4, 16 vs in-process HF")
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args(argv)
 
     problems = _problems(args.tasks)
+    if args.backend == "openai":
+        result = openai_vs_hf(problems, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+        print(_table(result))
+        for r in result["rows"][1:]:
+            print(f"{r['mode']}: latency p50 {r['latency_p50_s']} s, at most {r['max_in_flight']} requests in "
+                  "flight at once on the server")
+        print(f"served at the highest concurrency / in-process: {result['served_vs_in_process']:.2f}x; "
+              f"greedy samples identical everywhere: {result['identical_outputs']}")
+        if args.json:
+            args.json.write_text(json.dumps({"openai": result}, indent=2) + "\n", encoding="utf-8")
+        return 0
     results = {"cpu": hf_batched_vs_single(problems, max_new_tokens=args.max_new_tokens,
                                            batch_size=args.batch_size)}
     print(_table(results["cpu"]))

@@ -138,10 +138,13 @@ class State:
                 self.faults[fault] = self.faults.get(fault, 0) + 1
             return fault
 
-    def stats(self) -> dict:
+    def stats(self, reset_peak: bool = False) -> dict:
         with self.lock:
-            return {"arrivals": self.arrivals, "served": self.served, "faults": dict(self.faults),
-                    "max_in_flight": self.max_in_flight, "prompts": list(self.prompts)}
+            out = {"arrivals": self.arrivals, "served": self.served, "faults": dict(self.faults),
+                   "max_in_flight": self.max_in_flight, "prompts": list(self.prompts)}
+            if reset_peak:
+                self.max_in_flight = 0
+            return out
 
 
 def choice_seed(seed: int | None, index: int) -> int:
@@ -179,8 +182,8 @@ class Handler(BaseHTTPRequestHandler):
             if not self._authorized():
                 return
             self._send_json(200, {"object": "list", "data": [{"id": self.state.name, "object": "model"}]})
-        elif self.path == "/stats":
-            self._send_json(200, self.state.stats())
+        elif self.path in ("/stats", "/stats?reset_peak=1"):
+            self._send_json(200, self.state.stats(reset_peak=self.path.endswith("=1")))
         else:
             self._error(404, f"no route {self.path}")
 
@@ -297,8 +300,10 @@ class RunningServer:
     name: str  # the model name it serves
     process: subprocess.Popen
 
-    def stats(self) -> dict:
-        with urllib.request.urlopen(self.url.removesuffix("/v1") + "/stats", timeout=10) as r:
+    def stats(self, *, reset_peak: bool = False) -> dict:
+        """What was served so far; `reset_peak` starts a new count of requests in flight at once."""
+        query = "?reset_peak=1" if reset_peak else ""
+        with urllib.request.urlopen(self.url.removesuffix("/v1") + "/stats" + query, timeout=10) as r:
             return json.loads(r.read())
 
     def arm_faults(self, per_kind: int, *, seed: int = 0, slow_s: float = 5.0) -> None:
