@@ -1,12 +1,20 @@
-"""The vLLM backend on a tiny saved Llama (GPU machines only; skipped without CUDA or vllm)."""
+"""The vLLM backend: the engine settings it passes on and the context it budgets for (CPU, vllm
+not imported); on GPU machines (skipped without CUDA or vllm) generation on a tiny saved Llama,
+a LoRA adapter, the settings for larger models, and vLLM's own OpenAI-compatible server scored
+through the openai backend."""
 
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 
 import pytest
 
-pytestmark = pytest.mark.gpu
+gpu = pytest.mark.gpu
 
 
 def _rows(path):
@@ -17,9 +25,10 @@ def _rows(path):
 def saved_model(tmp_path_factory):
     pytest.importorskip("vllm")
     import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     from codemix.finetune.tokenizer import build_tokenizer
     from codemix.mixing.benchmark_records import load_humaneval
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = build_tokenizer("bpe", texts=[r["prompt"] for r in load_humaneval()], vocab_size=512)
     torch.manual_seed(0)
@@ -41,6 +50,7 @@ def problems():
     return _problems()[:8]
 
 
+@gpu
 def test_vllm_writes_the_same_files_and_resumes_reproducibly(saved_model, problems, tmp_path):
     from codemix.eval.generation import generate
 
@@ -61,10 +71,12 @@ def test_vllm_writes_the_same_files_and_resumes_reproducibly(saved_model, proble
     assert (tmp_path / "parts" / "samples.jsonl").read_bytes() == (tmp_path / "full" / "samples.jsonl").read_bytes()
 
 
+@gpu
 def test_vllm_serves_a_lora_adapter_unmerged(saved_model, problems, tmp_path):
     import torch
-    from codemix.eval.generation import generate
     from peft import LoraConfig, get_peft_model
+
+    from codemix.eval.generation import generate
 
     path, model, _ = saved_model
     torch.manual_seed(1)
@@ -77,3 +89,78 @@ def test_vllm_serves_a_lora_adapter_unmerged(saved_model, problems, tmp_path):
     base = [s["completion"] for s in _rows(tmp_path / "base" / "samples.jsonl")]
     lora = [s["completion"] for s in _rows(tmp_path / "lora" / "samples.jsonl")]
     assert base != lora
+
+
+def test_engine_settings_reach_the_engine_and_the_context_budget(tmp_path):
+    from codemix.eval.config import EvalConfig
+    from codemix.eval.generation.vllm import VLLMBackend, engine_arguments
+    from codemix.finetune.checkpoint import ModelRef
+    from codemix.finetune.tokenizer import build_tokenizer
+    from helpers.generation import tiny_llama
+
+    tokenizer = build_tokenizer("byte")
+    tiny_llama(tokenizer, max_positions=1024).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    options = EvalConfig(backend="vllm", tensor_parallel_size=2, gpu_memory_utilization=0.5,
+                         max_model_len=256).backend_options()
+    be = VLLMBackend()
+    be.configure(options)
+    be.load(ModelRef(str(tmp_path), None, None), seed=3)  # tokenizer and config only: no GPU needed
+    assert be.max_context == 256  # prompts that do not fit 256 tokens are recorded, not sent
+    args = engine_arguments(be.paths, seed=3, longest=200, options=options)
+    assert (args["tensor_parallel_size"], args["gpu_memory_utilization"], args["max_model_len"]) == (2, 0.5, 256)
+    assert args["model"] == str(tmp_path) and args["seed"] == 3 and not args["enable_lora"]
+    plain = engine_arguments(be.paths, seed=3, longest=200)
+    assert plain["max_model_len"] == 200  # what the longest request needs, no more KV cache
+    assert "tensor_parallel_size" not in plain and "gpu_memory_utilization" not in plain  # vLLM's defaults
+    assert "max_lora_rank" not in plain and engine_arguments(be.paths, seed=3, longest=200, lora_rank=16)[
+        "max_lora_rank"] == 16
+
+
+@gpu
+def test_vllm_engine_settings_for_larger_models(saved_model, problems, tmp_path):
+    from codemix.eval.generation import generate
+
+    path, _, tokenizer = saved_model
+    lengths = sorted(len(tokenizer(p.prompt)["input_ids"]) for p in problems)
+    limit = lengths[len(lengths) // 2] + 8  # the longer half of the prompts cannot fit
+    summary = generate(problems, model_ref=str(path), out_dir=tmp_path, max_new_tokens=16, backend="vllm",
+                       backend_options={"tensor_parallel_size": 1, "gpu_memory_utilization": 0.3,
+                                        "max_model_len": limit})
+    assert summary["generated"] > 0 and summary["not_generated"] > 0
+    assert summary["notes"].get("prompt_too_long") == summary["not_generated"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@gpu
+def test_vllms_own_openai_server_gives_the_in_process_samples(saved_model, problems, tmp_path):
+    from codemix.eval.generation import generate
+
+    path, _, _ = saved_model
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(path),
+                               "--host", "127.0.0.1", "--port", str(port), "--seed", "0",
+                               "--gpu-memory-utilization", "0.3", "--max-model-len", "1024"])
+    common = dict(model_ref=str(path), prompt_style="completion", max_new_tokens=16, seed=0)
+    try:
+        deadline = time.monotonic() + 600
+        while True:  # vLLM's start-up (engine, CUDA graphs) takes one to a few minutes
+            assert server.poll() is None and time.monotonic() < deadline, "vLLM's server did not start"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=5):
+                    break
+            except OSError:
+                time.sleep(2)
+        served = generate(problems, out_dir=tmp_path / "served", backend="openai",
+                          backend_options={"base_url": f"http://127.0.0.1:{port}/v1"}, **common)
+    finally:
+        server.terminate()
+        server.wait(timeout=120)  # its GPU memory is free before the in-process engine starts
+    assert served["usage"]["endpoints"] == ["completions"] and served["usage"]["retries"] == 0
+    generate(problems, out_dir=tmp_path / "local", backend="vllm", **common)
+    assert (tmp_path / "served" / "samples.jsonl").read_bytes() == (tmp_path / "local" / "samples.jsonl").read_bytes()
