@@ -53,6 +53,8 @@ class BenchmarkIndex:
     report: dict[str, Any] = field(default_factory=dict)
     repetitive_skipped: int = 0           # benchmark n-grams left out (< MIN_DISTINCT_TOKENS)
     near: Any = None                      # neardup.NearDupIndex of the benchmark prompts (cfg.near)
+    task_texts: list[list[str]] = field(default_factory=list)  # each task's texts (prompt first), for reports
+    task_bench: list[int] = field(default_factory=list)        # each task's benchmark (bit number)
 
 
 @dataclass
@@ -179,6 +181,8 @@ def build_index(cfg: DecontamConfig) -> BenchmarkIndex:
     table = np.zeros(1 << TABLE_BITS, np.uint8)
     table[uniq >> _SHIFT] = 1
     index = BenchmarkIndex(cfg.ngram, names, tasks, uniq, bench_bits, task[first].astype(np.int32), table)
+    index.task_texts = [list(items) for name in names for _task_id, items in texts[name]]
+    index.task_bench = [b for b, name in enumerate(names) for _ in texts[name]]
     for b, name in enumerate(names):
         report[name]["ngrams"] = int(np.count_nonzero(bench_bits & (1 << b)))
     index.repetitive_skipped = repetitive

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from codemix.mixing import cleaning, decontam, formats, neardup, quotas, sources, tokens, writer
+from codemix.mixing import cleaning, contamination, decontam, formats, neardup, quotas, sources, tokens, writer
 from codemix.core.artifacts import (
     announce_replacement,
     atomic_path,
@@ -94,6 +94,7 @@ class SourceResult:
     report: dict[str, Any]
     removed: dict[str, list[str]]  # benchmark -> removed row ids
     examples: list[dict[str, Any]]
+    contamination: dict[str, dict[str, Any]]  # benchmark -> counts by reason and matched pairs
     signatures: neardup.Sketches | None = None  # MinHash sketches of the selected first copies (dedup: near)
 
 
@@ -159,7 +160,7 @@ def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixC
     if quota == 0:
         report.update(available=None, realised=0, realised_tokens=0, dropped=0, upsampled=0, shrunk=False, note="quota 0: not loaded")
         none = np.zeros(0, np.int64)
-        return SourceResult([], none, none, np.zeros(0, np.uint64), report, {}, [])
+        return SourceResult([], none, none, np.zeros(0, np.uint64), report, {}, [], {})
     # Built-in generators are unlimited: make the quota plus a 10% margin for removed rows and
     # double it (same seed, so the first rows stay the same) until enough rows survive.
     by_tokens = mix.unit == "tokens"
@@ -223,7 +224,10 @@ def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixC
         report["unlimited"] = True
     removed: dict[str, list[str]] = {}
     examples: list[dict[str, Any]] = []
+    contaminated: dict[str, dict[str, Any]] = {}
     if index is not None and len(found.flagged):
+        contaminated = contamination.source_contamination(norm.table, found.flagged, found.bench_bits, found.task,
+                                                          found.reason, index)
         ids = norm.table.column("id").take(pa.array(found.flagged)).to_pylist()
         for b, name in enumerate(index.names):
             removed[name] = [i for i, bits in zip(ids, found.bench_bits.tolist(), strict=True) if bits & (1 << b)]
@@ -231,7 +235,7 @@ def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixC
             examples.append({"id": ids[i], "benchmarks": [n for b, n in enumerate(index.names) if found.bench_bits[i] & (1 << b)],
                              "task": index.tasks[int(found.task[i])],
                              "reason": decontam.REASON_NAMES[int(found.reason[i])]})
-    return SourceResult(batches, positions, repeats, hashes, report, removed, examples, chosen_sigs)
+    return SourceResult(batches, positions, repeats, hashes, report, removed, examples, contaminated, chosen_sigs)
 
 
 def _selected_tokens(counter: tokens.TokenCounter, table: pa.Table, positions: np.ndarray,
@@ -421,7 +425,8 @@ def _decontam_report(cfg, index: decontam.BenchmarkIndex | None, results: list[S
             "repetitive_ngrams_skipped": index.repetitive_skipped,
             "removed": sum(r.report.get("contaminated", 0) for r in results),
             "by_source": {r.report["name"]: r.report.get("contaminated", 0) for r in results},
-            "removed_ids": removed, "examples": [e for r in results for e in r.examples][:EXAMPLES_KEPT]}
+            "removed_ids": removed, "examples": [e for r in results for e in r.examples][:EXAMPLES_KEPT],
+            "contamination": contamination.merge({r.report["name"]: r.contamination for r in results}, index.names)}
 
 
 def load_mixture(path: str | Path):

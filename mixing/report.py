@@ -77,12 +77,36 @@ def cleaning_line(manifest: dict[str, Any]) -> str:
     return f"{decon}; {dedup}; {empty} empty rows dropped"
 
 
+def contamination_rows(block: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """(headers, rows) of the source x benchmark table of removed rows: 'removed (ngram /
+    signature / near-copy)' per cell; shared by `codemix mix` and `codemix report`."""
+    names = block.get("benchmarks", [])
+    rows = []
+    for source, per in block.get("by_source", {}).items():
+        cells = []
+        for b in names:
+            c = per.get(b)
+            cells.append(f"{c['removed']} ({c['ngram']}/{c['signature']}/{c['near-copy']})" if c else "0")
+        rows.append([source, *cells])
+    return ["source", *[f"{b} (ngram/signature/near)" for b in names]], rows
+
+
+def contamination_table(manifest: dict[str, Any]) -> str | None:
+    block = (manifest.get("decontamination") or {}).get("contamination")
+    if not block or not any(block.get("totals", {}).values()):
+        return None
+    headers, rows = contamination_rows(block)
+    return "removed rows per source and benchmark (manifest: decontamination.contamination, with matched pairs)\n" \
+        + format_table(headers, rows)
+
+
 def summary(manifest: dict[str, Any], out_dir: Path, built: bool) -> str:
     data = Path(out_dir) / manifest["data_file"]
     head = f"mixture: {data} ({manifest['rows']} rows, content sha256 {manifest['content_hash'][:16]})"
     if not built:
         return f"up to date: {head[len('mixture: '):]}"
-    parts = [source_table(manifest), cleaning_line(manifest), *[f"note: {n}" for n in notes(manifest)], head]
+    parts = [source_table(manifest), cleaning_line(manifest), *filter(None, [contamination_table(manifest)]),
+             *[f"note: {n}" for n in notes(manifest)], head]
     if manifest.get("diversity"):
         parts.append(diversity_line(manifest["diversity"]))
     return "\n".join(parts)

@@ -197,7 +197,8 @@ def mix_composition(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
             "realised_general_fraction": round(domains.get("general", 0) / rows, 6) if rows else None,
             "domains": domains, "sources": {s["name"]: s.get("realised") for s in manifest.get("sources", [])},
             # the general domain's realised share of tokens / rows (None before manifests recorded tokens)
-            **{k: general.get(k) for k in ("token_share", "row_share")}}
+            **{k: general.get(k) for k in ("token_share", "row_share")},
+            "contamination": (manifest.get("decontamination") or {}).get("contamination")}
 
 
 def mix_text(composition: dict[str, Any] | None) -> str:

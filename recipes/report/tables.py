@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from codemix.mixing.report import format_table
+from codemix.mixing.report import contamination_rows, format_table
 from codemix.recipes.report.analysis import Analysis, axis_label
 from codemix.recipes.report.data import Cell, Outcome, headline
 
@@ -267,3 +267,31 @@ def problems_csv(analysis: Analysis) -> str:
                     w.writerow([bench, task, name, analysis.baseline, repr(float(diff[i, j]))])
     return buf.getvalue()
 
+
+
+def contamination_lines(cells: list[Cell]) -> list[str]:
+    """report.md's contamination section: rows decontamination removed per source and benchmark
+    (a range where the cells' mixtures differ, e.g. a source left out at a share of 0) and the
+    matched pairs of the first mixture that has them; [] when nothing was removed."""
+    blocks = [c.mix["contamination"] for c in cells if c.mix and c.mix.get("contamination")]
+    if not blocks or not any(v for b in blocks for v in b.get("totals", {}).values()):
+        return []
+    tables = [contamination_rows(b) for b in blocks]
+    headers = tables[0][0]
+    merged: dict[str, list[set[str]]] = {}
+    for _, rows in tables:
+        for row in rows:
+            for i, v in enumerate(row[1:]):
+                merged.setdefault(row[0], [set() for _ in headers[1:]])[i].add(v)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for source, values in merged.items():
+        lines.append("| " + " | ".join([source, *[" or ".join(sorted(v)) for v in values]]) + " |")
+    lines += ["", f"Counts of the source's rows (before sampling) that {len(blocks)} mixture(s) removed; matched pairs:", ""]
+    plain = lambda t: (t or "").replace("`", "'")  # noqa: E731
+    for source, per in blocks[0]["by_source"].items():
+        for bench, c in per.items():
+            for pair in c.get("pairs", []):
+                shared = f"; shared n-gram `{plain(pair['shared'])}`" if pair.get("shared") else ""
+                lines.append(f"- {source} x {bench} ({pair['reason']}, {pair['task']}, row {pair['id']}): "
+                             f"row `{plain(pair['row'])}` / benchmark `{plain(pair['benchmark'])}`{shared}")
+    return lines

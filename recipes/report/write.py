@@ -35,6 +35,7 @@ from codemix.recipes.report.tables import (
     best_lines,
     cell_columns,
     comparison_columns,
+    contamination_lines,
     csv_text,
     curve_csv,
     markdown_table,
@@ -221,6 +222,9 @@ def write_report(study: Study, analysis: Analysis, out_dir: Path, reference: dic
         md += ["", "diversity.csv has these numbers, diversity_points.csv the points plotted.", ""]
     elif diversity_lines:
         md += ["## Diversity", ""] + [f"- {line}" for line in diversity_lines] + [""]
+    contamination = contamination_lines(study.done)
+    if contamination:
+        md += ["## Contamination", ""] + contamination + [""]
     md += ["## Method", "", method_text(analysis), ""] + ([div_method(diversity_axis, analysis), ""] if corrs else [])
     if analysis.notes:
         md += ["## Notes", ""] + [f"- {n}" for n in analysis.notes] + [""]
