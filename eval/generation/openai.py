@@ -332,7 +332,7 @@ class OpenAIBackend(Backend):
             if self._stop.is_set():
                 raise _Stopped
             started = time.perf_counter()
-            retry_after = None
+            retry_after, limited = None, self.stop_limit is not None
             try:
                 endpoint, response = self._send(block, params)
             except openai.APIStatusError as e:
@@ -342,9 +342,9 @@ class OpenAIBackend(Backend):
                 if status == 404:
                     raise CodemixError(f"{self.base_url}: 404 for model {self.model!r} ({self._cause(e)}); check the "
                                        "model name and that --base-url is the API root (it usually ends in /v1)") from None
-                if status in (400, 422) and self.stop_limit is None and "stop" in self._cause(e).lower() \
+                if status in (400, 422) and not limited and "stop" in self._cause(e).lower() \
                         and len(block.request.stops) > STOP_LIMIT_FALLBACK:
-                    self.stop_limit = STOP_LIMIT_FALLBACK
+                    self.stop_limit = STOP_LIMIT_FALLBACK  # for every request from now on (several may be here)
                     continue
                 if status not in RETRIED_STATUS and status < 500:
                     raise CodemixError(f"{self.base_url}: the server refused a request ({status}: {self._cause(e)})") from None

@@ -10,8 +10,9 @@ depend on each other), so concurrent requests overlap as on a real server.
 
 Faults for the retry tests, on a seeded schedule over the order requests arrive in: a 429 with
 Retry-After, a 500, a connection dropped without an answer, and an answer slower than the
-client's timeout (`--faults N`: N of each kind, or `arm_faults` on a running server). `GET /stats`
-reports what was served.
+client's timeout (`--faults N`: N of each kind, or `arm_faults` on a running server). It can
+also act as a server that ignores `n` or refuses more than a few stop sequences (`configure`).
+`GET /stats` reports what was served.
 
 The standard library's ThreadingHTTPServer, not FastAPI/uvicorn: nothing to install for the
 tests, and a dropped connection is a socket shutdown in the handler. Run as a script (a
@@ -110,6 +111,7 @@ class State:
 
     def __init__(self, args: argparse.Namespace, engine: Engine) -> None:
         self.engine, self.name, self.ignore_n, self.slow_s = engine, args.served_name or args.model, args.ignore_n, args.slow_s
+        self.max_stops: int | None = None  # like OpenAI's API (4): more stop sequences are a 400
         self.key = os.environ.get(args.api_key_env) if args.api_key_env else None
         self.lock = threading.Lock()
         self.arrivals = self.served = self.in_flight = self.max_in_flight = 0
@@ -201,6 +203,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/faults":  # the tests' control: arm a fault schedule on a running server
             self.state.arm(int(body["per_kind"]), int(body.get("seed", 0)), float(body.get("slow_s", 5.0)))
             return self._send_json(200, {"armed": len(self.state.schedule)})
+        if self.path == "/configure":  # the tests' control: behave like another server from now on
+            self.state.ignore_n = bool(body.get("ignore_n", False))
+            self.state.max_stops = body.get("max_stops")
+            return self._send_json(200, {})
         chat = self.path.rstrip("/") == "/v1/chat/completions"
         if not chat and self.path.rstrip("/") != "/v1/completions":
             return self._error(404, f"no route {self.path}")
@@ -208,6 +214,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if body.get("model") != self.state.name:
             return self._error(404, f"The model `{body.get('model')}` does not exist.")
+        stops = body.get("stop") or []
+        if self.state.max_stops is not None and isinstance(stops, list) and len(stops) > self.state.max_stops:
+            return self._error(400, f"'stop': at most {self.state.max_stops} stop sequences are allowed")
         fault = self.state.arrive()
         if fault == "rate_limit":
             return self._error(429, "rate limited", {"Retry-After": str(RETRY_AFTER_S)})
@@ -308,9 +317,16 @@ class RunningServer:
 
     def arm_faults(self, per_kind: int, *, seed: int = 0, slow_s: float = 5.0) -> None:
         """From the next request on: `per_kind` faults of each kind, on a schedule drawn from `seed`."""
-        body = json.dumps({"per_kind": per_kind, "seed": seed, "slow_s": slow_s}).encode()
-        request = urllib.request.Request(self.url.removesuffix("/v1") + "/faults", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        self._post("/faults", {"per_kind": per_kind, "seed": seed, "slow_s": slow_s})
+
+    def configure(self, *, ignore_n: bool = False, max_stops: int | None = None) -> None:
+        """Behave from now on like a server that answers one choice whatever `n` asks, and/or
+        refuses more than `max_stops` stop sequences (400); the defaults restore the usual."""
+        self._post("/configure", {"ignore_n": ignore_n, "max_stops": max_stops})
+
+    def _post(self, route: str, body: dict) -> None:
+        request = urllib.request.Request(self.url.removesuffix("/v1") + route, data=json.dumps(body).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as r:
             r.read()
 

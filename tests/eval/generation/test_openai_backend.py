@@ -152,17 +152,39 @@ def test_a_killed_run_resumes_without_asking_for_stored_samples(model_dir, serve
     assert (tmp_path / "parts" / "samples.jsonl").read_bytes() == (tmp_path / "whole" / "samples.jsonl").read_bytes()
 
 
+def test_servers_that_ignore_n_or_limit_stops_give_every_sample(model_dir, server, problems, tmp_path):
+    from codemix.eval.generation import generate
+
+    common = dict(model_ref=str(model_dir), prompt_style="completion", max_new_tokens=16, seed=0, backend="openai",
+                  backend_options={"base_url": server.url})
+    generate(problems, out_dir=tmp_path / "plain", **common)
+    server.configure(max_stops=4)  # as OpenAI's own API: more than 4 stop sequences is a 400
+    try:
+        limited = generate(problems, out_dir=tmp_path / "limited", **common)
+        server.configure(ignore_n=True)
+        sampled = generate(problems, out_dir=tmp_path / "one-choice", n_samples=3, temperature=0.8,
+                           **{**common, "seed": 2})
+    finally:
+        server.configure()
+    assert limited["usage"]["stop_limit"] == 4 and limited["usage"]["retries"] == 0
+    # The other stop sequences are cut here: the same text as a server that takes them all.
+    assert (tmp_path / "limited" / "samples.jsonl").read_bytes() == (tmp_path / "plain" / "samples.jsonl").read_bytes()
+    assert sampled["usage"]["server_ignored_n"] and sampled["usage"]["requests"] == 3 * N_TASKS
+    rows = _rows(tmp_path / "one-choice" / "samples.jsonl")
+    assert [(r["task_id"], r["sample_index"]) for r in rows] == [(p.task_id, i) for p in problems for i in range(3)]
+
+
 # ---------------------------------------------------------------- the key, refusals
 
 def test_the_key_is_in_no_output_and_refusals_are_one_line(model_dir, tmp_path, monkeypatch, capfd):
     secret = f"sk-codemix-{uuid.uuid4().hex}"
     monkeypatch.setenv(KEY_ENV, secret)
     served = ["--backend", "openai", "--api-key-env", KEY_ENV, "--prompt-style", "completion", "--max-new-tokens", "12"]
-    with serve(model_dir, api_key_env=KEY_ENV, ignore_n=True) as s:
+    with serve(model_dir, api_key_env=KEY_ENV) as s:
         assert _eval(str(model_dir), tmp_path / "ok", *served, "--base-url", s.url, "--n", "2",
                      "--temperature", "0.8") == 0
         usage = json.loads((tmp_path / "ok" / "pyfuncs" / "generation.json").read_text())["summary"]["usage"]
-        assert usage["server_ignored_n"] and usage["requests"] == 2 * N_TASKS and usage["api_key_env"] == KEY_ENV
+        assert usage["requests"] == N_TASKS and usage["api_key_env"] == KEY_ENV
         assert len(_rows(tmp_path / "ok" / "pyfuncs" / "samples.jsonl")) == 2 * N_TASKS
 
         wrong = f"sk-wrong-{uuid.uuid4().hex}"
@@ -171,7 +193,7 @@ def test_the_key_is_in_no_output_and_refusals_are_one_line(model_dir, tmp_path, 
         refused = capfd.readouterr()
         assert refused.err.strip().splitlines()[-1].startswith("codemix: error: ") and "refused the key in" in refused.err
         assert wrong not in refused.out + refused.err and "***" in refused.err
-        assert s.stats()["arrivals"] == 2 * N_TASKS  # a 401 is not retried (nor a generation request made)
+        assert s.stats()["arrivals"] == N_TASKS  # a 401 is not retried (nor a generation request made)
 
         monkeypatch.setenv(KEY_ENV, secret)
         assert _eval("no-such-model", tmp_path / "unknown", *served, "--base-url", s.url) == 2
