@@ -78,10 +78,14 @@ def test_isolation_layers_detected_here(executor):
     assert set(executor.layers) == {k for k, v in detail.items() if v == "used"}
     for always in ("rlimits", "process-group", "no-new-privs"):
         assert always in executor.layers
-    if os.geteuid() == 0:  # as root, Linux lets the worker unshare and mount: every layer must be used
+    # Every layer the machine supports is in force (the executor refuses to start otherwise)...
+    for layer, state in executor.supported.items():
+        if state == "supported":
+            assert layer in executor.layers, (layer, detail.get(layer))
+    if os.geteuid() == 0:  # ...and as root, Linux lets the worker unshare and mount: that is every layer
         assert "unprivileged-uid" in executor.layers
-        for layer in ("network-namespace", "mount-namespace", "pid-namespace", "read-only-filesystem",
-                      "hidden-home", "private-tmp", "seccomp"):
+        for layer in ("network-namespace", "mount-namespace", "pid-namespace", "ipc-namespace", "ipc-cleanup",
+                      "read-only-filesystem", "hidden-home", "hidden-source-tree", "private-tmp", "seccomp"):
             assert layer in executor.layers, (layer, detail.get(layer))
 
 
