@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from codemix.core.errors import CodemixError
 
 FORMATS = ("alpaca", "sharegpt", "messages", "prompt_completion", "oss_instruct", "instances", "auto")
-DOMAINS = ("code", "general")
+DOMAINS = ("code", "general")  # what general_fraction splits; domain_shares takes any labels
 
 
 def looks_like_percentage(v: float) -> bool:
@@ -65,7 +65,7 @@ class SourceConfig(_Strict):
     name: str = Field(description="Unique name of the source; becomes the `source` column and the id prefix.")
     path: str = Field(description="Hub dataset id, a local .json/.jsonl/.parquet file or directory, or builtin:<name>.")
     format: Literal[FORMATS] = Field("auto", description="Row schema: alpaca | sharegpt | messages | prompt_completion | oss_instruct | instances | auto (detected from the columns).")
-    domain: Literal[DOMAINS] = Field(description="code or general: what `general_fraction` splits the budget by.")
+    domain: str = Field(description="A label grouping sources: code or general for `general_fraction`; any label (math, symbolic, ...) with `domain_shares`.")
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit) to pin.")
     config: str | None = Field(None, description="Hub dataset configuration name.")
     split: str = Field("train", description="Dataset split to read.")
@@ -74,6 +74,13 @@ class SourceConfig(_Strict):
     share: float | None = Field(None, description="Share-style mixing: this source's fraction of the budget (normalised over sources).")
     count: int | None = Field(None, description="Count-style mixing: exact number of rows from this source (budget = sum of counts).")
     markov: MarkovConfig | None = Field(None, description="Parameters of path: builtin:markov (defaults when omitted).")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain_ok(cls, v: str) -> str:
+        if not v or not v[0].isalpha() or not v.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"domain {v!r}: a label of letters, digits, '-' or '_', starting with a letter")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -141,6 +148,7 @@ class MixConfig(_Strict):
     unit: Literal["rows", "tokens"] = Field("rows", description="What budget, general_fraction, share and count measure: rows, or tokens (counted as set in `tokens`; whole rows are drawn until each source's token quota is met, overshooting it by less than one row).")
     tokens: TokensConfig = Field(default_factory=TokensConfig, description="How tokens are counted (for unit: tokens, and for the token counts the manifest records whatever the unit).")
     general_fraction: float | None = Field(None, description="Fraction in [0, 1] of the budget drawn from `domain: general` sources; the rest from `code`.")
+    domain_shares: dict[str, float] | None = Field(None, description="Share of the budget per domain label, e.g. {code: 0.6, general: 0.3, math: 0.1} (normalised; within a domain, sources split by weight). The many-domain form of general_fraction; what a sweep's `mixture:` design sets.")
     sources: list[SourceConfig] = Field(min_length=1, description="The instruction datasets to draw from.")
     decontaminate: DecontamConfig = Field(default_factory=DecontamConfig, description="Benchmark decontamination.")
     dedup: Literal["exact", "near", "none"] = Field("exact", description="exact: drop rows whose normalised text repeats an earlier row; near: also drop rows whose instruction is a near-duplicate (MinHash LSH, see near_dedup) of an earlier row; none: keep duplicates.")
@@ -169,16 +177,17 @@ class MixConfig(_Strict):
         if dupes:
             raise ValueError(f"duplicate source name(s): {', '.join(dupes)}")
         styles = {
-            "general_fraction": self.general_fraction is not None or any(s.weight is not None for s in self.sources),
+            "general_fraction": self.general_fraction is not None or (self.domain_shares is None and any(s.weight is not None for s in self.sources)),
+            "domain_shares": self.domain_shares is not None,
             "share": any(s.share is not None for s in self.sources),
             "count": any(s.count is not None for s in self.sources),
         }
         used = [k for k, v in styles.items() if v]
         if len(used) > 1:
-            keys = {"general_fraction": "mix.general_fraction / sources[].weight",
+            keys = {"general_fraction": "mix.general_fraction / sources[].weight", "domain_shares": "mix.domain_shares",
                     "share": "sources[].share", "count": "sources[].count"}
             raise ValueError("conflicting mixing styles: " + " and ".join(keys[k] for k in used)
-                             + "; use exactly one of general_fraction, share or count")
+                             + "; use exactly one of general_fraction, domain_shares, share or count")
         style = used[0] if used else "general_fraction"
         if style == "count":
             missing = [s.name for s in self.sources if s.count is None]
@@ -199,6 +208,12 @@ class MixConfig(_Strict):
                 raise ValueError("all source shares are zero")
             return self
         domains = {s.domain for s in self.sources}
+        if style == "domain_shares":
+            return self._domain_shares_ok(domains)
+        other = sorted(domains - set(DOMAINS))
+        if other:
+            raise ValueError(f"general_fraction splits the budget between code and general, but source domain(s) "
+                             f"{', '.join(other)} are neither; give every domain a share with mix.domain_shares")
         gf = self.general_fraction
         if gf is None:
             if len(domains) > 1:
@@ -211,6 +226,25 @@ class MixConfig(_Strict):
             raise ValueError(f"general_fraction is {gf} but no source has domain: code")
         for d in domains:
             if sum(s.weight if s.weight is not None else 1.0 for s in self.sources if s.domain == d) <= 0:
+                raise ValueError(f"all weights of domain {d} are zero")
+        return self
+
+    def _domain_shares_ok(self, domains: set[str]) -> MixConfig:
+        shares = self.domain_shares or {}
+        bad = {d: v for d, v in shares.items() if not 0 <= v}
+        if bad:
+            raise ValueError(f"domain_shares: shares must be >= 0, got {bad}")
+        if sum(shares.values()) <= 0:
+            raise ValueError("domain_shares: all shares are zero")
+        empty = sorted(d for d, v in shares.items() if v > 0 and d not in domains)
+        if empty:
+            raise ValueError(f"domain_shares: no source has domain {', '.join(empty)} "
+                             f"(source domains: {', '.join(sorted(domains))})")
+        unshared = sorted(domains - set(shares))
+        if unshared:
+            raise ValueError(f"domain_shares: no share for domain(s) {', '.join(unshared)}; give them one (0 leaves them out)")
+        for d in domains:
+            if shares[d] > 0 and sum(s.weight if s.weight is not None else 1.0 for s in self.sources if s.domain == d) <= 0:
                 raise ValueError(f"all weights of domain {d} are zero")
         return self
 
@@ -229,6 +263,8 @@ class MixConfig(_Strict):
             d.pop("near_dedup")
         if self.decontaminate.near is None:
             d["decontaminate"].pop("near")
+        if self.domain_shares is None:  # keeps the hashes of mixtures built before domain_shares existed
+            d.pop("domain_shares")
         return d
 
     def fill_tokenizer(self, train_tokenizer: str | None) -> None:
@@ -253,4 +289,6 @@ class MixConfig(_Strict):
             return "count"
         if any(s.share is not None for s in self.sources):
             return "share"
+        if self.domain_shares is not None:
+            return "domain_shares"
         return "general_fraction"

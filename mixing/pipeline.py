@@ -349,7 +349,9 @@ def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: di
         "rows": len(mixture), "budget": sum(wanted.values()), "unit": mix.unit, "style": mix.style,
         "on_shortage": mix.on_shortage,
         "sources": [r.report for r in results],
-        "domains": {d: sum(r.report["realised"] for r in results if r.report["domain"] == d) for d in ("code", "general")},
+        # code and general always (readers of two-domain mixtures expect both), then any other label
+        "domains": {d: sum(r.report["realised"] for r in results if r.report["domain"] == d)
+                    for d in dict.fromkeys(["code", "general", *(r.report["domain"] for r in results)])},
         "tokens": _tokens_report(counter, results),
         "decontamination": _decontam_report(cfg, index, results),
         "dedup": _dedup_report(mix, params, results),

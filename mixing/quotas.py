@@ -3,7 +3,8 @@
 Quotas use largest-remainder rounding on exact fractions, so they always sum to the budget:
 each source gets floor(budget * weight / total), and the rows left over go one each to the
 largest fractional parts (ties: the source listed first). `general_fraction` rounds twice with
-the same rule — budget into the two domains, then each domain over its sources by `weight`.
+the same rule — budget into the two domains, then each domain over its sources by `weight`;
+`domain_shares` the same way over any number of domains.
 """
 
 from __future__ import annotations
@@ -45,10 +46,14 @@ def allocate(mix: MixConfig) -> dict[str, int]:
         return {s.name: int(s.count) for s in mix.sources}
     if mix.style == "share":
         return dict(zip(names, largest_remainder(mix.budget, [s.share for s in mix.sources]), strict=True))
-    gf = mix.general_fraction if mix.general_fraction is not None else 0.0
-    domains = ["code", "general"]
-    general = Fraction(repr(float(gf)))
-    per_domain = dict(zip(domains, largest_remainder(mix.budget, [1 - general, general]), strict=True))
+    if mix.style == "domain_shares":
+        domains = list(mix.domain_shares)
+        per_domain = dict(zip(domains, largest_remainder(mix.budget, [mix.domain_shares[d] for d in domains]), strict=True))
+    else:
+        gf = mix.general_fraction if mix.general_fraction is not None else 0.0
+        domains = ["code", "general"]
+        general = Fraction(repr(float(gf)))
+        per_domain = dict(zip(domains, largest_remainder(mix.budget, [1 - general, general]), strict=True))
     quotas: dict[str, int] = {}
     for d in domains:
         members = [s for s in mix.sources if s.domain == d]

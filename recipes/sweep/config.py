@@ -74,11 +74,47 @@ class SlurmConfig(BaseModel):
         return min(90, slurm_minutes(self.time) * 60 // 4)
 
 
+class MixtureDesign(BaseModel):
+    """Mixtures of k >= 2 domains on the simplex, one cell each (see codemix.mixing.design); each
+    cell sets mix.domain_shares, so the recipe's sources carry these domain labels."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    over: list[str] = Field(min_length=2, description="The domain labels mixed, e.g. [code, general, math]; every one needs a source with that domain.")
+    design: Literal["dirichlet", "lattice", "vertices+centroid"] = Field("dirichlet", description="dirichlet (random draws), lattice (shares in steps of 1/m) or vertices+centroid (pure mixtures, the equal one, then edge midpoints and axial points).")
+    cells: int | None = Field(None, ge=2, description="How many mixtures: draws for dirichlet (required), the most points for lattice (default 10 for 3 domains), points for vertices+centroid (default k+1).")
+    concentration: float = Field(1.0, gt=0, description="dirichlet: 1 is uniform on the simplex, larger draws nearer the equal mixture, smaller nearer the pure ones.")
+    seed: int = Field(0, description="dirichlet: seed of the draws.")
+    bounds: dict[str, tuple[float, float]] = Field(default_factory=dict, description="Optional [low, high] per domain share; only mixtures inside them are run.")
+
+    @model_validator(mode="after")
+    def _labels_ok(self) -> MixtureDesign:
+        if len(set(self.over)) != len(self.over):
+            raise ValueError(f"over: repeated domain labels {self.over}")
+        unknown = sorted(set(self.bounds) - set(self.over))
+        if unknown:
+            raise ValueError(f"bounds: {', '.join(unknown)} not in over {self.over}")
+        for d, (lo, hi) in self.bounds.items():
+            if not 0 <= lo <= hi <= 1:
+                raise ValueError(f"bounds.{d}: need 0 <= low <= high <= 1, got [{lo}, {hi}]")
+        return self
+
+    def points(self) -> list[dict[str, float]]:
+        from codemix.mixing.design import design_points
+
+        return design_points(self.over, self.design, self.cells, concentration=self.concentration, seed=self.seed,
+                             bounds=self.bounds)
+
+
+MIXTURE_KEY = "mix.domain_shares"  # the recipe key a mixture design sets in each cell
+
+
 class SweepConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Dotted recipe key -> values; the cells are the product of all lists (and of the zip group).")
     zip: dict[str, list[Any]] = Field(default_factory=dict, description="Keys varied together (equal-length lists), e.g. mix.budget with train.max_steps; one axis of the product.")
+    mixture: MixtureDesign | None = Field(None, description="Mixtures of several domains on the simplex: one more axis of the product, setting mix.domain_shares per cell.")
     include_base: bool | None = Field(None, description="Score the untrained base model once for the whole sweep as the reference row (default: the recipe's eval.include_base).")
     launcher: Literal["local", "slurm"] = Field("local", description="Default launcher (the --launcher flag overrides it).")
     parallel: int | None = Field(None, gt=0, description="local launcher: cells at once (default: one per GPU group, or 1 on CPU).")
@@ -89,8 +125,19 @@ class SweepConfig(BaseModel):
 
     @model_validator(mode="after")
     def _axes_ok(self) -> SweepConfig:
+        if self.mixture is not None:
+            # The design becomes the grid axis mix.domain_shares (so cells, names and resumption work
+            # as for any axis); a grid that already holds exactly these points (a dumped recipe
+            # validated again) is left as it is.
+            try:
+                points = self.mixture.points()
+            except ValueError as e:
+                raise ValueError(f"mixture: {e}") from None
+            if MIXTURE_KEY in self.zip or self.grid.get(MIXTURE_KEY, points) != points:
+                raise ValueError(f"{MIXTURE_KEY} is set by sweep.mixture; do not also sweep it under grid or zip")
+            self.grid = {**self.grid, MIXTURE_KEY: points}
         if not self.grid and not self.zip:
-            raise ValueError("a sweep needs at least one key under grid: or zip:")
+            raise ValueError("a sweep needs at least one key under grid:, zip: or mixture:")
         for group, axes in (("grid", self.grid), ("zip", self.zip)):
             for key, values in axes.items():
                 if not _KEY.fullmatch(key):
