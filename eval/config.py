@@ -26,7 +26,7 @@ class EvalConfig(BaseModel):
     prompt_style: Literal["auto", "completion", "instruction"] = Field("auto", description="auto: instruction for codemix checkpoints, completion for plain base models.")
     backend: Literal["hf", "vllm", "openai"] = Field("hf", description="Generation backend: hf (transformers, here), vllm (GPU, here), openai (a model served by any OpenAI-compatible server).")
     base_url: str | None = Field(None, description="backend openai: the server's API root, e.g. http://127.0.0.1:8000/v1 (`vllm serve`); required with it. The model is the name the server serves.")
-    api_key_env: str | None = Field(None, description="backend openai: the environment variable holding the API key (default OPENAI_API_KEY when it is set, else no key). The key is read from there only and never written anywhere.")
+    api_key_env: str | None = Field(None, description="backend openai: the environment variable holding the API key, e.g. OPENAI_API_KEY (default: no key, as local servers need none; a key is sent only to the server it was named for). The key is read from there only and never written anywhere.")
     tokenizer: str | None = Field(None, description="backend openai: a local tokenizer (model directory or Hub id) for the prompts, the context budget and prompt_style auto. Default: the model when it is a local directory; without one the server tokenizes and applies its own chat template.")
     concurrency: int | None = Field(None, gt=0, description="backend openai: requests in flight (default 16).")
     request_timeout: float | None = Field(None, gt=0, description="backend openai: seconds one request may take before it is retried (default 300).")

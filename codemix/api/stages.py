@@ -205,8 +205,8 @@ def evaluate(model: str | os.PathLike[str], *, adapter: str | None = None, bench
         hash_seed: PYTHONHASHSEED of the executed samples, or "random".
         verdicts: "in-process" or "strict" (the tests' expected values never enter the sample's process).
         base_url: openai: the server's API root, e.g. "http://127.0.0.1:8000/v1".
-        api_key_env: openai: the environment variable holding the API key (default OPENAI_API_KEY
-            when set); the key is never written anywhere.
+        api_key_env: openai: the environment variable holding the API key (default: no key); the
+            key is never written anywhere.
         tokenizer: openai: a local tokenizer for prompts, context budget and prompt_style auto.
         concurrency: openai: requests in flight (default 16).
         request_timeout: openai: seconds per request before it is retried (default 300).

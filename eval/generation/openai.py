@@ -12,16 +12,17 @@ nothing is counted here (`ServerTokenizer`).
 Samples: the consecutive samples of a task go out as one request with `n` (at most
 SAMPLES_PER_REQUEST) and the seed of its first sample; a server that answers with fewer choices
 than asked gets the rest one per request. Finished requests are appended as they come back, so
-a killed run resumes without asking for a stored sample again, and (the seeds being per sample)
-with the samples the uninterrupted run would have written.
+a killed run resumes without asking for a stored sample again, with the requests (first sample,
+n, seed) the uninterrupted run made and so its samples; only a kill that cuts one request's
+samples in the middle of their write makes the rest of that task come from other requests.
 
 Requests: CONCURRENCY in flight (threads over one HTTP connection pool); a 429, a 5xx, a
 timeout or a dropped connection is retried with exponential backoff and seeded jitter, waiting
 at least what a Retry-After header asks; 401/403/404 stop the run at once with one line. The
 client's own retries are switched off (max_retries=0): they are invisible to the caller (the
-manifest counts retries by cause), draw unseeded jitter, and give up after 2 retries within
-about 1.5 s, less than a busy server's 429 asks for. The API key is read from the environment
-only and is masked in every message built from a server's answer.
+manifest counts retries by cause), draw unseeded jitter, and stop after 2 retries 0.5 s and 1 s
+apart, too few to ride out a server restart. The API key is read from the environment only and
+is masked in every message built from a server's answer.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ from codemix.eval.generation.extract import truncate_at_stop
 if TYPE_CHECKING:
     from codemix.finetune.checkpoint import ModelRef
 
-DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 # Sent when no key is configured: local servers ignore it, and the client refuses an empty one.
 NO_KEY = "EMPTY"
 # 16 requests in flight: enough for a local server's batcher to fill (the test server on 2 CPU
@@ -210,16 +210,14 @@ class OpenAIBackend(Backend):
         self.concurrency = int(opts.get("concurrency") or DEFAULT_CONCURRENCY)
         self.timeout = float(opts.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT_S)
         self.max_retries = int(opts["max_retries"]) if opts.get("max_retries") is not None else DEFAULT_MAX_RETRIES
+        # Only a variable named for this server: OPENAI_API_KEY, set for OpenAI, is not sent to
+        # whatever base_url is given (the client library would send it by default).
         self.key_env = opts.get("api_key_env")
-        if self.key_env:
-            key = os.environ.get(self.key_env, "")
-            if not key:
-                raise CodemixError(f"eval.api_key_env: the environment variable {self.key_env} is not set "
-                                   "(it should hold the server's API key)")
-        else:
-            key = os.environ.get(DEFAULT_KEY_ENV, "")
-            self.key_env = DEFAULT_KEY_ENV if key else None
-        self._key = key or NO_KEY
+        key = os.environ.get(self.key_env, "") if self.key_env else NO_KEY
+        if not key:
+            raise CodemixError(f"eval.api_key_env: the environment variable {self.key_env} is not set "
+                               "(it should hold the server's API key)")
+        self._key = key
         self.stats = RequestStats()
         self.stop_limit: int | None = None
         self.eos_ids = []  # the server ends samples with its own end-of-sequence tokens
@@ -437,7 +435,7 @@ class OpenAIBackend(Backend):
         return text.replace(self._key, "***") if self._key != NO_KEY else text
 
     def _refused(self, e: Any) -> str:
-        where = f"the key in ${self.key_env}" if self.key_env else f"no key (set {DEFAULT_KEY_ENV} or --api-key-env)"
+        where = f"the key in ${self.key_env}" if self.key_env else "no key (name the variable holding one: --api-key-env)"
         return f"{self.base_url}: refused {where} ({e.status_code}: {self._cause(e)})"
 
     def usage(self) -> dict[str, Any]:

@@ -78,8 +78,8 @@ def add_backend_flags(p: argparse.ArgumentParser) -> None:
     served = p.add_argument_group("--backend openai (a served model; MODEL is the name it is served under)")
     served.add_argument("--base-url", metavar="URL", help="the server's API root, e.g. http://127.0.0.1:8000/v1")
     served.add_argument("--api-key-env", metavar="NAME",
-                        help="environment variable holding the API key (default OPENAI_API_KEY when set); the "
-                             "key itself is never written anywhere")
+                        help="environment variable holding the API key, e.g. OPENAI_API_KEY (default: no key); "
+                             "the key itself is never written anywhere")
     served.add_argument("--tokenizer", metavar="PATH|ID",
                         help="local tokenizer for prompts, context budget and --prompt-style auto (default: MODEL "
                              "when it is a local directory; else the server's chat template is used)")

@@ -102,6 +102,24 @@ def test_auto_sends_instructions_to_the_chat_endpoint(model_dir, server, problem
     assert (tmp_path / "served" / "samples.jsonl").read_bytes() == (tmp_path / "hf" / "samples.jsonl").read_bytes()
 
 
+def test_a_recipe_scores_a_served_model(model_dir, server, tmp_path, capsys):
+    import yaml
+
+    def recipe(model: str, name: str) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"name": name, "seed": 0, "output_dir": str(tmp_path / name), "eval": {
+            "model": model, "backend": "openai", "base_url": server.url, "concurrency": 4, "benchmarks": ["pyfuncs"],
+            "prompt_style": "completion", "limit": 2, "max_new_tokens": 8}}))
+        return path
+
+    # The name a remote server serves: no local directory, no Hub id, no download, still valid.
+    assert main(["validate", str(recipe("/models/on-the-gpu-box", "remote"))]) == 0
+    assert main(["run", str(recipe(str(model_dir), "served"))]) == 0
+    manifest = json.loads((tmp_path / "served" / "eval" / "pyfuncs" / "manifest.json").read_text())
+    assert manifest["generation"]["backend"] == "openai"
+    assert manifest["generation_summary"]["usage"]["concurrency"] == 4
+
+
 # ---------------------------------------------------------------- faults, resume
 
 def test_the_fault_schedule_gives_the_clean_runs_samples_with_the_retries_counted(model_dir, server, tmp_path,
@@ -199,9 +217,15 @@ def test_the_key_is_in_no_output_and_refusals_are_one_line(model_dir, tmp_path, 
         assert _eval("no-such-model", tmp_path / "unknown", *served, "--base-url", s.url) == 2
         unknown = capfd.readouterr()
         assert f"does not serve 'no-such-model'; it serves '{model_dir}'" in unknown.err
+
+        # A key set for another service is not sent to this server unless named for it.
+        monkeypatch.setenv("OPENAI_API_KEY", secret)
+        assert _eval(str(model_dir), tmp_path / "unnamed", *served[:2], *served[4:], "--base-url", s.url) == 2
+        unnamed = capfd.readouterr()
+        assert "refused no key" in unnamed.err and "Incorrect API key provided: EMPTY" in unnamed.err
     outputs = [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()]
     assert outputs and not any(secret in text for text in outputs)
-    assert secret not in refused.out + refused.err + unknown.out + unknown.err
+    assert secret not in refused.out + refused.err + unknown.out + unknown.err + unnamed.out + unnamed.err
 
 
 def test_bad_servers_and_settings_are_one_line(model_dir, tmp_path, capsys):
