@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from codemix.core.errors import CodemixError
 from codemix.mixing import formats, quotas
 from codemix.mixing.pipeline import inputs_fingerprint
@@ -166,3 +167,17 @@ def test_token_settings_do_not_change_a_rows_mixture_hash(all_formats):
     tokens = mix_config(all_formats[:2], budget=50, general_fraction=0.5, unit="tokens", tokens={"tokenizer": "byte"})
     assert inputs_fingerprint(base, 1)[0] == inputs_fingerprint(named, 1)[0] != inputs_fingerprint(tokens, 1)[0]
     assert json.dumps(base.rows_fingerprint()).find('"unit"') == -1
+
+
+def test_counts_and_domain_shares_are_tokens_too(tmp_path, all_formats):
+    src = [{**all_formats[0], "count": 2000}, {**all_formats[3], "count": 500}]
+    m, _ = build(tmp_path / "c", mix_config(src, unit="tokens", tokens={"tokenizer": "byte"}))
+    lengths = _lengths(read_rows(tmp_path / "c"))
+    assert m["budget"] == 2500
+    for s in m["sources"]:
+        assert s["requested"] <= sum(lengths[s["name"]]) < s["requested"] + max(lengths[s["name"]])
+    src = [{**s, "domain": d} for s, d in zip(all_formats[:3], ("code", "general", "math"), strict=True)]
+    m, _ = build(tmp_path / "d", mix_config(src, budget=3000, unit="tokens", tokens={"tokenizer": "byte"},
+                                            domain_shares={"code": 2, "general": 1, "math": 0.5}))
+    shares = {d: v["token_share"] for d, v in m["tokens"]["by_domain"].items()}
+    assert shares == pytest.approx({"code": 2 / 3.5, "general": 1 / 3.5, "math": 0.5 / 3.5}, abs=0.03)
