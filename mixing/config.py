@@ -140,6 +140,7 @@ class DiversityConfig(_Strict):
 
 class TokensConfig(_Strict):
     tokenizer: str | None = Field(None, description="What counts tokens: byte (UTF-8 bytes, offline), or a tokenizer id / local directory that transformers loads. Default: the tokenizer the recipe trains with (byte, or the pretrained model's; a bpe tokenizer is trained on the mixture itself, so it must be named here).")
+    revision: str | None = Field(None, description="Hub revision of the tokenizer (default: the training model's revision when its tokenizer counts).")
     over: Literal["prompt_completion", "completion"] = Field("prompt_completion", description="Count the tokens of the prompt and completion, or of the completion only (what a completion-only loss trains on).")
 
 
@@ -267,11 +268,13 @@ class MixConfig(_Strict):
             d.pop("domain_shares")
         return d
 
-    def fill_tokenizer(self, train_tokenizer: str | None) -> None:
+    def fill_tokenizer(self, train_tokenizer: str | None, revision: str | None = None) -> None:
         """Count tokens with the training tokenizer (`byte`, a model id, or None when it cannot
         count before the mixture exists: bpe, or no train section) unless one is named."""
         if self.tokens.tokenizer is None and train_tokenizer is not None:
             self.tokens.tokenizer = train_tokenizer
+            if self.tokens.revision is None:
+                self.tokens.revision = revision
 
     def counting_tokenizer(self) -> str:
         """The tokenizer that counts this mixture's tokens. With unit: rows and none named or

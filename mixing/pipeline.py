@@ -314,7 +314,7 @@ def _remove_leftovers(out_dir: Path) -> None:
 def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: dict, recipe_hash: str,
            inputs_hash: str, fp: dict[str, Any], refs: dict[str, sources.SourceRef], t0: float) -> dict:
     wanted = quotas.allocate(mix)
-    counter = tokens.TokenCounter.load(mix.counting_tokenizer(), mix.tokens.over)  # before any source loads
+    counter = tokens.TokenCounter.load(mix.counting_tokenizer(), mix.tokens.over, mix.tokens.revision)  # before any source loads
     cfg = mix.decontaminate
     index = decontam.build_index(cfg) if cfg.enabled and cfg.benchmarks else None
     taken = np.zeros(0, np.uint64)

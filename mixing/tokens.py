@@ -50,23 +50,24 @@ class TokenCounter:
     name: str            # "byte" or the tokenizer's id / path
     over: str            # prompt_completion | completion
     tokenizer: Any = None
+    revision: str | None = None
 
     @classmethod
-    def load(cls, name: str, over: str) -> TokenCounter:
+    def load(cls, name: str, over: str, revision: str | None = None) -> TokenCounter:
         if name == BYTE:
             return cls(name, over)
         try:
             from transformers import AutoTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(name)
+            tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
         except (OSError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise CodemixError(f"mix.tokens.tokenizer: cannot load tokenizer {name!r} ({first}); name a local "
                                f"tokenizer directory or use tokenizer: byte") from None
-        return cls(name, over, tokenizer)
+        return cls(name, over, tokenizer, revision)
 
     def describe(self) -> dict[str, str]:
-        return {"tokenizer": self.name, "over": self.over,
+        return {"tokenizer": self.name, **({"revision": self.revision} if self.revision else {}), "over": self.over,
                 "text": "message contents joined by a newline; chat-template tokens not counted"}
 
     def count(self, table: pa.Table, rows: np.ndarray | None = None) -> np.ndarray:

@@ -59,7 +59,7 @@ class Recipe(BaseModel):
             # Tokens are counted with the training tokenizer unless mix.tokens names one; a bpe
             # tokenizer is trained on the mixture, so it cannot count it (None: see MixConfig).
             model = self.train.model
-            self.mix.fill_tokenizer({"byte": "byte", "model": model.path}.get(model.tokenizer.kind))
+            self.mix.fill_tokenizer({"byte": "byte", "model": model.path}.get(model.tokenizer.kind), model.revision)
         return self
 
     def resolved(self) -> dict:
