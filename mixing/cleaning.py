@@ -15,10 +15,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from codemix.mixing import decontam
-from codemix.mixing.ngrams import mix64, tokenize
 from codemix.core.progress import progress
 from codemix.core.threads import bounded_map
+from codemix.mixing import decontam
+from codemix.mixing.ngrams import mix64, tokenize
 
 CHUNK_ROWS = 32768   # ~15-25 MB of text per chunk: amortises kernel calls; two threads' numpy
                      # temporaries stay around 300 MB

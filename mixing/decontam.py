@@ -24,9 +24,9 @@ import numpy as np
 import pyarrow as pa
 
 from codemix.core.artifacts import sha256_file
+from codemix.core.errors import CodemixError
 from codemix.mixing.benchmark_records import MBPP_HUB_ID, load_humaneval, load_mbpp
 from codemix.mixing.config import DecontamConfig
-from codemix.core.errors import CodemixError
 from codemix.mixing.ngrams import TokenStream, tokenize
 
 TABLE_BITS = 22

@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from codemix.mixing import cleaning, contamination, decontam, formats, neardup, quotas, sources, tokens, writer
 from codemix.core.artifacts import (
     announce_replacement,
     atomic_path,
@@ -45,9 +44,20 @@ from codemix.core.artifacts import (
     warn,
     write_manifest,
 )
-from codemix.mixing.config import MixConfig, SourceConfig
 from codemix.core.errors import CodemixError
 from codemix.core.progress import progress
+from codemix.mixing import (
+    cleaning,
+    contamination,
+    decontam,
+    formats,
+    neardup,
+    quotas,
+    sources,
+    tokens,
+    writer,
+)
+from codemix.mixing.config import MixConfig, SourceConfig
 from codemix.mixing.texts import instruction_texts
 
 PIPELINE_VERSION = 1          # bump when the same inputs would give different rows

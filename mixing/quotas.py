@@ -13,8 +13,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from codemix.mixing.config import MixConfig
 from codemix.core.errors import CodemixError
+from codemix.mixing.config import MixConfig
 
 
 def largest_remainder(total: int, weights: list[float]) -> list[int]:

@@ -21,9 +21,9 @@ from typing import Any
 import pyarrow as pa
 
 from codemix.core.artifacts import sha256_file
-from codemix.mixing.config import SourceConfig
 from codemix.core.errors import CodemixError
 from codemix.core.jsonl import iter_json_lines
+from codemix.mixing.config import SourceConfig
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".jsonl.gz", ".json.gz", ".ndjson.gz")
 BLOCK_SIZE = 32 << 20  # pyarrow.json block; one JSON line must fit in a block

@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from codemix.mixing.formats import SCHEMA
 from codemix.core.progress import progress
+from codemix.mixing.formats import SCHEMA
 
 WRITE_BATCH_ROWS = 32768
 # (byte, character, escape) for the characters JSON strings must escape; backslash first.

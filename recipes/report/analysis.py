@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from codemix.core.errors import CodemixError
+from codemix.recipes.report.curve import CHOICES, BestLocation, best_location, suggest
 from codemix.recipes.report.data import Cell, headline
-from codemix.recipes.report.study import Study
 from codemix.recipes.report.stats import (
     DEFAULT_ALPHA,
     DEFAULT_LEVEL,
@@ -31,7 +31,7 @@ from codemix.recipes.report.stats import (
     seed_choices,
     verdict,
 )
-from codemix.recipes.report.curve import CHOICES, BestLocation, best_location, suggest
+from codemix.recipes.report.study import Study
 
 AVERAGE = "average"
 # An axis whose values are all positive and span two decades or more (the number of rules I =
@@ -323,6 +323,8 @@ def _best(out: Analysis, configs: list[Config], boots: dict, suggest_k: int) -> 
             continue
         if out.log_axis:  # back to the axis' own units; the coefficients stay in powers of log10(x)
             loc.x, loc.best, loc.ci = x, float(10 ** loc.best), (float(10 ** loc.ci[0]), float(10 ** loc.ci[1]))
+            loc.measured_best = float(10 ** loc.measured_best)
+            loc.fit_ci = (float(10 ** loc.fit_ci[0]), float(10 ** loc.fit_ci[1]))
             loc.curve_x = 10 ** loc.curve_x
         out.best[bench] = loc
         target = AVERAGE if len(heads) > 1 else heads[0] if heads else out.benchmarks[0]

@@ -64,6 +64,7 @@ class BestLocation:
     # candidate -> leave-one-configuration-out RMSE of the rate (None: too few points for it)
     cv_rmse: dict[str, float | None] = field(default_factory=dict)
     fit_ci: tuple[float, float] | None = None  # the fit's own percentile range, before widening
+    measured_best: float | None = None  # the axis value with the highest measured score
 
 
 class _Design:
@@ -178,7 +179,7 @@ def best_location(x, replicates: np.ndarray, point: np.ndarray, *, fit: str = "a
                         edge_share=float(np.mean((where == 0) | (where == len(grid) - 1))),
                         coefficients=coefficients, curve_x=grid, curve_y=curve,
                         resamples=len(replicates), level=level, cv_rmse=rmse,
-                        fit_ci=(float(fit_lo), float(fit_hi)))
+                        fit_ci=(float(fit_lo), float(fit_hi)), measured_best=float(x[point.argmax()]))
 
 
 def _argmax_gradient(beta: np.ndarray, design: _Design) -> np.ndarray | None:

@@ -228,7 +228,8 @@ def best_lines(analysis: Analysis) -> list[str]:
     lines = []
     for bench, loc in analysis.best.items():
         edge = f"; max at the range's edge in {loc.edge_share:.0%} of resamples" if loc.edge_share >= 0.005 else ""
-        lines.append(f"best {name} on {bench}: {loc.best:.2g} [{loc.ci[0]:.2g}, {loc.ci[1]:.2g}] ({loc.fit} fit){edge}")
+        measured = f"; best measured {loc.measured_best:.2g}" if loc.measured_best is not None else ""
+        lines.append(f"best {name} on {bench}: {loc.best:.2g} [{loc.ci[0]:.2g}, {loc.ci[1]:.2g}] ({loc.fit} fit{measured}){edge}")
     return lines
 
 
