@@ -43,6 +43,7 @@ MOUNT_DERIVED = {"read-only-filesystem": ("used",), "private-tmp": ("used",),
                  "hidden-home": ("used", "unused: no home directory found"),
                  "hidden-source-tree": ("used", "unused: codemix runs from an installed package")}
 _PROBE_TIMEOUT_S = 60.0
+HIDDEN_PROBLEM_FILES = "hidden-problem-files"  # not probed: asked for by the scorer (hidden_paths)
 
 
 def package_dirs() -> tuple[tuple[str, str], ...]:
@@ -281,7 +282,9 @@ def check_worker_layers(index: int, detail: dict[str, str], required: set[str]) 
         for layer, states in wanted:
             state = detail.get(layer, "missing")
             if state not in states:
+                why = ("is asked for (the benchmark's problem files are to be hidden)" if layer == HIDDEN_PROBLEM_FILES
+                       else "is supported on this machine")
                 raise CodemixError(
-                    f"sandbox isolation layer {layer} is supported on this machine but not in force in sandbox "
+                    f"sandbox isolation layer {layer} {why} but not in force in sandbox "
                     f"worker {index} ({state}); fix that, or run with weaker isolation: "
                     f"--allow-weaker-isolation {name} (or {ALLOW_WEAKER_ENV}={name}, Executor(allow_weaker=[{name!r}]))")

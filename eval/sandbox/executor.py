@@ -47,13 +47,13 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from codemix.core.errors import CodemixError
-from codemix.eval.sandbox import environment
+from codemix.eval.sandbox import environment, hidden_paths
 
 VERDICTS = ("passed", "failed", "timeout", "error")
 # Layers a caller may switch off (to reproduce a machine without them, or to debug); rlimits,
 # the process group and no_new_privs are always on.
 OPTIONAL_LAYERS = ("user-namespace", "network-namespace", "mount-namespace", "pid-namespace",
-                   "ipc-namespace", "uts-namespace", "seccomp", "unprivileged-uid")
+                   "ipc-namespace", "uts-namespace", "seccomp", "unprivileged-uid", hidden_paths.LAYER)
 _HEADER = struct.Struct(">I")
 # Samples of worker i run as uid/gid SAMPLE_UID_BASE + i: far above login (1000+) and
 # subordinate-id (100000+) ranges, so no real account shares it. One uid per worker matters
@@ -165,6 +165,7 @@ class _Worker:
             "error_chars": executor.limits.error_chars,
             "hide": home_directories(),
             "hide_source": executor.hide_source,
+            "hide_problems": executor.hidden_paths,
             "sys_path": executor.sys_path, "site_dirs": executor.site_dirs,
             "cgroups": [str(p) for p in executor.join_cgroups],
             "hash_seed": executor.hash_seed,
@@ -289,12 +290,20 @@ class Executor:
     in force in every worker, or CodemixError names it. `disable` switches layers off; `allow_weaker`
     (default: the CODEMIX_ALLOW_WEAKER_ISOLATION variable, comma-separated or `all`) uses them
     where they work and accepts running on without them, as the `--allow-weaker-isolation` flag
-    of `codemix score` and `codemix eval` does. `supported` holds what the probe found."""
+    of `codemix score` and `codemix eval` does. `supported` holds what the probe found.
+
+    `hide`: files and directories no sample may read (the problem sources of the benchmark being
+    scored: codemix.eval.sandbox.hidden_paths), hidden in every worker's mount namespace at its
+    start, so at no cost per sample. Unlike the probed layers this one is required whenever
+    `hide` is not empty: with no mount namespace to hide them in, the executor refuses to start
+    unless `hidden-problem-files` is switched off or accepted weaker. `hidden_paths` holds what
+    is hidden."""
 
     def __init__(self, workers: int | None = None, limits: Limits | None = None, *,
                  retry_timeouts: bool = True, join_cgroups: Sequence[str | os.PathLike] = (),
                  disable: Sequence[str] = (), allow_weaker: Sequence[str] | None = None,
-                 python: str = sys.executable, command_prefix: Sequence[str] = (), hash_seed: int | str = 0):
+                 python: str = sys.executable, command_prefix: Sequence[str] = (), hash_seed: int | str = 0,
+                 hide: Sequence[str | os.PathLike] = ()):
         self.hash_seed = check_hash_seed(hash_seed)
         self.n_workers = max(1, workers or os.cpu_count() or 1)
         self.limits, self.retry_timeouts = limits or Limits(), retry_timeouts
@@ -315,6 +324,12 @@ class Executor:
             self.sys_path, self.site_dirs = report["sys_path"], report["site_dirs"]
         source = environment.source_tree()
         self.hide_source = [source] if source is not None else []
+        self.hidden_paths: list[str] = []
+        if hidden_paths.LAYER not in self.disable:
+            needed = hidden_paths.needed_paths(python, self.sys_path)
+            self.hidden_paths = hidden_paths.check_hide(hide, needed)
+        if self.hidden_paths and hidden_paths.LAYER not in self.allow_weaker:
+            self._required.add(hidden_paths.LAYER)
         self.restarts = 0
         self._workers: list[_Worker | None] = [None] * self.n_workers
         self._todo: queue.Queue = queue.Queue()

@@ -199,6 +199,27 @@ def hide_directories(hide: Iterable[str], keep: Iterable[str]) -> list[str]:
     return hidden
 
 
+def hide_files(files: Iterable[str], scratch: str) -> list[str]:
+    """Bind an empty read-only file over each existing file of `files`; returns what was hidden.
+
+    The empty file is made on `scratch` (the worker's private /tmp) and unlinked at once: the
+    bind mounts keep it alive, and no path a sample can reach leads to it except the hidden
+    names, which are read-only. An empty regular file rather than /dev/null: a device node needs
+    a mount without nodev, which a user namespace cannot grant."""
+    files = [f for f in dict.fromkeys(os.path.realpath(f) for f in files) if os.path.isfile(f)]
+    if not files:
+        return []
+    empty = os.path.join(scratch, f".empty-{os.getpid()}")
+    os.close(os.open(empty, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o444))
+    try:
+        for f in files:
+            mount(empty, f, None, MS_BIND)
+            mount(None, f, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    finally:
+        os.unlink(empty)
+    return files
+
+
 def private_tmp(size_mb: int, keep: Iterable[str]) -> None:
     """A fresh, size-limited, writable tmpfs on /tmp for the samples' scratch directories. A
     Python installation that lives under /tmp (a CI virtual environment, say) is bound back

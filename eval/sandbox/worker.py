@@ -12,8 +12,10 @@ Start-up, paid once per worker instead of once per sample:
   4. in the private mount namespace: a fresh /proc, every mount read-only, a size-limited
      tmpfs on /tmp for the samples' scratch directories, empty tmpfs over home directories and
      over the checkout codemix runs from (with the Python installation and the samples' import
-     path bound back read-only where they live under one), the IPC namespace's mqueue file
-     system (to remove the POSIX message queues a sample leaves);
+     path bound back read-only where they live under one), empty read-only directories and
+     files over the problem sources of the benchmark being scored (tests and reference
+     solutions: codemix.eval.sandbox.hidden_paths), the IPC namespace's mqueue file system (to
+     remove the POSIX message queues a sample leaves);
   5. pre-import the usual standard library, build the seccomp filter, run a self-test sample,
      report the layers to the harness and serve requests: per request, fork a child
      (codemix.eval.sandbox.child), wait for it, kill whatever it left, remove the IPC objects it
@@ -35,6 +37,7 @@ import time
 
 from codemix.eval.sandbox import child, environment, protocol
 from codemix.eval.sandbox import isolation as iso
+from codemix.eval.sandbox.hidden_paths import LAYER
 from codemix.eval.sandbox.protocol import Bounded, Capped
 
 # Modules HumanEval/MBPP programs and their tests import. Imported once here they cost nothing
@@ -99,6 +102,7 @@ class Server:
         else:
             for name in ("read-only-filesystem", "private-tmp", "hidden-home", "hidden-source-tree"):
                 L[name] = "unavailable: no mount namespace"
+            self._hide_problem_files([])
             # Scratch space on the shared file system instead of a private tmpfs; removed when
             # the server ends (main), traversable for the samples' uid.
             import tempfile
@@ -172,6 +176,27 @@ class Server:
             L["hidden-source-tree"] = "used"
         else:
             L["hidden-source-tree"] = "unused: codemix runs from an installed package"
+        self._hide_problem_files(keep)
+
+    def _hide_problem_files(self, keep: list[str]) -> None:
+        """The problem sources of the benchmark being scored (codemix.eval.sandbox.hidden_paths):
+        an empty read-only tmpfs over each directory, an empty read-only file over each file.
+        Checked after mounting: a path still readable stops the worker instead of serving."""
+        L, paths = self.layers, self.cfg.get("hide_problems", [])
+        if LAYER in self.cfg.get("disable", ()):
+            L[LAYER] = "unused: switched off by the caller"
+        elif not paths:
+            L[LAYER] = "unused: no problem files to hide"
+        elif L.get("mount-namespace") != "used":
+            L[LAYER] = "unavailable: no mount namespace"
+        else:
+            iso.hide_directories([p for p in paths if os.path.isdir(p)], keep)
+            iso.hide_files([p for p in paths if os.path.isfile(p)], self.scratch)
+            readable = [p for p in paths if os.path.exists(p)
+                        and (os.listdir(p) if os.path.isdir(p) else os.path.getsize(p))]
+            if readable:
+                raise RuntimeError(f"problem files still readable after hiding them: {readable}")
+            L[LAYER] = "used"
 
     def _self_test(self) -> None:
         """Run one sample through the whole path. If it fails only with the uid switch (the

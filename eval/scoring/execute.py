@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import sys
 import time
 import warnings
 from collections import Counter
@@ -24,6 +26,7 @@ from pathlib import Path
 from codemix.eval.benchmarks import problems_hash, source_hash
 from codemix.eval.passk import pass_at_k_report
 from codemix.eval.samples import NOTES, Sample, samples_hash
+from codemix.eval.sandbox import environment, hidden_paths
 from codemix.eval.sandbox.executor import VERDICTS, Executor, Job, Limits
 from codemix.eval.scoring.results import (
     check_k,
@@ -50,14 +53,55 @@ _announced: set[str] = set()
 def announce_isolation(executor: Executor) -> None:
     """The isolation layers, printed once per process (a run scores several benchmarks and models
     with the same layers; they are recorded in every results.json)."""
-    key = json.dumps([executor.layers, executor.layer_detail], sort_keys=True, default=str)
+    key = json.dumps([executor.layers, executor.layer_detail, executor.hidden_paths], sort_keys=True, default=str)
     if key in _announced:
         return
     _announced.add(key)
     log(f"[score] isolation: {', '.join(executor.layers)}")
+    if executor.hidden_paths:
+        log(f"[score] hidden from the samples: {', '.join(executor.hidden_paths)}")
     for name, state in executor.layer_detail.items():
         if state.startswith("unavailable") or state.startswith("partial"):
             log(f"[score] warning: isolation layer {name} {state}")
+
+
+def problem_sources(benchmark: str, problems_path: str | None, *, samples_path: str | Path,
+                    out_dir: str | Path) -> list[str]:
+    """What the samples of `benchmark` must not read (the tests and reference solutions they
+    are scored against): the problems file given, or the benchmark's default file, each with its
+    directory where nothing the run needs lives there (hidden_paths.file_or_its_directory), and
+    the Hugging Face caches (MBPP and the EvalPlus sets read from the Hub land there)."""
+    from codemix.eval.benchmarks import get_benchmark
+
+    bench = get_benchmark(benchmark)
+    needed = hidden_paths.needed_paths(sys.executable, environment.samples_import_path())
+    keep_visible = [*needed, str(samples_path), str(out_dir)]
+    files = []
+    if problems_path is None and bench.default_file is not None:
+        files.append(bench.default_file())
+    elif problems_path not in (None, "hub") and bench.path_is_file:
+        files.append(problems_path)
+    paths = [hidden_paths.file_or_its_directory(f, keep_visible) for f in files]
+    for cache in hidden_paths.hugging_face_caches():
+        holds = next((n for n in keep_visible if hidden_paths.is_under(os.path.realpath(n), cache)), None)
+        if holds is None:
+            paths.append(cache)
+        else:
+            log(f"[score] warning: the Hugging Face cache {cache} holds {holds}; it stays readable to the samples")
+    return paths
+
+
+def _hiding_record(executor: Executor, wanted: list[str], layers: list[str], detail: dict) -> tuple[list, dict]:
+    """results.json's isolation and isolation_detail. An executor passed in by the caller was
+    started for other paths, maybe none: where it leaves one of `wanted` readable, the layer is
+    recorded as not in force, and said, rather than claimed."""
+    covered = {p for p in wanted if any(hidden_paths.is_under(os.path.realpath(p), h) for h in executor.hidden_paths)}
+    missing = [p for p in wanted if p not in covered and os.path.exists(p)]
+    if not missing or detail.get(hidden_paths.LAYER, "").startswith(("unavailable", "unused: switched off")):
+        return layers, detail  # all hidden, or the executor's own record already says why not
+    state = f"not in force: the executor passed in leaves {', '.join(missing)} readable"
+    log(f"[score] warning: isolation layer {hidden_paths.LAYER} {state}")
+    return [x for x in layers if x != hidden_paths.LAYER], {**detail, hidden_paths.LAYER: state}
 
 
 def _load_log(path: Path, wanted: dict[tuple[str, int], Sample]) -> dict[tuple[str, int], dict]:
@@ -104,9 +148,10 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
+    hide = problem_sources(benchmark, problems_path, samples_path=samples_path, out_dir=out)
     own_executor = executor is None
     if own_executor:
-        executor = Executor(workers=workers, limits=limits or Limits(), hash_seed=hash_seed)
+        executor = Executor(workers=workers, limits=limits or Limits(), hash_seed=hash_seed, hide=hide)
     try:
         announce_isolation(executor)
         limits_by_task, limit_info = time_limits(problems, executor, fixed=timeout)
@@ -154,7 +199,7 @@ def score_execute(benchmark: str, samples_path: str | Path, *, problems_path: st
                 done[task_id, index] = row
         run_seconds = time.monotonic() - run_started
         workers_used, restarts = executor.n_workers, executor.restarts
-        isolation, isolation_detail = executor.layers, executor.layer_detail
+        isolation, isolation_detail = _hiding_record(executor, hide, executor.layers, executor.layer_detail)
         hash_seed_used = executor.hash_seed
     finally:
         if own_executor:
