@@ -50,7 +50,10 @@ def hugging_face_caches(environ: Mapping[str, str] | None = None) -> list[str]:
 def needed_paths(python: str, import_path: Iterable[str]) -> list[str]:
     """What the samples run with, as real paths: the interpreter's directory and prefixes, the
     samples' import path and the workers' /tmp. None of it may be hidden."""
-    paths = [os.path.dirname(os.path.realpath(python)), WORKER_TMP, *import_path]
+    # The directory named by `python` too (a virtual environment's bin/, where the interpreter
+    # is a link): a sample starting sys.executable goes through it.
+    paths = [os.path.dirname(os.path.realpath(python)), os.path.dirname(os.path.abspath(python)), WORKER_TMP,
+             *import_path]
     if os.path.realpath(python) == os.path.realpath(sys.executable):
         paths += [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
     return list(dict.fromkeys(os.path.realpath(p) for p in paths if p))
