@@ -26,6 +26,7 @@ from typing import Any
 from codemix.core.artifacts import atomic_write_json, utc_now
 from codemix.core.errors import CodemixError
 from codemix.core.locks import LockHeld, locked
+from codemix.recipes.sweep.config import slurm_minutes
 from codemix.recipes.sweep.launchers.slurm_queue import JobState, SchedulerError, settle
 
 GRACE_S = 5.0  # a job missing from scontrol this long (over one or more polls) has left the queue
@@ -150,7 +151,7 @@ class Follower:
         if not batch:
             return
         before = set(self.lock_dir.iterdir()) if self.lock_dir.is_dir() else set()
-        settings = {"max_requeues": self.cfg.max_requeues, "time": self.cfg.time}
+        settings = {"max_requeues": self.cfg.max_requeues, "time": clock(slurm_minutes(self.cfg.time))}
         try:
             jobs = self.executor.map_array(self.run_job, [str(u.dir) for u in batch], [settings] * len(batch))
         except Exception as e:  # noqa: BLE001 - submitit wraps sbatch's refusal in its own exception types
@@ -265,6 +266,13 @@ class Follower:
         print(f"codemix: {len(jobs)} job(s) still queued or running: {' '.join(jobs)}; they go on without this "
               f"launcher. Run the same `codemix sweep` again to follow them, or cancel them: scancel {' '.join(jobs)}",
               flush=True)
+
+
+def clock(minutes: int) -> str:
+    """Minutes as Slurm prints a time limit: 01:00:00, 2-00:00:00."""
+    days, rest = divmod(minutes, 1440)
+    text = f"{rest // 60:02d}:{rest % 60:02d}:00"
+    return f"{days}-{text}" if days else text
 
 
 def _sbatch_error(e: Exception) -> str:

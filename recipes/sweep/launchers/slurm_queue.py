@@ -236,7 +236,7 @@ class Scheduler:
             out.update({k: v for k, v in parse_scontrol(proc.stdout).items() if k in wanted})
         missing = sorted(wanted - set(out))
         if missing and self.accounting:
-            out.update({k: v for k, v in self.accounted(missing).items() if k in wanted})
+            out.update({k: v for k, v in self.accounted(missing).items() if k in missing})
         return out
 
     def accounted(self, jobs: list[str]) -> dict[str, JobState]:
