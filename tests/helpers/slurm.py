@@ -95,6 +95,17 @@ class LocalSlurm:
         env = {**self.env, "SLURM_CONF": str(self.conf)}
         return subprocess.run(list(cmd), env=env, capture_output=True, text=True, timeout=60, check=True).stdout
 
+    def cancel_all(self) -> None:
+        """Cancel every job of this cluster and wait until the queue is empty (<= 30 s)."""
+        import time
+
+        jobs = sorted(set(self.run("squeue", "-h", "-o", "%A").split()))
+        if jobs:
+            self.run("scancel", *jobs)
+        deadline = time.monotonic() + 30
+        while self.run("squeue", "-h", "-o", "%A").strip() and time.monotonic() < deadline:
+            time.sleep(0.5)
+
     def job_field(self, job: str, field: str) -> str:
         for token in self.run("scontrol", "-o", "show", "job", job).split():
             if token.startswith(f"{field}="):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import os
 import socket
 import time
@@ -153,7 +154,9 @@ class Follower:
         before = set(self.lock_dir.iterdir()) if self.lock_dir.is_dir() else set()
         settings = {"max_requeues": self.cfg.max_requeues, "time": clock(slurm_minutes(self.cfg.time))}
         try:
-            jobs = self.executor.map_array(self.run_job, [str(u.dir) for u in batch], [settings] * len(batch))
+            # submitit prints sbatch's stderr itself before raising it; the one line below says it
+            with contextlib.redirect_stderr(io.StringIO()):
+                jobs = self.executor.map_array(self.run_job, [str(u.dir) for u in batch], [settings] * len(batch))
         except Exception as e:  # noqa: BLE001 - submitit wraps sbatch's refusal in its own exception types
             for path in set(self.lock_dir.iterdir()) - before if self.lock_dir.is_dir() else ():
                 with contextlib.suppress(OSError):
@@ -191,7 +194,11 @@ class Follower:
                 self._report_alive(t, js)
                 continue
             elif t.final is None:
-                t.final = self.queue.final_word(js)
+                word = self.queue.final_word(js)
+                t.ended_since = t.ended_since or now
+                if word is js and self.queue.accounting and now - t.ended_since < GRACE_S:
+                    continue  # slurmdbd gets records asynchronously: its `CANCELLED by <uid>` may be a poll late
+                t.final = word
             self._settle(t, now)
 
     def _settle(self, t: Tracked, now: float) -> None:

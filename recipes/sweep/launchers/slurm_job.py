@@ -95,7 +95,8 @@ class JobContext:
         """(outcome, status fields) for a cell stopped by `sig`: requeued or failed."""
         if sig.signum == signal.SIGUSR2:
             count = int(carried.get("requeues", 0)) + 1
-            limit = f" ({self.time})" if self.time else ""
+            time_limit = self.time_limit()
+            limit = f" ({time_limit})" if time_limit else ""
             if count > self.max_requeues:
                 times = f"{count} time{'s' if count > 1 else ''}"
                 return "failed", {"status": "failed", "slurm_state": "TIMEOUT",
@@ -108,6 +109,18 @@ class JobContext:
         return "failed", {"status": "failed", "slurm_signal": "TERM",
                           "error": "stopped by Slurm (SIGTERM: cancelled, over its time limit, preempted "
                                    "or its node going down)"}
+
+    def time_limit(self) -> str:
+        """The job's time limit as Slurm has it now (an administrator or `scontrol update` may
+        have changed it since submission), else the recipe's."""
+        try:
+            proc = subprocess.run(["scontrol", "-o", "show", "job", self.job], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return self.time
+        for token in proc.stdout.split() if proc.returncode == 0 else ():
+            if token.startswith("TimeLimit=") and token != "TimeLimit=UNLIMITED":
+                return token.split("=", 1)[1]
+        return self.time
 
     def requeue(self) -> str:
         """Put this job back in the queue; '' or why that failed."""

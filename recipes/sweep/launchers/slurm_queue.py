@@ -88,10 +88,10 @@ class JobState:
         text = self.state + (f" {self.by}" if self.by else "")
         if self.reason and self.reason not in ("None", self.state) and self.state != "CANCELLED":
             text += f" ({self.reason})"
-        if self.elapsed and self.elapsed.strip("0:-"):
+        if not self.node and self.state == "CANCELLED":  # no node now: cancelled while pending
+            text += f" while queued again after {self.restarts} requeue(s)" if self.restarts else " before it started"
+        elif self.elapsed:
             text += f" after {short_duration(self.elapsed)}"
-        elif self.state == "CANCELLED":
-            text += " before it started"
         return text
 
 
@@ -252,7 +252,8 @@ class Scheduler:
         record = self.accounted([job.job]).get(job.job)
         if record is None or record.alive:
             return job  # slurmdbd has not caught up yet
-        return dataclasses.replace(record, elapsed=job.elapsed or record.elapsed, node=job.node or record.node)
+        return dataclasses.replace(record, elapsed=job.elapsed or record.elapsed, node=job.node or record.node,
+                                   restarts=job.restarts)
 
     def cancel(self, jobs: Iterable[str]) -> str:
         """scancel the jobs; '' or scancel's complaint."""

@@ -52,6 +52,8 @@ def test_scontrol_records_per_task_including_a_pending_range():
 def test_sacct_gives_who_cancelled_and_expands_pending_ranges():
     states = parse_sacct(SACCT)
     assert states["8_1"].by == "by 0" and states["8_1"].ended() == "CANCELLED by 0 after 00:01"
+    assert JobState("8_1", "CANCELLED", elapsed="00:00:00", node="vm").ended() == "CANCELLED after 00:00"  # it ran
+    assert JobState("9", "CANCELLED", by="by 0", restarts=1).ended() == "CANCELLED by 0 while queued again after 1 requeue(s)"
     assert states["6"].ended() == "CANCELLED by 1000 before it started"
     assert states["8_3"].state == "PENDING" and states["8_3"].reason == "JobArrayTaskLimit"
     assert states["8_0"].ended() == "TIMEOUT after 01:24"
@@ -77,7 +79,7 @@ def test_pending_reasons_that_never_clear_are_named():
     (JobState("1_0", "TIMEOUT", elapsed="00:01:24"), {"status": "running", "key": "k", "job": "1_0"}, None,
      ("failed", "TIMEOUT after 01:24")),
     # the cell's own SIGTERM record says less than Slurm's final state
-    (JobState("1_0", "CANCELLED", by="by 0", elapsed="00:00:40"),
+    (JobState("1_0", "CANCELLED", by="by 0", elapsed="00:00:40", node="vm"),
      {"status": "failed", "key": "k", "job": "1_0", "error": "stopped by Slurm", "slurm_signal": "TERM"}, None,
      ("failed", "CANCELLED by 0 after 00:40")),
     # a cell that hit its limit max_requeues times says so itself
@@ -190,6 +192,7 @@ class ScriptedQueue:
     """The scheduler's answers poll by poll (each call to states() takes the next dict)."""
 
     local = False
+    accounting = False
     kill_wait_s = 0.3
 
     def __init__(self, answers: list[dict[str, JobState]]):
@@ -252,7 +255,7 @@ def test_follower_waits_for_a_dying_cell_then_reports_and_fail_fast_cancels(tmp_
     import time
 
     answers = [{"5_0": JobState("5_0", "RUNNING"), "5_1": JobState("5_1", "RUNNING")},
-               {"5_0": JobState("5_0", "CANCELLED", by="by 0", elapsed="00:00:40"), "5_1": JobState("5_1", "RUNNING")}]
+               {"5_0": JobState("5_0", "CANCELLED", by="by 0", elapsed="00:00:40", node="vm"), "5_1": JobState("5_1", "RUNNING")}]
     sweep = load_sweep(str(mix_sweep(tmp_path)))
     materialize(sweep, sweep.cells)
     # The cell's lock held by another process (a cell going through KillWait): the follower
