@@ -179,7 +179,9 @@ def test_cancelled_running_and_pending_cells_fail_with_slurms_word(cluster, laun
     assert run.finish(60) == 1
     by = " by 0" if cluster.accounting else ""
     assert status(running)["error"].startswith(f"CANCELLED{by} after ")
-    assert status(pending)["error"] in (f"CANCELLED{by} before it started",
+    # A pending array task cancelled before Slurm split it from the array's record gets no
+    # accounting record (seen on 22.05), so `by 0` is there only when it was split first.
+    assert status(pending)["error"] in (f"CANCELLED{by} before it started", "CANCELLED before it started",
                                         f"job {array}_1 left the queue before it started (cancelled); "
                                         "Slurm kept no record")
     plan = codemix("sweep", str(recipe), "--plan", cwd=tmp_path).stdout
