@@ -81,7 +81,7 @@ def available_cpus(root: Path = CGROUP_ROOT) -> dict[str, Any]:
     return info
 
 
-def _cpu_times(stat: Path, cpus: set[int] | None = None) -> tuple[int, int]:
+def cpu_times(stat: Path, cpus: set[int] | None = None) -> tuple[int, int]:
     """(total, idle incl. iowait) jiffies from /proc/stat: of all CPUs (its first line), or of
     the CPUs in `cpus` (their `cpuN` lines)."""
     lines = stat.read_text().splitlines()
@@ -109,9 +109,9 @@ def busy_cpus(sample_s: float = 0.25, stat: Path = Path("/proc/stat"), cpus: set
     import time
 
     try:
-        before = _cpu_times(stat, cpus)
+        before = cpu_times(stat, cpus)
         time.sleep(sample_s)
-        after = _cpu_times(stat, cpus)
+        after = cpu_times(stat, cpus)
     except (OSError, ValueError, IndexError):
         return None
     return busy_from(before, after, len(cpus) if cpus else (os.cpu_count() or 1))

@@ -35,6 +35,7 @@ from codemix.recipes.schema import Recipe
 
 CELLS_DIR, MIXES_DIR, REFERENCE_DIR = "cells", "mixes", "reference"
 STATUS_FILE, META_FILE, RECIPE_FILE = "status.json", "cell.json", "recipe.yaml"
+JOB_FILE = "job.json"  # the Slurm job submitted for the unit (launchers/slurm_follow.py)
 STATES = ("done", "running", "queued", "failed", "pending")  # queued: a Slurm job waits to run it
 
 
@@ -425,10 +426,17 @@ def write_sweep_json(sweep: Sweep) -> Path:
     return path
 
 
-def _slurm_job(unit: Unit) -> str | None:
-    """The Slurm job last submitted for the unit (its job.json), if any."""
-    from codemix.recipes.sweep.launchers.slurm_follow import read_job
+def read_job(directory: Path) -> dict[str, Any]:
+    """The Slurm job a launcher last submitted for the unit in `directory` ({job, submitted, by},
+    its job.json), or {}."""
+    try:
+        data = json.loads((directory / JOB_FILE).read_text())
+        return data if isinstance(data, dict) and data.get("job") else {}
+    except (OSError, ValueError):
+        return {}
 
+
+def _slurm_job(unit: Unit) -> str | None:
     return read_job(unit.dir).get("job")
 
 

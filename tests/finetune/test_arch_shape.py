@@ -4,6 +4,7 @@ tokenizer are built) are recipe errors: `codemix validate` names the key in one 
 from pathlib import Path
 
 import pytest
+
 from codemix.recipes.cli import main
 from helpers.recipes import recipe_text
 

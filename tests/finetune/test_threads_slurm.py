@@ -5,7 +5,8 @@ process may run on count when measuring what other processes keep busy."""
 import os
 
 import pytest
-from codemix.finetune.threads import _cpu_times, available_cpus, configure_torch_threads, slurm_cpus
+
+from codemix.finetune.threads import available_cpus, configure_torch_threads, cpu_times, slurm_cpus
 
 
 def test_allocation_from_the_environment():
@@ -41,5 +42,5 @@ def test_busy_cpus_counted_on_the_cpus_of_this_process(tmp_path):
     stat = tmp_path / "stat"
     # cpu0 all idle, cpu1 all busy: the machine is half busy, cpu0 alone not at all
     stat.write_text("cpu  100 0 0 100 0 0 0 0 0 0\ncpu0 0 0 0 100 0 0 0 0 0 0\ncpu1 100 0 0 0 0 0 0 0 0 0\nintr 1\n")
-    assert _cpu_times(stat) == (200, 100)
-    assert _cpu_times(stat, {0}) == (100, 100) and _cpu_times(stat, {1}) == (100, 0)
+    assert cpu_times(stat) == (200, 100)
+    assert cpu_times(stat, {0}) == (100, 100) and cpu_times(stat, {1}) == (100, 0)

@@ -14,11 +14,10 @@ import shutil
 import subprocess
 import sys
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from pathlib import Path
 
 from codemix.core.errors import CodemixError
-from codemix.recipes.sweep.launchers import LaunchOptions, OnDone, ordered
 from codemix.recipes.sweep.cell import EXIT_CODES, record_crash, run_unit
+from codemix.recipes.sweep.launchers import LaunchOptions, OnDone, ordered
 
 _OUTCOME_OF_EXIT = {code: outcome for outcome, code in EXIT_CODES.items()}
 

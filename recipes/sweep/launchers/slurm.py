@@ -17,8 +17,14 @@ from codemix.core.errors import CodemixError
 from codemix.recipes.sweep.cell import run_unit_job
 from codemix.recipes.sweep.config import SlurmConfig, slurm_minutes
 from codemix.recipes.sweep.launchers import LaunchOptions, OnDone
-from codemix.recipes.sweep.launchers.slurm_checks import (CPU_DEFAULTS, GPU_DEFAULTS, Request, check_request,
-                                                         needs_gpu, read_sinfo)
+from codemix.recipes.sweep.launchers.slurm_checks import (
+    CPU_DEFAULTS,
+    GPU_DEFAULTS,
+    Request,
+    check_request,
+    needs_gpu,
+    read_sinfo,
+)
 
 
 def resolved_config(sweep, options: LaunchOptions) -> SlurmConfig:
@@ -104,8 +110,9 @@ def live_states(units: list) -> dict[str, tuple[str, str]]:
     reachable from here."""
     import shutil
 
-    from codemix.recipes.sweep.launchers.slurm_follow import read_job, read_status
+    from codemix.recipes.sweep.launchers.slurm_follow import read_status
     from codemix.recipes.sweep.launchers.slurm_queue import Scheduler, SchedulerError
+    from codemix.recipes.sweep.runner import read_job
 
     jobs = {u.name: read_job(u.dir).get("job") for u in units}
     jobs = {n: j for n, j in jobs.items() if j}

@@ -29,20 +29,9 @@ from codemix.core.errors import CodemixError
 from codemix.core.locks import LockHeld, locked
 from codemix.recipes.sweep.config import slurm_minutes
 from codemix.recipes.sweep.launchers.slurm_queue import JobState, SchedulerError, settle
+from codemix.recipes.sweep.runner import JOB_FILE, read_job, state
 
 GRACE_S = 5.0  # a job missing from scontrol this long (over one or more polls) has left the queue
-JOB_FILE = "job.json"
-
-
-def read_job(directory: Path) -> dict[str, Any]:
-    """The job a launcher submitted for this cell ({job, submitted, by}), or {}."""
-    import json
-
-    try:
-        data = json.loads((directory / JOB_FILE).read_text())
-        return data if isinstance(data, dict) and data.get("job") else {}
-    except (OSError, ValueError):
-        return {}
 
 
 def read_status(directory: Path) -> dict[str, Any]:
@@ -111,8 +100,6 @@ class Follower:
         return self.outcomes
 
     def _start(self) -> None:
-        from codemix.recipes.sweep.runner import state
-
         recorded = {u.name: read_job(u.dir).get("job") for u in self.units}
         live = self._alive_jobs([j for j in recorded.values() if j])
         submit = []

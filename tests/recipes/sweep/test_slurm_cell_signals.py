@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from codemix.core.locks import lock_holder, locked
 from codemix.recipes.sweep.launchers.slurm_job import JobContext, SlurmSignal
 from codemix.recipes.sweep.runner import load_sweep, materialize

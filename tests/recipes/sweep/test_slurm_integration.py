@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from codemix.recipes.sweep.launchers.slurm_follow import GRACE_S
 from helpers.slurm import LocalSlurm, mix_sweep, train_sweep
 

@@ -9,16 +9,29 @@ import json
 import subprocess
 
 import pytest
+
+from codemix.core.errors import CodemixError
 from codemix.recipes.sweep.launchers import LaunchOptions
 from codemix.recipes.sweep.launchers import slurm_follow as follow
 from codemix.recipes.sweep.launchers.slurm import executor_parameters, resolved_config
-from codemix.recipes.sweep.launchers.slurm_checks import Request, check_request, gpu_count, mem_mb, parse_sinfo
-from codemix.recipes.sweep.launchers.slurm_queue import (JobState, Scheduler, SchedulerError, expand_task_ids,
-                                                        parse_sacct, parse_scontrol, settle)
+from codemix.recipes.sweep.launchers.slurm_checks import (
+    Request,
+    check_request,
+    gpu_count,
+    mem_mb,
+    parse_sinfo,
+)
+from codemix.recipes.sweep.launchers.slurm_queue import (
+    JobState,
+    Scheduler,
+    SchedulerError,
+    expand_task_ids,
+    parse_sacct,
+    parse_scontrol,
+    settle,
+)
 from codemix.recipes.sweep.runner import load_sweep, materialize, plan_table
 from helpers.slurm import mix_sweep, train_sweep
-
-from codemix.core.errors import CodemixError
 
 # `scontrol -o show job 8` for an array 0-3%2: tasks 0 and 1 running, 2-3 still one pending record.
 SCONTROL_ARRAY = """\
@@ -286,5 +299,5 @@ def test_ctrl_c_lists_the_jobs_left_and_cancel_on_exit_cancels_them(tmp_path, mo
         capsys.readouterr().out
     (tmp_path / "b").mkdir()
     with pytest.raises(KeyboardInterrupt):
-        f = _followed(tmp_path / "b", [running, KeyboardInterrupt()], monkeypatch, cancel_on_exit=True)
+        _followed(tmp_path / "b", [running, KeyboardInterrupt()], monkeypatch, cancel_on_exit=True)
     assert "codemix: cancelled 2 job(s): 5_0 5_1" in capsys.readouterr().out
