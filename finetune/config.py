@@ -132,8 +132,4 @@ class TrainConfig(_Strict):
             raise ValueError("template is only used with prompt_format: custom")
         if self.merge and self.method == "full":
             raise ValueError("merge: true folds an adapter into its base; method full has no adapter")
-        arch = self.model.arch
-        if self.model.init == "random" and arch is not None and self.max_length > arch.max_position_embeddings:
-            raise ValueError(f"max_length {self.max_length} exceeds model.arch.max_position_embeddings "
-                             f"{arch.max_position_embeddings}")
         return self

@@ -19,8 +19,6 @@ from helpers.recipes import recipe_text
      "train.model.arch: kv_heads 3 must divide heads 4"),
     ("{arch: gpt2, hidden_size: 64, layers: 1, heads: 4, kv_heads: 2, max_position_embeddings: 2048}",
      "train.model.arch: gpt2 has no grouped-query attention; drop kv_heads (2)"),
-    ("{arch: llama, hidden_size: 32, layers: 1, heads: 2, max_position_embeddings: 64}",
-     "train: max_length 128 exceeds model.arch.max_position_embeddings 64"),
 ])
 def test_validate_names_the_shape_error(tmp_path: Path, capsys, arch, message):
     text = recipe_text(tmp_path / "out").replace(
