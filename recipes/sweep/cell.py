@@ -8,8 +8,9 @@ cell.json), so a cell runs the same wherever it lands. Outcomes:
     failed   the pipeline raised; status.json has the one-line error, error.txt the traceback
     running  another launcher holds the cell's lock: left alone
     blocked  it depends on a unit that is not done yet (the reference of a random-init model)
-    requeued (Slurm jobs) its time limit was near: status.json says so and the job is back in
-             the queue, to resume from its last checkpoint
+
+In a Slurm job, a warning of the time limit (USR2) or a stop (SIGTERM) ends the process instead,
+once status.json says requeued or failed (launchers/slurm_job.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 from codemix.core.artifacts import atomic_write_json, atomic_write_text, utc_now
 from codemix.core.errors import CodemixError
 from codemix.core.locks import LockHeld, locked
-from codemix.recipes.sweep.launchers.slurm_job import JobContext, SlurmSignal
+from codemix.recipes.sweep.launchers.slurm_job import JobContext
 
 OUTCOMES = ("done", "failed", "running", "blocked")
 EXIT_CODES = {"done": 0, "failed": 1, "running": 75, "blocked": 76}  # 75 = EX_TEMPFAIL
@@ -145,7 +146,8 @@ def _link_mixture(directory: Path, target_rel: str) -> Path:
 
 def run_unit(directory: str | os.PathLike, *, quiet: bool = False, job: JobContext | None = None) -> str:
     """Run the unit in `directory` unless it is done or held; returns its outcome. `job`: the
-    Slurm job it runs in, whose signals it records (requeued, or failed) under its lock."""
+    Slurm job it runs in (watching its signals), told when the cell is running, so that a signal
+    then is recorded (requeued, or failed) while the cell still holds its lock."""
     from codemix.recipes.loader import load_recipe
 
     directory = Path(directory)
@@ -163,44 +165,29 @@ def run_unit(directory: str | os.PathLike, *, quiet: bool = False, job: JobConte
             carried = job.carried(_status(directory), meta["key"]) if job is not None else {}
             atomic_write_json(directory / "status.json", {"status": "running", "key": meta["key"], "started": utc_now(),
                                                           "host": socket.gethostname(), "pid": os.getpid(), **carried})
+            if job is not None:
+                job.arm(directory, meta["key"], carried, t0)
             try:
                 with tee_to_log(directory / "log.txt", quiet):
                     recipe, path = load_recipe(str(directory / "recipe.yaml"))
                     _run(directory, meta, recipe, path)
-            except SlurmSignal as sig:  # only raised inside a Slurm job (job.signals())
-                return _record_signal(directory, meta["key"], job, sig, carried, t0)
             except Exception as e:  # noqa: BLE001 - one cell's failure must not stop the others
+                if job is not None:
+                    job.disarm()
                 message = str(e) if isinstance(e, CodemixError) else f"{type(e).__name__}: {e}"
                 atomic_write_text(directory / "error.txt", traceback.format_exc())
                 atomic_write_json(directory / "status.json", {
                     "status": "failed", "key": meta["key"], "error": message.splitlines()[0] if message else type(e).__name__,
                     "wall_s": round(time.time() - t0, 2), "finished": utc_now(), "host": socket.gethostname(), **carried})
                 return "failed"
+            if job is not None:
+                job.disarm()
             atomic_write_json(directory / "status.json", {
                 "status": "done", "key": meta["key"], **_wall_times(directory, t0), "finished": utc_now(),
                 "host": socket.gethostname(), **carried})
             return "done"
     except LockHeld:
         return "running"
-
-
-def _record_signal(directory: Path, key: str, job: JobContext, sig: SlurmSignal, carried: dict[str, Any],
-                   t0: float) -> str:
-    """Slurm warned or stopped the cell: write why (still under the cell's lock), and requeue the
-    job when its time limit is near and requeues are left."""
-    outcome, fields = job.on_signal(sig, carried)
-    base = {"key": key, **carried, "wall_s": round(time.time() - t0, 2), "finished": utc_now(),
-            "host": socket.gethostname()}
-    atomic_write_json(directory / "status.json", {**base, **fields})
-    print(f"[sweep] {directory.name}: {fields.get('reason') or fields.get('error')}", file=sys.stderr, flush=True)
-    if outcome == "requeued":
-        problem = job.requeue()
-        if problem:
-            atomic_write_json(directory / "status.json", {
-                **base, "status": "failed", "slurm_state": "TIMEOUT",
-                "error": f"time limit near, and `scontrol requeue {job.job}` failed: {problem}"})
-            return "failed"
-    return outcome
 
 
 def _run(directory: Path, meta: dict[str, Any], recipe, path: Path) -> None:
@@ -286,16 +273,12 @@ def record_crash(directory: str | os.PathLike, message: str) -> bool:
 def run_unit_job(directory: str, settings: dict[str, Any] | None = None) -> str:
     """The submitit entry point (module-level so it pickles by reference). `settings`:
     {max_requeues, time} of sweep.slurm. In a Slurm job, USR2 and SIGTERM are the cell's to
-    handle for the whole run (submitit's own handlers would keep the lock through KillWait)."""
+    handle for the whole run (slurm_job.JobContext)."""
     job = JobContext.from_env(settings)
     if job is None:  # submitit's local executor: no Slurm signals to expect
         return run_unit(directory, quiet=False)
-    try:
-        with job.signals():
-            return run_unit(directory, quiet=False, job=job)
-    except SlurmSignal as sig:  # arrived outside the pipeline (before or after it): Slurm's state says it
-        print(f"[sweep] {Path(directory).name}: {sig} outside the cell's run", file=sys.stderr, flush=True)
-        return "failed"
+    with job.watch():
+        return run_unit(directory, quiet=False, job=job)
 
 
 def main(argv: list[str] | None = None) -> int:
