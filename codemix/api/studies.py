@@ -66,6 +66,8 @@ def sweep(recipe: str | os.PathLike[str], *, overrides: Sequence[str] = (), cell
                             slurm=dict(slurm or {}), cancel_on_exit=cancel_on_exit)
     sweep_cfg = loaded.recipe.sweep  # present: load_sweep refuses a recipe without one
     chosen = get_launcher(launcher or (sweep_cfg.launcher if sweep_cfg is not None else "local"))
+    if hasattr(chosen, "preflight"):  # e.g. slurm: the request against sinfo, before anything is written
+        chosen.preflight(loaded, options)
     sw.materialize(loaded, units)
     sw.write_sweep_json(loaded)
     guard, t0, finished = threading.Lock(), time.time(), []

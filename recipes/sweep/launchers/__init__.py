@@ -1,6 +1,8 @@
 """Launchers run a sweep's cells somewhere: one module per launcher, chosen by name.
 
-A launcher module defines `launch(sweep, units, options, on_done) -> {unit name: outcome}`.
+A launcher module defines `launch(sweep, units, options, on_done) -> {unit name: outcome}`, and
+may define `preflight(sweep, options)`, called before anything is written (a one-line
+CodemixError when the launcher cannot run the sweep).
 Every launcher runs a unit through `codemix.recipes.sweep.cell.run_unit`, which takes the unit's
 directory lock, so launchers of any kind on any number of machines can share one output
 directory: a unit held by another launcher comes back as "running" and is left alone.

@@ -81,6 +81,12 @@ def check_cluster(sweep, options: LaunchOptions) -> SlurmConfig:
     return cfg
 
 
+def preflight(sweep, options: LaunchOptions) -> None:
+    """Before the sweep directory is written: Slurm is here and can run a cell (--cluster slurm)."""
+    if (options.cluster or "slurm") == "slurm":
+        check_cluster(sweep, options)
+
+
 def make_executor(sweep, options: LaunchOptions, cfg: SlurmConfig | None = None):
     import submitit
 

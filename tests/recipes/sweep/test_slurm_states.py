@@ -301,3 +301,28 @@ def test_ctrl_c_lists_the_jobs_left_and_cancel_on_exit_cancels_them(tmp_path, mo
     with pytest.raises(KeyboardInterrupt):
         _followed(tmp_path / "b", [running, KeyboardInterrupt()], monkeypatch, cancel_on_exit=True)
     assert "codemix: cancelled 2 job(s): 5_0 5_1" in capsys.readouterr().out
+
+
+def test_no_slurm_here_is_one_line_and_plan_still_works(tmp_path, monkeypatch, capsys):
+    from codemix.recipes.cli import main
+
+    recipe = mix_sweep(tmp_path)
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no sbatch, no scontrol
+    for args in (["validate", str(recipe), "--launcher", "slurm"], ["sweep", str(recipe), "--launcher", "slurm"]):
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == ["codemix: error: --launcher slurm: no Slurm here (sbatch not found); use --launcher local, "
+                       "or --cluster local to run the job array as local processes"]
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+    # a cell with a recorded job and a requeued status: --plan reads its directory when Slurm is out of reach
+    sweep = load_sweep(str(recipe))
+    materialize(sweep, sweep.cells)
+    cell = sweep.cells[0]
+    (cell.dir / "job.json").write_text(json.dumps({"job": "9_0"}))
+    (cell.dir / "status.json").write_text(json.dumps({"status": "requeued", "key": cell.key, "job": "9_0",
+                                                      "reason": "time limit (00:10:00) near: requeued (1/3)"}))
+    assert main(["sweep", str(recipe), "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert f"{cell.name}  queued   job 9_0: time limit (00:10:00) near: requeued (1/3)" in out
