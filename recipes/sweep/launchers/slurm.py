@@ -116,11 +116,11 @@ def live_states(units: list) -> dict[str, tuple[str, str]]:
     reachable from here."""
     import shutil
 
-    from codemix.recipes.sweep.launchers.slurm_follow import read_status
+    from codemix.recipes.sweep.launchers.slurm_follow import job_on, read_status
     from codemix.recipes.sweep.launchers.slurm_queue import Scheduler, SchedulerError
     from codemix.recipes.sweep.runner import read_job
 
-    jobs = {u.name: read_job(u.dir).get("job") for u in units}
+    jobs = {u.name: job_on(read_job(u.dir), "slurm") for u in units}
     jobs = {n: j for n, j in jobs.items() if j}
     if not jobs or shutil.which("scontrol") is None:
         return {}

@@ -100,7 +100,8 @@ class Follower:
         return self.outcomes
 
     def _start(self) -> None:
-        recorded = {u.name: read_job(u.dir).get("job") for u in self.units}
+        cluster = "local" if self.queue.local else "slurm"
+        recorded = {u.name: job_on(read_job(u.dir), cluster) for u in self.units}
         live = self._alive_jobs([j for j in recorded.values() if j])
         submit = []
         for unit in self.units:
@@ -156,7 +157,8 @@ class Follower:
               f"{f' (tasks 0-{len(jobs) - 1})' if '_' in jobs[0].job_id else ''}", flush=True)
         for job, unit in zip(jobs, batch, strict=True):
             self.queue.register(job)
-            atomic_write_json(unit.dir / JOB_FILE, {"job": job.job_id, "submitted": utc_now(),
+            atomic_write_json(unit.dir / JOB_FILE, {"job": job.job_id, "cluster": "local" if self.queue.local else "slurm",
+                                                    "submitted": utc_now(),
                                                     "by": f"pid {os.getpid()} on {socket.gethostname()}"})
             _link_logs(job, unit)
             self.tracked[unit.name] = Tracked(unit, job.job_id, handle=job)
@@ -260,6 +262,12 @@ class Follower:
         print(f"codemix: {len(jobs)} job(s) still queued or running: {' '.join(jobs)}; they go on without this "
               f"launcher. Run the same `codemix sweep` again to follow them, or cancel them: scancel {' '.join(jobs)}",
               flush=True)
+
+
+def job_on(record: dict[str, Any], cluster: str) -> str | None:
+    """The recorded job id when it was submitted to `cluster` (a local executor's ids are pids,
+    which Slurm may know as other jobs)."""
+    return record.get("job") if record.get("cluster", "slurm") == cluster else None
 
 
 def clock(minutes: int) -> str:
