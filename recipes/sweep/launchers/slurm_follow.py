@@ -185,7 +185,7 @@ class Follower:
             elif t.final is None:
                 word = self.queue.final_word(js)
                 t.ended_since = t.ended_since or now
-                if word is js and self.queue.accounting and now - t.ended_since < GRACE_S:
+                if word is js and js.state == "CANCELLED" and self.queue.accounting and now - t.ended_since < GRACE_S:
                     continue  # slurmdbd gets records asynchronously: its `CANCELLED by <uid>` may be a poll late
                 t.final = word
             self._settle(t, now)
