@@ -113,8 +113,8 @@ class EvalConfig(BaseModel):
 
 def check_benchmark_name(name: str) -> None:
     """A ValueError (for pydantic) naming the closest registered benchmark when `name` is unknown."""
-    from codemix.eval.benchmarks.registry import get_benchmark
     from codemix.core.errors import CodemixError
+    from codemix.eval.benchmarks.registry import get_benchmark
 
     try:
         get_benchmark(name)

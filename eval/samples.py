@@ -39,9 +39,9 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from codemix.eval.benchmarks.problem import Problem, normalise_task_id
 from codemix.core.errors import CodemixError
 from codemix.core.jsonl import iter_json_lines
+from codemix.eval.benchmarks.problem import Problem, normalise_task_id
 
 # Why a sample holds no program; such samples fail without being run, and results count them.
 PROMPT_TOO_LONG = "prompt_too_long"   # the prompt left no room in the model's context

@@ -13,10 +13,10 @@ import os
 import platform
 from pathlib import Path
 
-from codemix.eval.benchmarks.problem import Problem, problems_hash
-from codemix.eval.sandbox.executor import Executor, Job
 from codemix.core.artifacts import atomic_write_json
 from codemix.core.progress import progress
+from codemix.eval.benchmarks.problem import Problem, problems_hash
+from codemix.eval.sandbox.executor import Executor, Job
 
 MIN_LIMIT_S = 3.0
 REFERENCE_FACTOR = 5.0

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from codemix.finetune.prompts import format_example
 from codemix.core.artifacts import output_problems, read_manifest
 from codemix.core.errors import CodemixError
+from codemix.finetune.prompts import format_example
 
 if TYPE_CHECKING:
     import datasets

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from codemix.finetune.config import ModelConfig, TrainConfig
 from codemix.core.artifacts import read_manifest
 from codemix.core.errors import CodemixError
+from codemix.finetune.config import ModelConfig, TrainConfig
 
 if TYPE_CHECKING:
     import torch

@@ -19,14 +19,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from codemix.finetune import checkpoint as ckpt
-from codemix.finetune import modeling
-from codemix.finetune.config import TrainConfig
-from codemix.finetune.data import load_rows, mixture_manifest, tokenize_mixture
-from codemix.finetune.prompts import resolve_prompt_format, template_text
-from codemix.finetune.resume import elapsed_before, elapsed_recorder, quiet_known_warnings, resume_point
-from codemix.finetune.resume import wall_time_text as wall_time_text  # `codemix train` and `run` print it
-from codemix.finetune.threads import configure_torch_threads
 from codemix.core.artifacts import (
     announce_replacement,
     atomic_path,
@@ -41,6 +33,14 @@ from codemix.core.artifacts import (
     write_manifest,
 )
 from codemix.core.progress import shown
+from codemix.finetune import checkpoint as ckpt
+from codemix.finetune import modeling
+from codemix.finetune.config import TrainConfig
+from codemix.finetune.data import load_rows, mixture_manifest, tokenize_mixture
+from codemix.finetune.prompts import resolve_prompt_format, template_text
+from codemix.finetune.resume import elapsed_before, elapsed_recorder, quiet_known_warnings, resume_point
+from codemix.finetune.resume import wall_time_text as wall_time_text  # `codemix train` and `run` print it
+from codemix.finetune.threads import configure_torch_threads
 
 if TYPE_CHECKING:
     from transformers import TrainerCallback

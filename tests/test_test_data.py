@@ -6,6 +6,7 @@ The Hub is not reached here: the Hub's split layout is rebuilt from the shared f
 import json
 
 import pytest
+
 from helpers.data_fetch import mbpp_full
 
 # How the Hub splits MBPP (google-research-datasets/mbpp, config full): task_id ranges.

@@ -14,7 +14,13 @@ registry.BUILTIN_MODULES. Task ids: HumanEval/N, Mbpp/N (as EvalPlus names them)
 
 from codemix.eval.benchmarks.base import SCORERS, Benchmark
 from codemix.eval.benchmarks.problem import Problem, normalise_task_id, problems_hash
-from codemix.eval.benchmarks.registry import benchmark_names, get_benchmark, load_problems, register, unregister
+from codemix.eval.benchmarks.registry import (
+    benchmark_names,
+    get_benchmark,
+    load_problems,
+    register,
+    unregister,
+)
 
 
 def source_hash(benchmark: str, path: str | None) -> str | None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from codemix.eval.benchmarks.problem import Problem
 from codemix.core.artifacts import sha256_file
+from codemix.eval.benchmarks.problem import Problem
 
 SCORERS = ("execute", "exact_match")
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from codemix.core.errors import CodemixError
 from codemix.eval.benchmarks.base import Benchmark
 from codemix.eval.benchmarks.problem import Problem
 from codemix.eval.benchmarks.registry import register
-from codemix.core.errors import CodemixError
 
 # Answers are one line; a completion-style model (any model, not just a codemix checkpoint)
 # ends its answer at the newline.

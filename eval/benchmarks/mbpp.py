@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 
+from codemix.core.errors import CodemixError
 from codemix.eval.benchmarks.base import Benchmark
 from codemix.eval.benchmarks.problem import Problem
 from codemix.eval.benchmarks.registry import register
 from codemix.mixing.benchmark_records import MBPP_HUB_ID, load_mbpp
-from codemix.core.errors import CodemixError
 
 _MBPP_INSTRUCTION = ("You are an expert Python programmer, and here is your task: {text} "
                      "Your code should pass these tests:\n\n{tests}\n")

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import json
 
+from codemix.core.errors import CodemixError
 from codemix.eval.benchmarks.base import Benchmark
 from codemix.eval.benchmarks.problem import Problem
 from codemix.eval.benchmarks.registry import register
 from codemix.mixing.benchmark_records import read_json_records
-from codemix.core.errors import CodemixError
 
 _PLUS_INSTRUCTION = ("Please provide a self-contained Python script that solves the following "
                      "problem in a markdown code block:\n```\n{prompt}\n```\n")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
+from codemix.core.errors import CodemixError
 from codemix.eval.benchmarks.base import Benchmark
 from codemix.eval.benchmarks.problem import Problem
 from codemix.eval.benchmarks.registry import register
-from codemix.core.errors import CodemixError
 
 
 def _pyfuncs_problems(path: str | None) -> list[Problem]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import importlib
 
+from codemix.core.errors import CodemixError
 from codemix.eval.benchmarks.base import Benchmark
 from codemix.eval.benchmarks.problem import Problem
-from codemix.core.errors import CodemixError
 
 BUILTIN_MODULES = (
     "codemix.eval.benchmarks.humaneval",

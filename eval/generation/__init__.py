@@ -5,7 +5,13 @@ by name, prompt building (prompts.py), code extraction (extract.py), the sample 
 Kept free of eager imports (torch, transformers) so `from codemix.eval.generation import generate`
 stays cheap until a model is actually loaded."""
 
-from codemix.eval.generation.prompts import PromptSpec, build_prompt, encode_prompt_text, resolve_spec, stop_sequences
+from codemix.eval.generation.prompts import (
+    PromptSpec,
+    build_prompt,
+    encode_prompt_text,
+    resolve_spec,
+    stop_sequences,
+)
 from codemix.eval.generation.run import (
     check_settings,
     generate,

@@ -19,9 +19,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from codemix.core.errors import CodemixError
 from codemix.eval.generation.backend import Backend, Generation, Request, register_backend
 from codemix.eval.generation.extract import find_stop, truncate_at_stop
-from codemix.core.errors import CodemixError
 
 if TYPE_CHECKING:
     import torch

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from codemix.eval.generation.extract import END_OF_TURN_TEXTS, completion_stops
 from codemix.core.errors import CodemixError
 from codemix.core.progress import shown
+from codemix.eval.generation.extract import END_OF_TURN_TEXTS, completion_stops
 
 if TYPE_CHECKING:
     from codemix.finetune.checkpoint import ModelRef

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from codemix.core.errors import CodemixError
+from codemix.core.progress import progress
 from codemix.eval.generation.backend import Backend, Generation, Request, backend_names, get_backend
 from codemix.eval.generation.extract import extract_code
 from codemix.eval.generation.prompts import (
@@ -35,8 +37,6 @@ from codemix.eval.generation.prompts import (
 )
 from codemix.eval.generation.store import SampleStore
 from codemix.eval.samples import NO_CODE, PROMPT_TOO_LONG
-from codemix.core.errors import CodemixError
-from codemix.core.progress import progress
 
 PROMPT_STYLES = ("auto", "completion", "instruction")
 

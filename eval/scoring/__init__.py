@@ -34,10 +34,9 @@ def score_samples(benchmark: str, samples_path: str | Path, *, problems_path: st
     `skip_bad_rows`: malformed samples rows are left out and listed (results.json's skipped_rows)
     instead of failing the file. `verdicts`: "in-process" or "strict" (eval/scoring/strict.py);
     exact-match benchmarks run no code and ignore it."""
+    from codemix.core.errors import CodemixError
     from codemix.eval.benchmarks import get_benchmark
     from codemix.eval.sandbox.executor import check_hash_seed
-    from codemix.core.errors import CodemixError
-
     from codemix.eval.scoring.strict import check_verdict_mode
 
     check_args(k=k, workers=workers, timeout=timeout)

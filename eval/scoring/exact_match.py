@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from codemix.core.artifacts import atomic_write_json, atomic_write_text
+from codemix.core.errors import CodemixError
 from codemix.eval.benchmarks import Problem, get_benchmark, problems_hash, source_hash
 from codemix.eval.passk import bootstrap_ci
 from codemix.eval.samples import samples_hash
 from codemix.eval.scoring.results import format_table, note_counts, per_task_counts, sample_counts, select
-from codemix.core.artifacts import atomic_write_json, atomic_write_text
-from codemix.core.errors import CodemixError
 
 VERDICTS = ("passed", "failed")
 

@@ -23,6 +23,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from codemix.core.artifacts import atomic_write_json, atomic_write_text, hash_json
+from codemix.core.progress import progress
 from codemix.eval.benchmarks import problems_hash, source_hash
 from codemix.eval.passk import pass_at_k_report
 from codemix.eval.samples import NOTES, Sample, samples_hash
@@ -41,8 +43,6 @@ from codemix.eval.scoring.strict import check_verdict_mode
 from codemix.eval.scoring.strict import coverage as strict_coverage
 from codemix.eval.scoring.strict import prepare as prepare_strict
 from codemix.eval.timelimits import time_limits
-from codemix.core.artifacts import atomic_write_json, atomic_write_text, hash_json
-from codemix.core.progress import progress
 
 RESULT_FIELDS = ("task_id", "sample_index", "verdict", "error", "duration_s", "cpu_s", "retried", "solution_hash", "note")
 
@@ -53,16 +53,18 @@ _announced: set[str] = set()
 def announce_isolation(executor: Executor) -> None:
     """The isolation layers, printed once per process (a run scores several benchmarks and models
     with the same layers; they are recorded in every results.json)."""
-    key = json.dumps([executor.layers, executor.layer_detail, executor.hidden_paths], sort_keys=True, default=str)
-    if key in _announced:
-        return
-    _announced.add(key)
-    log(f"[score] isolation: {', '.join(executor.layers)}")
-    if executor.hidden_paths:
-        log(f"[score] hidden from the samples: {', '.join(executor.hidden_paths)}")
-    for name, state in executor.layer_detail.items():
-        if state.startswith("unavailable") or state.startswith("partial"):
-            log(f"[score] warning: isolation layer {name} {state}")
+    # The layers once; the hidden problem files once per set (each benchmark hides its own).
+    layers = json.dumps([executor.layers, executor.layer_detail], sort_keys=True, default=str)
+    if layers not in _announced:
+        _announced.add(layers)
+        log(f"[score] isolation: {', '.join(executor.layers)}")
+        for name, state in executor.layer_detail.items():
+            if state.startswith("unavailable") or state.startswith("partial"):
+                log(f"[score] warning: isolation layer {name} {state}")
+    hidden = json.dumps(sorted(map(str, executor.hidden_paths)))
+    if executor.hidden_paths and hidden not in _announced:
+        _announced.add(hidden)
+        log(f"[score] hidden from the samples: {', '.join(map(str, executor.hidden_paths))}")
 
 
 def problem_sources(benchmark: str, problems_path: str | None, *, samples_path: str | Path,

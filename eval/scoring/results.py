@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from codemix.core.errors import CodemixError
 from codemix.eval.benchmarks import Problem, load_problems
 from codemix.eval.samples import Sample, SkippedRow, read_samples, show_path
-from codemix.core.errors import CodemixError
 
 
 def log(message: str) -> None:

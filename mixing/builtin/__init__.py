@@ -20,10 +20,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from codemix.core.errors import CodemixError
 from codemix.mixing.builtin import markov, pyfuncs, texttasks
 from codemix.mixing.builtin.draw import BLOCK_SIZE, Rand, block_random
 from codemix.mixing.builtin.pyfuncs import pyfuncs_heldout_tasks
-from codemix.core.errors import CodemixError
 
 __all__ = ["BUILTIN_SOURCES", "GENERATOR_VERSION", "builtin_table", "generate_builtin", "pyfuncs_heldout_tasks"]
 

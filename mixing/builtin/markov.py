@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from codemix.core.errors import CodemixError
 from codemix.mixing.builtin.draw import stable_seed
 from codemix.mixing.config import MarkovConfig
-from codemix.core.errors import CodemixError
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 SPLITS = ("train", "seen", "heldout")

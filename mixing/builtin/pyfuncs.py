@@ -16,6 +16,7 @@ import random
 import zlib
 from typing import Any
 
+from codemix.core.errors import CodemixError
 from codemix.mixing.builtin.draw import Rand, pick, stable_seed, weighted_table
 from codemix.mixing.builtin.pyfuncs_family import (
     N_VARIANTS,
@@ -26,8 +27,12 @@ from codemix.mixing.builtin.pyfuncs_family import (
     instruction,
 )
 from codemix.mixing.builtin.pyfuncs_numbers import HELDOUT_LIST_FAMILIES, LIST_FAMILIES, NUMBER_FAMILIES
-from codemix.mixing.builtin.pyfuncs_text import DICT_FAMILIES, HELDOUT_DICT_FAMILIES, PARSE_FAMILIES, STRING_FAMILIES
-from codemix.core.errors import CodemixError
+from codemix.mixing.builtin.pyfuncs_text import (
+    DICT_FAMILIES,
+    HELDOUT_DICT_FAMILIES,
+    PARSE_FAMILIES,
+    STRING_FAMILIES,
+)
 
 TRAIN_FAMILIES: list[Family] = [*NUMBER_FAMILIES, *LIST_FAMILIES, *STRING_FAMILIES, *DICT_FAMILIES, *PARSE_FAMILIES]
 HELDOUT_FAMILIES: list[Family] = [*HELDOUT_LIST_FAMILIES, *HELDOUT_DICT_FAMILIES]

@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from codemix.core.artifacts import hash_json, read_manifest
+from codemix.core.errors import CodemixError
+from codemix.mixing.config import DecontamConfig, DiversityConfig
 from codemix.mixing.diversity import lexical as lex
 from codemix.mixing.diversity import semantic as sem
 from codemix.mixing.diversity.map import map_possible
-from codemix.core.artifacts import hash_json, read_manifest
-from codemix.mixing.config import DecontamConfig, DiversityConfig
-from codemix.core.errors import CodemixError
 from codemix.mixing.texts import instruction_texts
 
 DIVERSITY_VERSION = 1     # bump when the same rows and settings would give other numbers

@@ -118,8 +118,8 @@ def check_shared(args: argparse.Namespace) -> None:
 def parse_problems(items: list[str], benchmarks: list[str], *, bare_for_one: bool) -> dict[str, str]:
     """`--problems BENCH=PATH` (repeatable) -> {bench: path}; with `bare_for_one` a plain PATH
     is the problems file of the one benchmark given."""
-    from codemix.eval.benchmarks import benchmark_names
     from codemix.core.errors import CodemixError
+    from codemix.eval.benchmarks import benchmark_names
 
     names = set(benchmark_names())
     out: dict[str, str] = {}

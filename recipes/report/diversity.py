@@ -98,9 +98,9 @@ def attach(study: Study, *, compute: bool = False, embedding: str | None = None)
 
 def measure_mixture(d: Path, embedding: str | None) -> str:
     """Measure one built mixture and write <d>/diversity.json; returns the embedding's name."""
-    from codemix.mixing.diversity import measure as diversity
     from codemix.core.artifacts import atomic_write_json, read_manifest
     from codemix.mixing.config import DiversityConfig, MixConfig
+    from codemix.mixing.diversity import measure as diversity
     from codemix.mixing.pipeline import DATA_FILES
     from codemix.mixing.writer import read_table
 

@@ -25,9 +25,21 @@ from codemix.core.artifacts import atomic_write_text
 from codemix.core.errors import CodemixError
 from codemix.recipes.report.analysis import AVERAGE, LOG_SPAN, Analysis, axis_label
 from codemix.recipes.report.data import Outcome, headline, mix_text
-from codemix.recipes.report.diversity import axis_title, correlate, correlation_csv, correlation_lines, points_csv
+from codemix.recipes.report.diversity import (
+    axis_title,
+    correlate,
+    correlation_csv,
+    correlation_lines,
+    points_csv,
+)
 from codemix.recipes.report.diversity import method_text as div_method
-from codemix.recipes.report.plots import plot_bars, plot_curves, plot_diversity, plot_problem_map, reference_points
+from codemix.recipes.report.plots import (
+    plot_bars,
+    plot_curves,
+    plot_diversity,
+    plot_problem_map,
+    reference_points,
+)
 from codemix.recipes.report.study import Study
 from codemix.recipes.report.tables import (
     base_cell,

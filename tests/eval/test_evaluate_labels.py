@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from codemix.core.artifacts import write_manifest
 from codemix.eval.generation import generate
 from codemix.finetune.checkpoint import is_trained_model
 from codemix.recipes.cli import main
 from helpers.generation import humaneval_problems, tiny_llama
-
-from codemix.core.artifacts import write_manifest
 
 
 @pytest.fixture(scope="module")

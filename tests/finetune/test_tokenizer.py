@@ -1,10 +1,10 @@
 """Offline tokenizers for random-init models: byte and mixture-trained BPE."""
 
 import pytest
-from codemix.finetune.tokenizer import IM_END, PAD, SPECIAL_TOKENS, build_tokenizer, mixture_texts
-from helpers.finetune import pyfunc_rows
 
 from codemix.core.errors import CodemixError
+from codemix.finetune.tokenizer import IM_END, PAD, SPECIAL_TOKENS, build_tokenizer, mixture_texts
+from helpers.finetune import pyfunc_rows
 
 SAMPLES = ["def f(x):\n    return  x+1  # tabs\tand spaces ", "héllo wörld — 中文 🙂", "", "\n\n  \n"]
 CONVERSATION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Add 2 to x."},

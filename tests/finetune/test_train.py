@@ -5,6 +5,8 @@ import json
 
 import pytest
 import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+
 from codemix.finetune.checkpoint import base_model_ref, checkpoint_paths, load_model, read_checkpoint
 from codemix.finetune.prompts import encode_prompt
 from helpers.finetune import (
@@ -15,7 +17,6 @@ from helpers.finetune import (
     tiny_config,
     write_mixture,
 )
-from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 CONTRACT_KEYS = {"recipe_hash", "mixture_hash", "base_model", "method", "prompt_format", "losses", "final_loss",
                  "tokens", "wall_s"}

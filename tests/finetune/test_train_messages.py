@@ -6,9 +6,9 @@ embeddings always raise), and the wall time of all sessions next to the resumed 
 import logging
 
 import pytest
-from helpers.finetune import interrupt_after_save, pyfunc_rows, run_train, tiny_config, write_mixture
 
 from codemix.finetune.resume import ELAPSED_FILE, KnownHarmlessWarnings, wall_time_text
+from helpers.finetune import interrupt_after_save, pyfunc_rows, run_train, tiny_config, write_mixture
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -96,6 +96,7 @@ def test_the_loss_curve_is_drawn_on_a_log_axis():
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from codemix.finetune.checkpoint import draw_losses
 
     fig, (log_ax, linear_ax) = plt.subplots(1, 2)

@@ -4,10 +4,10 @@ checkpoint, a damaged finished checkpoint, the train lock, and the thread choice
 import hashlib
 
 import pytest
-from helpers.finetune import interrupt_after_save, pyfunc_rows, run_train, tiny_config, write_mixture
 
 from codemix.core.errors import CodemixError
 from codemix.core.locks import LockHeld, locked
+from helpers.finetune import interrupt_after_save, pyfunc_rows, run_train, tiny_config, write_mixture
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

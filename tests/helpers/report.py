@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from codemix.eval.passk import pass_at_k_report
 
 FRACTIONS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25)

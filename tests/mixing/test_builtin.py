@@ -9,13 +9,13 @@ import random
 import re
 
 import pytest
+
+from codemix.core.errors import CodemixError
 from codemix.mixing.builtin import BUILTIN_SOURCES, generate_builtin, pyfuncs_heldout_tasks
 from codemix.mixing.builtin.pyfuncs import FAMILIES, HELDOUT_FAMILIES, TRAIN_FAMILIES, is_heldout
 from codemix.mixing.builtin.pyfuncs_family import code
 from codemix.mixing.builtin.texttasks import FAMILY_NAMES as TEXT_FAMILY_NAMES
 from codemix.mixing.builtin.words import ANTONYMS
-
-from codemix.core.errors import CodemixError
 
 ROW_KEYS = {"id", "instruction", "response", "task", "meta"}
 

@@ -6,6 +6,7 @@ import json
 
 import pyarrow as pa
 import pytest
+
 from codemix.mixing.benchmark_records import load_humaneval, load_mbpp
 from codemix.mixing.config import DecontamConfig
 from codemix.mixing.decontam import REASON_NGRAM, REASON_SIGNATURE, build_index, scan

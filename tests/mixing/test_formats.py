@@ -5,12 +5,12 @@ import json
 
 import pyarrow as pa
 import pytest
+
+from codemix.core.errors import CodemixError
 from codemix.mixing.config import SourceConfig
 from codemix.mixing.formats import SCHEMA, normalise
 from codemix.mixing.sources import load, resolve
 from helpers.mixing import write_jsonl
-
-from codemix.core.errors import CodemixError
 
 
 def _load(path, fmt="auto", columns=None, name="src", domain="general"):

@@ -8,6 +8,9 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
+
+from codemix.core.errors import CodemixError
 from codemix.mixing.builtin.markov import (
     apply_rule,
     benchmark_rows,
@@ -19,9 +22,6 @@ from codemix.mixing.builtin.markov import (
     source_from_manifest,
 )
 from codemix.mixing.config import MarkovConfig, MixConfig, SourceConfig
-from scipy import stats
-
-from codemix.core.errors import CodemixError
 
 
 @pytest.mark.parametrize(("x", "y", "z", "out"), [

@@ -6,9 +6,10 @@ import re
 
 import numpy as np
 import pyarrow as pa
-from codemix.mixing.ngrams import tokenize
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from codemix.mixing.ngrams import tokenize
 
 ASCII_WS = re.compile(r"[ \t\n\v\f\r]+")
 pieces = st.sampled_from(list("abcAB_(): ") + ["\t", "\n", "\r", "\v", "\f", "é", "É", "\u00a0", "def", "  "])

@@ -6,11 +6,11 @@ from collections import Counter
 
 import datasets
 import pytest
+
+from codemix.core.errors import CodemixError
 from codemix.mixing.pipeline import load_mixture
 from codemix.recipes.cli import main
 from helpers.mixing import alpaca_rows, build, mix_config, read_rows, write_jsonl
-
-from codemix.core.errors import CodemixError
 
 
 @pytest.fixture()

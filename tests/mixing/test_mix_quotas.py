@@ -6,12 +6,12 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from codemix.mixing.quotas import allocate, largest_remainder, select
-from helpers.mixing import alpaca_rows, build, mix_config, read_rows, write_jsonl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codemix.core.errors import CodemixError
+from codemix.mixing.quotas import allocate, largest_remainder, select
+from helpers.mixing import alpaca_rows, build, mix_config, read_rows, write_jsonl
 
 weights = st.lists(st.floats(min_value=0, max_value=1000, allow_nan=False, allow_infinity=False), min_size=1, max_size=8)
 

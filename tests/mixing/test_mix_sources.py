@@ -8,11 +8,11 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from codemix.core.errors import CodemixError
 from codemix.mixing.config import SourceConfig
 from codemix.mixing.sources import fingerprint, load, resolve
 from helpers.mixing import alpaca_rows, build, mix_config, write_jsonl
-
-from codemix.core.errors import CodemixError
 
 
 def _src(path, **kw):

@@ -6,10 +6,11 @@ import json
 
 import numpy as np
 import pyarrow as pa
-from codemix.mixing.formats import SCHEMA
-from codemix.mixing.writer import RowSet, read_table, write_jsonl, write_parquet
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from codemix.mixing.formats import SCHEMA
+from codemix.mixing.writer import RowSet, read_table, write_jsonl, write_parquet
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
 message = st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant"]), "content": text})

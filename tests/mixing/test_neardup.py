@@ -5,8 +5,9 @@ and near-copy decontamination work inside a mixture build."""
 import numpy as np
 import pyarrow as pa
 import pytest
-from codemix.mixing.neardup import LSHParams, NearDupIndex, near_duplicate_mask, shingle_hashes, signatures
 from datasketch import MinHash, MinHashLSH
+
+from codemix.mixing.neardup import LSHParams, NearDupIndex, near_duplicate_mask, shingle_hashes, signatures
 from helpers.mixing import build, mix_config, write_jsonl
 
 WORDS = [f"{a}{b}" for a in ("ka", "lo", "mi", "nu", "pe", "ru", "sa", "ti", "vo", "ze") for b in

@@ -31,10 +31,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.recipes import TWO_SOURCES, run_recipe
 
 from codemix.core.artifacts import read_manifest, sha256_file, stage_state
 from codemix.recipes.cli import main
+from helpers.recipes import TWO_SOURCES, run_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = list(range(int(os.environ.get("CODEMIX_FAULT_SEEDS", "1"))))

@@ -3,10 +3,10 @@ and the key (exit status 2, nothing else on stderr)."""
 
 import pytest
 import yaml
-from codemix.recipes.cli import main
-from codemix.recipes.loader import bundled_recipes, load_recipe
 
 from codemix.core.errors import CodemixError
+from codemix.recipes.cli import main
+from codemix.recipes.loader import bundled_recipes, load_recipe
 
 SOURCES = [{"name": "code", "path": "builtin:pyfuncs", "domain": "code"},
            {"name": "general", "path": "builtin:texttasks", "domain": "general"}]

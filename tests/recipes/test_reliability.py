@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from codemix.recipes.cli import main
-from helpers.mixing import alpaca_rows, build, mix_config, write_jsonl
 
 from codemix.core.artifacts import read_manifest, stage_state
 from codemix.core.locks import lock_holder
+from codemix.recipes.cli import main
+from helpers.mixing import alpaca_rows, build, mix_config, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -128,9 +128,8 @@ def test_edited_mixture_with_the_same_size_is_caught_by_its_hash(tmp_path, small
 
 
 def test_training_refuses_a_damaged_mixture(tmp_path, small_mix):
-    from codemix.finetune.data import mixture_manifest
-
     from codemix.core.errors import CodemixError
+    from codemix.finetune.data import mixture_manifest
 
     out = tmp_path / "mix"
     build(out, small_mix)
@@ -244,6 +243,7 @@ def test_os_errors_that_are_bugs_keep_their_traceback():
 
 def test_threads_follow_affinity_and_cgroup_quota(tmp_path, monkeypatch):
     import torch
+
     from codemix.finetune.threads import available_cpus, cgroup_cpu_quota, configure_torch_threads
 
     (tmp_path / "cpu.max").write_text("150000 100000\n")
@@ -270,6 +270,7 @@ def test_threads_leave_the_cpus_other_processes_keep_busy(tmp_path, monkeypatch)
     import sys
 
     import torch
+
     from codemix.finetune.threads import busy_cpus, busy_from, configure_torch_threads
 
     # 4 cpus, 1000 jiffies elapsed per cpu, 1500 of the 4000 idle: 2.5 cpus busy

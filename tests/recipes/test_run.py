@@ -6,13 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers.recipes import TINY_TRAIN, TWO_SOURCES, recipe_text
 
 from codemix.core.artifacts import hash_json
 from codemix.recipes.cli import main
-
-
-
+from helpers.recipes import recipe_text
 
 BENCH_FILES = {"inputs.json", "generation.json", "manifest.json", "prompts.jsonl", "results.json", "results.jsonl",
                "results.run.json", "samples.jsonl", "samples.raw.jsonl"}

@@ -7,11 +7,11 @@ import time
 
 import pytest
 import yaml
+
+from codemix.core.errors import CodemixError
 from codemix.recipes.cli import main
 from codemix.recipes.loader import load_recipe
 from codemix.recipes.preflight import preflight
-
-from codemix.core.errors import CodemixError
 
 SOURCES = [{"name": "code", "path": "builtin:pyfuncs", "domain": "code"},
            {"name": "general", "path": "builtin:texttasks", "domain": "general"}]
@@ -48,8 +48,9 @@ def test_unknown_scheduler_suggests_the_closest(tmp_path, capsys):
 
 
 def test_scheduler_names_are_the_ones_transformers_accepts():
-    from codemix.finetune.config import LR_SCHEDULERS
     from transformers.trainer_utils import SchedulerType
+
+    from codemix.finetune.config import LR_SCHEDULERS
 
     assert set(LR_SCHEDULERS) == {s.value for s in SchedulerType}
 

@@ -5,6 +5,8 @@ import gzip
 import json
 
 import pytest
+
+from codemix.core.errors import CodemixError
 from codemix.eval.benchmarks import (
     benchmark_names,
     load_problems,
@@ -13,8 +15,6 @@ from codemix.eval.benchmarks import (
     source_hash,
 )
 from codemix.eval.sandbox.executor import Executor, Job
-
-from codemix.core.errors import CodemixError
 
 
 @pytest.fixture(scope="module")

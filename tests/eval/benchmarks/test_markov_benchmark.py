@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
+
+from codemix.core.errors import CodemixError
 from codemix.eval.benchmarks import get_benchmark, load_problems
 from codemix.eval.scoring import score_samples
 from codemix.mixing.config import MixConfig
 from codemix.mixing.pipeline import build_mixture, load_mixture
-
-from codemix.core.errors import CodemixError
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from codemix.core.errors import CodemixError
 from codemix.eval.generation import (
     build_prompt,
     encode_prompt_text,
@@ -20,8 +22,6 @@ from codemix.eval.generation.backend import Request
 from codemix.eval.generation.hf import generate_all, generate_batch
 from helpers.generation import humaneval_problems as _problems
 from helpers.generation import tiny_llama as _tiny_llama
-
-from codemix.core.errors import CodemixError
 
 N_TASKS = 6
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from codemix.eval.generation import generate, generate_samples
-from helpers.generation import humaneval_problems as _problems
-from helpers.generation import tiny_llama as _tiny_llama
 
 from codemix.core.artifacts import write_manifest
 from codemix.core.errors import CodemixError
+from codemix.eval.generation import generate, generate_samples
+from helpers.generation import humaneval_problems as _problems
+from helpers.generation import tiny_llama as _tiny_llama
 
 
 def _rows(path: Path) -> list[dict]:
@@ -29,8 +29,9 @@ def problems():
 def checkpoint(tmp_path_factory, problems):
     """A finished LoRA run on a random base, laid out as codemix.finetune.checkpoint documents it (the
     trainer itself is exercised by the slow test below and by the finetune tests)."""
-    from codemix.finetune.tokenizer import build_tokenizer
     from peft import LoraConfig, get_peft_model
+
+    from codemix.finetune.tokenizer import build_tokenizer
 
     out = tmp_path_factory.mktemp("experiment")
     train_dir = out / "train"

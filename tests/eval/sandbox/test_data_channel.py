@@ -2,6 +2,7 @@
 contents come back as RunResult.data (the strict verdict mode reads a sample's results there)."""
 
 import pytest
+
 from codemix.eval.sandbox.child import DATA_FD
 from codemix.eval.sandbox.executor import Executor, Job
 

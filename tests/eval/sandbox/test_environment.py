@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from codemix.core.errors import CodemixError
 from codemix.eval.sandbox import environment
 from codemix.eval.sandbox.executor import OPTIONAL_LAYERS, Executor, Job

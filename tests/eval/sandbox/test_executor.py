@@ -6,6 +6,7 @@ import signal
 import time
 
 import pytest
+
 from codemix.eval.sandbox.executor import (
     FULL_SPEED,
     SAMPLE_UID_BASE,

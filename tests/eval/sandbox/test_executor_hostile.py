@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from codemix.eval.sandbox.executor import Executor, Job
 from helpers.sandbox_guard import CgroupGuard
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from codemix.eval.benchmarks import load_problems
 from codemix.eval.sandbox.executor import Executor, Job
 from helpers.sandbox_guard import CgroupGuard
@@ -150,7 +151,7 @@ def test_nothing_of_the_worker_is_reachable_from_the_frames(guarded):
     # constants included) for the first's text, a server, a request (a dict with the program and
     # its timeout), and codemix in sys.modules.
     assert run(guarded[0], f"PROGRAM_TEXT = {marker!r}\n").verdict == "passed"
-    search = textwrap.dedent(f'''
+    search = textwrap.dedent('''
         import sys
         marker = "codemix-cache-probe-" + str(41) + "ab"  # not folded into one constant of this code
         found = []
@@ -162,7 +163,7 @@ def test_nothing_of_the_worker_is_reachable_from_the_frames(guarded):
                 if marker in obj:
                     found.append(where)
                 return
-            if type(obj).__name__ == "Server" or (isinstance(obj, dict) and {{"program", "timeout"}} <= obj.keys()):
+            if type(obj).__name__ == "Server" or (isinstance(obj, dict) and {"program", "timeout"} <= obj.keys()):
                 found.append(where + ": " + type(obj).__name__)
             if isinstance(obj, dict):
                 inner = list(obj.items())

@@ -5,6 +5,7 @@ reachable from `codemix score` — without the sandbox."""
 import json
 
 import pytest
+
 from codemix.eval.benchmarks import Benchmark, Problem, get_benchmark, problems_hash, register, unregister
 from codemix.eval.generation.prompts import PromptSpec, stop_sequences
 from codemix.eval.scoring import score_samples

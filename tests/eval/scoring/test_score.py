@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from codemix.eval.benchmarks import load_problems
 from codemix.eval.scoring import score_samples
 from codemix.recipes.cli import main

@@ -7,6 +7,7 @@ import socket
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from codemix.mixing.config import DiversityConfig
 from codemix.mixing.diversity import lexical as lex
 from codemix.mixing.diversity import semantic as sem

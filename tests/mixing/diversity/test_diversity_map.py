@@ -4,6 +4,7 @@ coloured by source would repeat the first), two when a domain mixes sources."""
 import struct
 
 import numpy as np
+
 from codemix.mixing.diversity.map import DOMAIN_COLOURS, draw_map
 
 
@@ -34,8 +35,9 @@ def test_one_source_per_domain_draws_one_panel_and_two_sources_draw_two(tmp_path
 
 
 def test_domain_colours_are_saturated():
-    from matplotlib.colors import to_rgb
     import colorsys
+
+    from matplotlib.colors import to_rgb
 
     for name, colour in DOMAIN_COLOURS.items():
         _, lightness, saturation = colorsys.rgb_to_hls(*to_rgb(colour))

@@ -9,6 +9,7 @@ import re
 
 import pytest
 import yaml
+
 from codemix.recipes.cli import main
 from codemix.recipes.sweep.runner import MAX_CELL_NAME_BYTES, cell_name, load_sweep
 from helpers.mixing import alpaca_rows, write_jsonl

@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 import pytest
-from codemix.recipes.cli import main
 
 from codemix.core.errors import CodemixError
+from codemix.recipes.cli import main
 
 
 def test_help_imports_nothing_heavy():

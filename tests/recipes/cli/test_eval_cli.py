@@ -3,6 +3,7 @@
 import importlib.util
 
 import pytest
+
 from codemix.recipes.cli import main
 
 
@@ -70,9 +71,10 @@ def test_eval_output_is_one_line_per_event(tmp_path, capsys):
     """A real (tiny, random) model end to end: no placeholder paths, the isolation line once, the
     trained/base naming and percentages of the tables, and nothing but "up to date" on a re-run."""
     import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     from codemix.eval.scoring import execute
     from codemix.finetune.tokenizer import build_tokenizer
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     tok = build_tokenizer("byte")
     torch.manual_seed(0)

@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+
 from codemix.eval.generation.extract import extract_code
 from codemix.eval.generation.run import sample_row
 from codemix.recipes.cli import main

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from codemix.recipes.cli import main
 from codemix.recipes.loader import bundled_accelerate_configs
 from codemix.recipes.pipeline import launch_command

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import binomtest
+
 from codemix.recipes.cli import main
 from codemix.recipes.report.stats import holm, problem_weights, rng_for
 from helpers.report import curve, write_results, write_run, write_sweep
-from scipy.stats import binomtest
 
 
 def _csv(path: Path) -> list[dict[str, str]]:

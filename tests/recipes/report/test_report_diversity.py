@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
+
 from codemix.recipes.cli import main
 from codemix.recipes.report.diversity import rank_correlation, rank_interval, spearman_p, spearman_rows
 from codemix.recipes.report.stats import resampled_means, rng_for
 from helpers.report import write_rewrite_sweep, write_sweep
-from scipy.stats import spearmanr
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from codemix.eval.benchmarks import load_problems
 from codemix.eval.scoring import score_samples
 from codemix.mixing.config import MixConfig

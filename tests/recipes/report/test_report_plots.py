@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+
 from codemix.recipes.report.analysis import analyse
 from codemix.recipes.report.plots import CATEGORIES, plot_problem_map, problem_categories, ticks_at
 from codemix.recipes.report.study import load_sweep

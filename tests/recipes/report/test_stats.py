@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from scipy.stats import binomtest
+
 from codemix.eval.passk import estimate_pass_at_k
 from codemix.recipes.report.stats import (
     compare_runs,
@@ -15,7 +17,6 @@ from codemix.recipes.report.stats import (
     seed_choices,
     verdict,
 )
-from scipy.stats import binomtest
 
 
 def _outcomes(n_problems: int, solved: int, seed: int = 0) -> np.ndarray:

@@ -7,6 +7,7 @@ keep writing to that cell's closed log, and a warning in the third cell came out
 import logging
 
 import pytest
+
 from codemix.recipes.sweep.cell import tee_to_log
 
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from codemix.core.errors import CodemixError
 from codemix.recipes.cli import main
 from codemix.recipes.sweep.config import slurm_minutes
 from codemix.recipes.sweep.launchers.local import gpu_slots
 from codemix.recipes.sweep.launchers.slurm import executor_parameters
 from codemix.recipes.sweep.runner import axis_labels, format_value, load_sweep
 from helpers.mixing import alpaca_rows, write_jsonl
-
-from codemix.core.errors import CodemixError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

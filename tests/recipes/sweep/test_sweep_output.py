@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import yaml
+
 from codemix.recipes.cli import main
 from codemix.recipes.schema import Recipe
 from codemix.recipes.sweep.runner import run_reference, wall_text
@@ -41,8 +42,9 @@ def test_sweep_prints_relative_paths_one_mix_line_per_cell_and_no_bars(tmp_path,
 
 def test_the_reference_summary_names_the_untrained_model_base(tmp_path, capsys):
     import torch
-    from codemix.finetune.tokenizer import build_tokenizer
     from transformers import LlamaConfig, LlamaForCausalLM
+
+    from codemix.finetune.tokenizer import build_tokenizer
 
     tok = build_tokenizer("byte")
     torch.manual_seed(0)

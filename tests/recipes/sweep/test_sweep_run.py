@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from codemix.recipes.cli import main
 from helpers.recipes import recipe_text
 
