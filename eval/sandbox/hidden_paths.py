@@ -22,6 +22,8 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 
+from codemix.eval.sandbox.environment import HIDDEN_PROBLEM_FILES as LAYER  # noqa: F401 (re-exported: the layer's name, used by the worker and the executor)
+
 # Where the Hugging Face libraries keep downloaded data sets and Hub files (MBPP and the EvalPlus
 # sets read from the Hub land there). The defaults lie under the home directory, which the
 # workers hide anyway; these variables may point anywhere.
