@@ -54,7 +54,10 @@ def announce_isolation(executor: Executor) -> None:
     """The isolation layers, printed once per process (a run scores several benchmarks and models
     with the same layers; they are recorded in every results.json)."""
     # The layers once; the hidden problem files once per set (each benchmark hides its own).
-    layers = json.dumps([executor.layers, executor.layer_detail], sort_keys=True, default=str)
+    # (hidden-problem-files is left out of the key: it is used or not per benchmark, and the
+    # line below names what each one hides)
+    detail = {k: v for k, v in executor.layer_detail.items() if k != hidden_paths.LAYER}
+    layers = json.dumps([[x for x in executor.layers if x != hidden_paths.LAYER], detail], sort_keys=True, default=str)
     if layers not in _announced:
         _announced.add(layers)
         log(f"[score] isolation: {', '.join(executor.layers)}")
