@@ -160,6 +160,9 @@ class Server:
         keep = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                 os.path.dirname(os.path.realpath(sys.executable))]
         keep += [p for p in sys.path if p and os.path.exists(p)]
+        # Looked up before /tmp is replaced: a checkout under /tmp (a CI clone) then vanishes
+        # with the old /tmp, which hides it as well as the tmpfs below would.
+        source = [d for d in self.cfg.get("hide_source", []) if os.path.isdir(d)]
         iso.private_tmp(int(self.cfg["scratch_mb"]), keep)
         self.scratch = "/tmp"
         L["private-tmp"] = "used"
@@ -170,9 +173,10 @@ class Server:
         L["hidden-home"] = "used" if hidden else "unused: no home directory found"
         # The repository codemix runs from, where it is not an installed package location
         # (codemix.eval.sandbox.environment.source_tree): its tests, data and git history.
-        source = [d for d in self.cfg.get("hide_source", []) if os.path.isdir(d)]
         if source:
-            iso.hide_directories(source, keep)
+            still_visible = [d for d in source if os.path.isdir(d)]
+            if still_visible:
+                iso.hide_directories(still_visible, keep)
             L["hidden-source-tree"] = "used"
         else:
             L["hidden-source-tree"] = "unused: codemix runs from an installed package"
