@@ -5,7 +5,11 @@ constructor raises RuntimeError, and the dangerous tests skip (never run bare)."
 
 import os
 import signal
+import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 GUARD_PIDS_MAX = 256        # 2 workers x (worker + server + 64 sample processes) fits easily
 GUARD_MEMORY = 6 << 30      # far below the machine's 24 GiB; above the 4 GiB address-space limit plus the workers, so the rlimit (MemoryError) hits first instead of cgroup reclaim thrashing
@@ -14,7 +18,7 @@ GUARD_MEMORY = 6 << 30      # far below the machine's 24 GiB; above the 4 GiB ad
 class CgroupGuard:
     """A cgroup per available hierarchy (v2; v1 pids and memory) with pids and memory limits."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, pids_max: int = GUARD_PIDS_MAX, memory: int = GUARD_MEMORY):
         self.dirs: list[Path] = []
         own = {}
         for line in Path("/proc/self/cgroup").read_text().splitlines():
@@ -39,13 +43,15 @@ class CgroupGuard:
                 d.mkdir()
                 self.dirs.append(d)
                 if "pids" in enabled:
-                    (d / "pids.max").write_text(str(GUARD_PIDS_MAX))
+                    (d / "pids.max").write_text(str(pids_max))
                     limited.add("pids")
                 if "memory" in enabled:
-                    (d / "memory.max").write_text(str(GUARD_MEMORY))
+                    (d / "memory.max").write_text(str(memory))
+                    if (d / "memory.swap.max").exists():
+                        (d / "memory.swap.max").write_text("0")  # no escape into swap
                     limited.add("memory")
-            for c, limit_file, value in (("pids", "pids.max", GUARD_PIDS_MAX),
-                                         ("memory", "memory.limit_in_bytes", GUARD_MEMORY)):
+            for c, limit_file, value in (("pids", "pids.max", pids_max),
+                                         ("memory", "memory.limit_in_bytes", memory)):
                 if c in limited or c not in mounts or c not in own:
                     continue
                 d = Path(mounts[c] + own[c]) / name  # nested under ours: outer limits still apply
@@ -61,6 +67,12 @@ class CgroupGuard:
         if limited != {"pids", "memory"}:
             self.remove()
             raise RuntimeError(f"no cgroup controller for {sorted({'pids', 'memory'} - limited)}")
+
+    def join_self(self) -> None:
+        """Move the calling process (and so everything it starts) into the guard."""
+        for d in self.dirs:
+            with open(d / "cgroup.procs", "w") as f:
+                f.write(str(os.getpid()))
 
     def pids(self) -> set[int]:
         return {int(p) for d in self.dirs for p in (d / "cgroup.procs").read_text().split()}
@@ -78,8 +90,19 @@ class CgroupGuard:
                         os.kill(int(p), signal.SIGKILL)
                     except ProcessLookupError:
                         pass
-                import time
-
                 time.sleep(0.01)
             d.rmdir()
         self.dirs = []
+
+
+def guard_or_skip(name: str) -> Iterator[CgroupGuard]:
+    """Body of a module-scoped fixture: a guard named `name`-<pid>, removed afterwards; the
+    module's tests skip (they never run bare) where cgroups are not writable."""
+    try:
+        guard = CgroupGuard(f"{name}-{os.getpid()}")
+    except RuntimeError as e:
+        pytest.skip(f"hostile programs run only inside a cgroup guard: {e}")
+    try:
+        yield guard
+    finally:
+        guard.remove()

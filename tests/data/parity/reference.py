@@ -37,13 +37,16 @@ import inspect
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+# The guard the sandbox tests use (tests/helpers/sandbox_guard.py); this file also runs as a script.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from helpers.sandbox_guard import CgroupGuard  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TIMEOUT = 3.0
@@ -161,86 +164,13 @@ def compute(files: list[Path], mbpp_path: Path, workers: int, timeout: float,
     return out
 
 
-class CgroupGuard:
-    """A fresh cgroup with pids and memory limits (v2, else v1 pids + memory hierarchies)."""
-
-    def __init__(self, name: str, pids_max: int = GUARD_PIDS_MAX, memory: int = GUARD_MEMORY):
-        self.dirs: list[Path] = []
-        own, mounts = {}, {}
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
-            for c in (controllers.split(",") if controllers else [""]):
-                own[c] = path
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            left, right = line.split(" - ")
-            fstype, _, options = right.split()[:3]
-            if fstype == "cgroup2":
-                mounts[""] = left.split()[4]
-            elif fstype == "cgroup":
-                for c in options.split(","):
-                    if c in ("pids", "memory"):
-                        mounts[c] = left.split()[4]
-        limited = set()
-        try:
-            if "" in mounts and "" in own:
-                d = Path(mounts[""] + own[""]) / name
-                control = d.parent / "cgroup.subtree_control"
-                enabled = control.read_text().split() if control.exists() else []
-                if {"pids", "memory"} <= set(enabled):
-                    d.mkdir()
-                    self.dirs.append(d)
-                    (d / "pids.max").write_text(str(pids_max))
-                    (d / "memory.max").write_text(str(memory))
-                    if (d / "memory.swap.max").exists():
-                        (d / "memory.swap.max").write_text("0")
-                    limited |= {"pids", "memory"}
-            for c, limit_file, value in (("pids", "pids.max", pids_max),
-                                         ("memory", "memory.limit_in_bytes", memory)):
-                if c in limited or c not in mounts or c not in own:
-                    continue
-                d = Path(mounts[c] + own[c]) / name
-                d.mkdir()
-                self.dirs.append(d)
-                (d / limit_file).write_text(str(value))
-                if (d / "memory.memsw.limit_in_bytes").exists():
-                    (d / "memory.memsw.limit_in_bytes").write_text(str(value))
-                limited.add(c)
-        except OSError as e:
-            self.remove()
-            raise RuntimeError(f"cgroups not writable here: {e}") from None
-        if limited != {"pids", "memory"}:
-            self.remove()
-            raise RuntimeError(f"no cgroup controller for {sorted({'pids', 'memory'} - limited)}")
-
-    def join_self(self) -> None:
-        for d in self.dirs:
-            with open(d / "cgroup.procs", "w") as f:
-                f.write(str(os.getpid()))
-
-    def remove(self) -> None:
-        for d in self.dirs:
-            if (d / "cgroup.kill").exists():
-                (d / "cgroup.kill").write_text("1")
-            for _ in range(500):
-                procs = (d / "cgroup.procs").read_text().split()
-                if not procs:
-                    break
-                for p in procs:
-                    try:
-                        os.kill(int(p), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                time.sleep(0.01)
-            d.rmdir()
-        self.dirs = []
-
 
 def run_guarded(argv: list[str], timeout: float | None = None,
                 hash_seed: int = 0) -> subprocess.CompletedProcess:
     """Run `python reference.py --inside ARGV` inside a fresh CgroupGuard; the guard (and
     everything left in it) is removed afterwards. PYTHONHASHSEED=`hash_seed` (0: codemix's
     default hash seed; a few samples' verdicts depend on set order)."""
-    guard = CgroupGuard(f"codemix-parity-{os.getpid()}-{time.monotonic_ns()}")
+    guard = CgroupGuard(f"codemix-parity-{os.getpid()}-{time.monotonic_ns()}", pids_max=GUARD_PIDS_MAX, memory=GUARD_MEMORY)
     try:
         # The child joins the cgroup itself, between fork and exec: not a line of Python runs
         # in it outside the limits.

@@ -36,14 +36,9 @@ def _seen(ex: Executor, path) -> str:
 @pytest.fixture(scope="module")
 def guard():
     """The samples here probe files outside their scratch dir: they run inside a cgroup guard."""
-    from helpers.sandbox_guard import CgroupGuard
+    from helpers.sandbox_guard import guard_or_skip
 
-    try:
-        guard = CgroupGuard(f"codemix-test-hide-{os.getpid()}")
-    except RuntimeError as e:
-        pytest.skip(f"sandbox probes run only inside a cgroup guard: {e}")
-    yield guard
-    guard.remove()
+    yield from guard_or_skip("codemix-test-hide")
 
 
 def test_the_humaneval_data_directory_and_a_problems_file_read_as_empty(guard):

@@ -3,7 +3,6 @@ HumanEval/0 before the child kept the nonce off its frames (see codemix.eval.san
 must score `failed` now. Also: what a sample can reach of the worker, and IPC objects that would
 outlive a sample. Hostile programs, so they run only inside a cgroup guard (never bare)."""
 
-import os
 import textwrap
 import time
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from codemix.eval.benchmarks import load_problems
 from codemix.eval.sandbox.executor import Executor, Job
-from helpers.sandbox_guard import CgroupGuard
+from helpers.sandbox_guard import CgroupGuard, guard_or_skip
 
 # Finds a 32-hex-digit bytes object (the nonce's shape) in the locals of every calling frame,
 # looking into containers and objects three levels deep.
@@ -103,15 +102,9 @@ ATTACKS = {
 @pytest.fixture(scope="module")
 def guarded():
     """One worker (consecutive samples share it, and its compile cache), inside a cgroup guard."""
-    try:
-        guard = CgroupGuard(f"codemix-test-forgery-{os.getpid()}")
-    except RuntimeError as e:
-        pytest.skip(f"no cgroup guard available ({e}); not running hostile programs bare")
-    try:
+    for guard in guard_or_skip("codemix-test-forgery"):
         with Executor(workers=1, retry_timeouts=False, join_cgroups=guard.dirs) as ex:
             yield ex, guard
-    finally:
-        guard.remove()
 
 
 @pytest.fixture(scope="module")

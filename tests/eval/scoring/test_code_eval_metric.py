@@ -14,7 +14,7 @@ import pytest
 
 from codemix.eval.scoring import sandboxed_code_eval
 from codemix.eval.scoring.sandboxed_code_eval import SandboxedCodeEval
-from helpers.sandbox_guard import CgroupGuard
+from helpers.sandbox_guard import guard_or_skip
 
 TEST = "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n"
 RIGHT = "def add(a, b):\n    return a + b\n"
@@ -92,14 +92,9 @@ def guarded_executor():
     run bare) where cgroups are not writable."""
     from codemix.eval.sandbox.executor import Executor
 
-    try:
-        guard = CgroupGuard(f"codemix-metric-guard-{os.getpid()}")
-    except RuntimeError as e:
-        pytest.skip(f"no cgroup guard available ({e}); hostile candidates are not run bare")
-    executor = Executor(workers=2, join_cgroups=guard.dirs)
-    yield executor, guard
-    executor.close()
-    guard.remove()
+    for guard in guard_or_skip("codemix-metric-guard"):
+        with Executor(workers=2, join_cgroups=guard.dirs) as executor:
+            yield executor, guard
 
 
 def test_hostile_candidates_are_contained(metric, guarded_executor):

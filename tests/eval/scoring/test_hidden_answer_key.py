@@ -5,7 +5,6 @@ strict verdict mode included. Each cheat is first run with an executor that hide
 must pass there: that is the hole, and proof that the cheat itself works."""
 
 import json
-import os
 
 import pytest
 
@@ -36,14 +35,9 @@ MBPP_CHEAT = (
 @pytest.fixture(scope="module")
 def guard():
     """The cheats are hostile programs: they run only inside a cgroup guard."""
-    from helpers.sandbox_guard import CgroupGuard
+    from helpers.sandbox_guard import guard_or_skip
 
-    try:
-        guard = CgroupGuard(f"codemix-test-answer-key-{os.getpid()}")
-    except RuntimeError as e:
-        pytest.skip(f"hostile samples run only inside a cgroup guard: {e}")
-    yield guard
-    guard.remove()
+    yield from guard_or_skip("codemix-test-answer-key")
 
 
 def _score(tmp_path, guard, benchmark, problems_path, task_id, solution, *, hide: bool, verdicts: str) -> dict:

@@ -246,16 +246,11 @@ WRONG = {"HumanEval/0": "def has_close_elements(numbers, threshold):\n    return
 def guarded_executor():
     """Hostile samples run only inside a cgroup guard (tests/helpers/sandbox_guard.py)."""
     from codemix.eval.sandbox.executor import Executor
-    from helpers.sandbox_guard import CgroupGuard
+    from helpers.sandbox_guard import guard_or_skip
 
-    try:
-        guard = CgroupGuard(f"codemix-test-strict-{os.getpid()}")
-    except RuntimeError as e:
-        pytest.skip(f"hostile samples run only inside a cgroup guard: {e}")
-    executor = Executor(workers=2, retry_timeouts=False, join_cgroups=guard.dirs)
-    yield executor
-    executor.close()
-    guard.remove()
+    for guard in guard_or_skip("codemix-test-strict"):
+        with Executor(workers=2, retry_timeouts=False, join_cgroups=guard.dirs) as executor:
+            yield executor
 
 
 def _verdicts(executor, problems, solutions: dict) -> dict:
