@@ -15,6 +15,7 @@ from codemix.eval.benchmarks import (
     source_hash,
 )
 from codemix.eval.sandbox.executor import Executor, Job
+from helpers.plus import HUMANEVAL_PLUS_RECORDS
 
 
 @pytest.fixture(scope="module")
@@ -109,20 +110,7 @@ def test_loader_errors_are_clear(tmp_path, data_file):
     assert set(benchmark_names()) >= {"humaneval", "mbpp", "mbpp-sanitized", "humaneval+", "mbpp+", "pyfuncs"}
 
 
-_HE_PLUS = [
-    {"task_id": "HumanEval/2", "entry_point": "truncate_number",
-     "prompt": 'def truncate_number(number: float) -> float:\n    """Decimal part of number."""\n',
-     "canonical_solution": "    return number % 1.0\n", "atol": 0,
-     "base_input": [[3.5], [1.25]], "plus_input": [[123.456], [1e-9], [7.0]]},
-    {"task_id": "HumanEval/32", "entry_point": "find_zero",
-     "prompt": "import math\n\ndef poly(xs, x):\n    return sum(c * math.pow(x, i) for i, c in enumerate(xs))\n\n"
-               "def find_zero(xs: list):\n    \"\"\"A zero of the polynomial xs.\"\"\"\n",
-     "canonical_solution": "    lo, hi = -1.0, 1.0\n    while poly(xs, lo) * poly(xs, hi) > 0:\n        lo *= 2.0\n        hi *= 2.0\n"
-                           "    while hi - lo > 1e-10:\n        mid = (lo + hi) / 2.0\n"
-                           "        if poly(xs, mid) * poly(xs, lo) > 0:\n            lo = mid\n        else:\n            hi = mid\n"
-                           "    return lo\n",
-     "atol": 1e-6, "base_input": [[[1, 2]], [[-6, 11, -6, 1]]], "plus_input": [[[2, -3, 1]]]},
-]
+_HE_PLUS = HUMANEVAL_PLUS_RECORDS
 _MBPP_PLUS = [
     {"task_id": "Mbpp/2", "entry_point": "similar_elements",
      "prompt": '"""\nWrite a function to find the shared elements from the given two lists.\n"""\n',

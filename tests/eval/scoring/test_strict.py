@@ -14,6 +14,7 @@ import pytest
 from codemix.eval.benchmarks.calls import AssertPlan, Check
 from codemix.eval.scoring.strict import decode_records, judge_asserts, plus_equal
 from codemix.eval.scoring.strict_driver import MAX_DEPTH, driver_program
+from helpers.plus import HUMANEVAL_PLUS_RECORDS
 
 VALUES = {
     "tuple": (1, 2), "list of tuple": [1, (2,)], "true": True, "one": 1, "float one": 1.0, "minus zero": -0.0,
@@ -378,18 +379,7 @@ def test_the_driver_runs_from_source_in_another_interpreter(monkeypatch):
 
 
 HUMANEVAL_PLUS = [
-    {"task_id": "HumanEval/2", "entry_point": "truncate_number",
-     "prompt": 'def truncate_number(number: float) -> float:\n    """Decimal part of number."""\n',
-     "canonical_solution": "    return number % 1.0\n", "atol": 0,
-     "base_input": [[3.5], [1.25]], "plus_input": [[123.456], [1e-9], [7.0]]},
-    {"task_id": "HumanEval/32", "entry_point": "find_zero",
-     "prompt": "import math\n\ndef poly(xs, x):\n    return sum(c * math.pow(x, i) for i, c in enumerate(xs))\n\n"
-               "def find_zero(xs: list):\n    \"\"\"A zero of the polynomial xs.\"\"\"\n",
-     "canonical_solution": "    lo, hi = -1.0, 1.0\n    while poly(xs, lo) * poly(xs, hi) > 0:\n        lo *= 2.0\n        hi *= 2.0\n"
-                           "    while hi - lo > 1e-10:\n        mid = (lo + hi) / 2.0\n"
-                           "        if poly(xs, mid) * poly(xs, lo) > 0:\n            lo = mid\n        else:\n            hi = mid\n"
-                           "    return lo\n",
-     "atol": 1e-6, "base_input": [[[1, 2]], [[-6, 11, -6, 1]]], "plus_input": [[[2, -3, 1]]]},
+    *HUMANEVAL_PLUS_RECORDS,
     # a reference whose outputs are not plain data: the problem keeps the in-process check
     {"task_id": "HumanEval/900", "entry_point": "pair", "prompt": "def pair(x):\n",
      "canonical_solution": "    import fractions\n    return fractions.Fraction(x, 2)\n", "atol": 0,
