@@ -37,7 +37,6 @@ _SANDBOX_DIR = os.path.dirname(os.path.realpath(__file__))
 # Accepting weaker isolation from the environment too, so that every process of a run (sweep
 # cells, cluster jobs) inherits the choice made on the command line.
 ALLOW_WEAKER_ENV = "CODEMIX_ALLOW_WEAKER_ISOLATION"
-NAMESPACE_LAYERS = ("network-namespace", "mount-namespace", "pid-namespace", "ipc-namespace", "uts-namespace")
 # Layers the workers build on the mount namespace, and the states that count as in force.
 MOUNT_DERIVED = {"read-only-filesystem": ("used",), "private-tmp": ("used",),
                  "hidden-home": ("used", "unused: no home directory found"),
@@ -176,22 +175,8 @@ def probe_main() -> int:
         seccomp_filter = None
         layers["seccomp"] = f"unsupported: {type(e).__name__}: {e}"
     root = os.geteuid() == 0
-    if not root:
-        try:
-            uid, gid = os.geteuid(), os.getegid()
-            iso.unshare(iso.CLONE_NEWUSER)
-            iso.write_id_maps(0, uid, gid)
-            layers["user-namespace"] = "supported"
-        except OSError as e:
-            layers["user-namespace"] = f"unsupported: {e}"
-    flags = {"network-namespace": iso.CLONE_NEWNET, "mount-namespace": iso.CLONE_NEWNS,
-             "pid-namespace": iso.CLONE_NEWPID, "ipc-namespace": iso.CLONE_NEWIPC, "uts-namespace": iso.CLONE_NEWUTS}
-    for name in NAMESPACE_LAYERS:
-        try:
-            iso.unshare(flags[name])
-            layers[name] = "supported"
-        except OSError as e:
-            layers[name] = f"unsupported: {e}"
+    for name, refused in iso.enter_namespaces().items():
+        layers[name] = "supported" if refused is None else f"unsupported: {refused}"
     if root:
         pid = os.fork()
         if pid == 0:

@@ -114,6 +114,38 @@ def write_id_maps(inside: int, outside_uid: int, outside_gid: int) -> None:
         f.write(f"{inside} {outside_gid} 1")
 
 
+# The namespaces a worker enters after the user namespace, in this order (the mount namespace
+# before the PID one: the worker mounts a fresh /proc for the PID namespace it then serves).
+NAMESPACE_FLAGS = {"network-namespace": CLONE_NEWNET, "mount-namespace": CLONE_NEWNS,
+                   "pid-namespace": CLONE_NEWPID, "ipc-namespace": CLONE_NEWIPC, "uts-namespace": CLONE_NEWUTS}
+
+
+def enter_namespaces(skip: Iterable[str] = ()) -> dict[str, OSError | None]:
+    """Unshare a user namespace first when not root (it lets an ordinary user create the
+    others), then each of NAMESPACE_FLAGS, leaving out the layers in `skip`: {layer: None when
+    entered, else the kernel's refusal}. The harness's probe and the workers both go through
+    here, so "supported" and "used" are decided by the same calls."""
+    skip = set(skip)
+    outcome: dict[str, OSError | None] = {}
+    if os.geteuid() != 0 and "user-namespace" not in skip:
+        try:
+            uid, gid = os.geteuid(), os.getegid()
+            unshare(CLONE_NEWUSER)
+            write_id_maps(0, uid, gid)
+            outcome["user-namespace"] = None
+        except OSError as e:
+            outcome["user-namespace"] = e
+    for name, flag in NAMESPACE_FLAGS.items():
+        if name in skip:
+            continue
+        try:
+            unshare(flag)
+            outcome[name] = None
+        except OSError as e:
+            outcome[name] = e
+    return outcome
+
+
 # ---------------------------------------------------------------- filesystem view
 
 def _unescape(field: str) -> str:

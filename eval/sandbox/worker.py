@@ -393,29 +393,16 @@ class Server:
 def _unshare_all(layers: dict[str, str], disable: list[str]) -> None:
     """Enter every namespace the kernel grants us, one by one, recording refusals."""
     off = "unused: switched off by the caller"
+    entered = iso.enter_namespaces(skip=disable)
     if os.geteuid() == 0:
         layers["user-namespace"] = "unused: running as root, samples switch to an unprivileged uid"
     elif "user-namespace" in disable:
         layers["user-namespace"] = off
-    else:
-        try:
-            uid, gid = os.geteuid(), os.getegid()
-            iso.unshare(iso.CLONE_NEWUSER)
-            iso.write_id_maps(0, uid, gid)
-            layers["user-namespace"] = "used"
-        except OSError as e:
-            layers["user-namespace"] = f"unavailable: {e}"
-    for name, flag in (("network-namespace", iso.CLONE_NEWNET), ("mount-namespace", iso.CLONE_NEWNS),
-                       ("pid-namespace", iso.CLONE_NEWPID), ("ipc-namespace", iso.CLONE_NEWIPC),
-                       ("uts-namespace", iso.CLONE_NEWUTS)):
+    for name, refused in entered.items():
+        layers[name] = "used" if refused is None else f"unavailable: {refused}"
+    for name in iso.NAMESPACE_FLAGS:
         if name in disable:
             layers[name] = off
-            continue
-        try:
-            iso.unshare(flag)
-            layers[name] = "used"
-        except OSError as e:
-            layers[name] = f"unavailable: {e}"
 
 
 def _start(cfg: dict, request_fd: int, response_fd: int) -> Server:
