@@ -70,19 +70,10 @@ def test_a_model_that_does_not_load_leaves_nothing_behind(tmp_path, capsys):
 def test_eval_output_is_one_line_per_event(tmp_path, capsys):
     """A real (tiny, random) model end to end: no placeholder paths, the isolation line once, the
     trained/base naming and percentages of the tables, and nothing but "up to date" on a re-run."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from codemix.eval.scoring import execute
-    from codemix.finetune.tokenizer import build_tokenizer
+    from helpers.generation import save_tiny_byte_llama
 
-    tok = build_tokenizer("byte")
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                         num_key_value_heads=2, intermediate_size=64, max_position_embeddings=2048,
-                                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
-    model.save_pretrained(tmp_path / "tiny")
-    tok.save_pretrained(tmp_path / "tiny")
+    save_tiny_byte_llama(tmp_path / "tiny", max_positions=2048)
     execute._announced.clear()
     argv = ["eval", str(tmp_path / "tiny"), "--benchmark", "pyfuncs,humaneval", "--limit", "2",
             "--max-new-tokens", "4", "--workers", "1", "--out", str(tmp_path / "out")]

@@ -41,18 +41,10 @@ def test_sweep_prints_relative_paths_one_mix_line_per_cell_and_no_bars(tmp_path,
 
 
 def test_the_reference_summary_names_the_untrained_model_base(tmp_path, capsys):
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from helpers.generation import save_tiny_byte_llama
 
-    from codemix.finetune.tokenizer import build_tokenizer
 
-    tok = build_tokenizer("byte")
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                         num_key_value_heads=2, intermediate_size=64, max_position_embeddings=512,
-                                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
-    model.save_pretrained(tmp_path / "base")
-    tok.save_pretrained(tmp_path / "base")
+    save_tiny_byte_llama(tmp_path / "base", max_positions=512)
     ref_dir = tmp_path / "sweep" / "reference"
     recipe = Recipe.model_validate({
         "name": "sw.reference", "seed": 0, "output_dir": str(ref_dir),
