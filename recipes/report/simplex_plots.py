@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from codemix.recipes.report.plots import COLORS, _plt, _save
+from codemix.recipes.report.tables import mixture_value_text
 
 if TYPE_CHECKING:
     from codemix.recipes.report.simplex import MixtureFit
@@ -62,8 +63,7 @@ def display_scale(fit: MixtureFit) -> tuple[float, str]:
 
 
 def value_text(fit: MixtureFit, value: float) -> str:
-    factor, _ = display_scale(fit)
-    return f"{value * factor:.1f}" if factor == 100.0 else f"{value:.3g}"
+    return mixture_value_text(fit, value)
 
 
 def better_word(fit: MixtureFit) -> str:
@@ -199,6 +199,25 @@ def slice_through(best: np.ndarray, domain: int, shares: np.ndarray) -> np.ndarr
     out = np.outer(1.0 - shares, rest)
     out[:, domain] = shares
     return out
+
+
+def partial_dependence_csv(fits: dict[str, MixtureFit]) -> str:
+    """The curves of the partial-dependence panels: benchmark, the domain varied, its share, the
+    shares of every domain (the fit's labels of the first benchmark), the predicted score."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    labels = next(iter(fits.values())).labels if fits else []
+    w.writerow(["benchmark", "varied", "share", *[f"share {label}" for label in labels], "predicted"])
+    t = np.linspace(0.0, 1.0, CURVE_POINTS)
+    for bench, fit in fits.items():
+        for d in [0] if len(fit.labels) == 2 else range(len(fit.labels)):
+            mixtures = slice_through(fit.best, d, t)
+            for share, mix, y in zip(t, mixtures, np.asarray(fit.predict(mixtures), dtype=float), strict=True):
+                w.writerow([bench, fit.labels[d], repr(float(share)), *[repr(float(m)) for m in mix], repr(float(y))])
+    return buf.getvalue()
 
 
 def plot_partial_dependence(fit: MixtureFit, path: str | Path, title: str, score_label: str) -> Path:
