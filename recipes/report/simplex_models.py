@@ -1,0 +1,136 @@
+"""The mixture models behind recipes/report/simplex.py: the score scales, the candidate models
+on the simplex, their leave-one-configuration-out predictions, and the candidate grid.
+
+Every model is fitted on the score's `scale` (logit of clipped rates, log of losses), so a fit
+mapped back cannot leave the metric's bounds. Scheffé and log-ratio are least squares, hence
+linear smoothers: the fits of all B bootstrap replicates are one matrix product. Gradient
+boosting is fitted once per replicate, so its replicates are capped (GBT_RESAMPLES).
+"""
+
+from __future__ import annotations
+
+import itertools
+from math import comb
+
+import numpy as np
+
+from codemix.recipes.report.curve import EPS, expit, logit
+
+SCALES = ("logit", "log", "identity")
+# Shares are floored at half a percent before a log-ratio: the median smallest share in a 64-cell
+# Dirichlet(1) design of 3 domains is 0.0018 (0.0001 in 1 design of 20), whose log-ratio -6.3
+# would sit 0.9 beyond the floor's -5.3 and, as the most extreme point, steer a least-squares
+# slope alone. A trace and an absence of a domain read the same at the floor, which one sweep
+# cannot tell apart anyway; the floor also bounds the model at the simplex's edges.
+LOGRATIO_FLOOR = 0.005
+# Small on purpose: 24-64 configurations support little more; depth 2 lets two shares interact;
+# a fixed random_state makes the same input give the same fit (boosting without subsampling is
+# deterministic anyway, but sklearn breaks split ties at random).
+GBT_PARAMS = {"n_estimators": 100, "max_depth": 2, "learning_rate": 0.1, "random_state": 0}
+# 4 leaves per tree need a couple of points each, and two more to cross-validate.
+GBT_MIN_CONFIGS = 10
+# One gbt fit on 64 configurations and 2,000 candidates takes ~20 ms (2 cores): 200 replicates
+# are 4 s per benchmark, 2,000 would be 40 s. 200 still give a 95% region from 190 optima.
+GBT_RESAMPLES = 200
+LOSS_FLOOR = 1e-12  # a loss of exactly 0 still has a finite log
+
+
+def to_scale(values: np.ndarray, scale: str) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    if scale == "logit":
+        return logit(v)
+    if scale == "log":
+        return np.log(np.maximum(v, LOSS_FLOOR))
+    return v
+
+
+def from_scale(z: np.ndarray, scale: str) -> np.ndarray:
+    if scale == "logit":
+        return expit(z)
+    if scale == "log":
+        return np.exp(z)
+    return np.asarray(z, dtype=np.float64)
+
+
+def n_params(model: str, k: int) -> int | None:
+    if model == "scheffe":
+        return k + k * (k - 1) // 2
+    if model == "logratio":
+        return k  # intercept + k-1 additive log-ratios
+    return None
+
+
+def min_configs(model: str, k: int) -> int:
+    """Configurations a model needs: its parameters plus two, so that leaving one out still
+    leaves a point beyond an exact fit (as curve.py asks of its polynomials)."""
+    p = n_params(model, k)
+    return GBT_MIN_CONFIGS if p is None else p + 2
+
+
+def features(model: str, shares: np.ndarray) -> np.ndarray:
+    """(N, p) design matrix of a linear model at the shares (N, k)."""
+    x = np.asarray(shares, dtype=np.float64)
+    if model == "scheffe":  # no intercept: sum_i x_i = 1 already spans it
+        pairs = [x[:, i] * x[:, j] for i, j in itertools.combinations(range(x.shape[1]), 2)]
+        return np.column_stack([x, *pairs])
+    if model == "logratio":
+        logs = np.log(np.maximum(x, LOGRATIO_FLOOR))
+        return np.column_stack([np.ones(len(x)), logs[:, :-1] - logs[:, -1:]])
+    raise ValueError(f"{model} is not a linear model")
+
+
+def _gbt_predict(train: np.ndarray, z: np.ndarray, at: np.ndarray) -> np.ndarray:
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    return GradientBoostingRegressor(**GBT_PARAMS).fit(train, z).predict(at)
+
+
+def predict_many(model: str, train: np.ndarray, zs: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """(B, N) fits of the model to each row of zs (B, C) (on the scale), evaluated at `at` (N, k)."""
+    zs = np.atleast_2d(np.asarray(zs, dtype=np.float64))
+    if model == "gbt":
+        return np.vstack([_gbt_predict(train, z, at) for z in zs])
+    coefficients = zs @ np.linalg.pinv(features(model, train)).T  # (B, p): least squares of every row at once
+    return coefficients @ features(model, at).T
+
+
+def coefficients(model: str, train: np.ndarray, z: np.ndarray) -> list[float]:
+    if model == "gbt":
+        return []
+    return [float(c) for c in np.linalg.pinv(features(model, train)) @ np.asarray(z, dtype=np.float64)]
+
+
+def loo_predictions(model: str, train: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """(C,) each configuration's value predicted from all the others (on the scale)."""
+    out = np.empty(len(train))
+    for j in range(len(train)):
+        rest = np.delete(np.arange(len(train)), j)
+        out[j] = predict_many(model, train[rest], z[rest][None], train[j:j + 1])[0, 0]
+    return out
+
+
+def lattice(k: int, m: int) -> np.ndarray:
+    """Every point with shares i/m (stars and bars), (comb(m+k-1, k-1), k)."""
+    bars = np.array(list(itertools.combinations(range(m + k - 1), k - 1)), dtype=np.int64).reshape(-1, k - 1)
+    edges = np.column_stack([np.full(len(bars), -1), bars, np.full(len(bars), m + k - 1)])
+    return (np.diff(edges, axis=1) - 1) / m
+
+
+def simplex_grid(k: int, n: int) -> np.ndarray:
+    """About n (at most n, at least k) candidate points on the simplex of k shares: the finest
+    {k, m} lattice with at most n points for k <= 4 (k=3, n=2,000: steps of 1/61), else the k
+    vertices plus seeded uniform Dirichlet draws (a lattice of 5 shares in 2,000 points has steps
+    of 1/11 only)."""
+    if k < 2:
+        raise ValueError(f"a mixture needs at least 2 shares, got {k}")
+    if k <= 4:
+        m = 1
+        while comb(m + 1 + k - 1, k - 1) <= n:
+            m += 1
+        return lattice(k, m)
+    draws = np.random.default_rng(0).dirichlet(np.ones(k), max(n - k, 0))
+    return np.vstack([np.eye(k), draws])
+
+
+__all__ = ["EPS", "SCALES", "from_scale", "to_scale", "features", "predict_many", "loo_predictions",
+           "simplex_grid", "min_configs", "n_params", "coefficients", "lattice"]
