@@ -102,3 +102,19 @@ def clean(table: pa.Table, index: decontam.BenchmarkIndex | None, dedup: bool, l
     cat = lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt)  # noqa: E731
     return Cleaning(cat(flagged, np.int64), cat(bits, np.uint8), cat(task, np.int32), cat(reason, np.uint8),
                     cat(hashes, np.uint64) if dedup else None)
+
+
+def flag_near_copies(found: Cleaning, index: decontam.BenchmarkIndex, sig) -> Cleaning:
+    """Add rows whose instruction is a near-copy of a benchmark prompt to the flagged rows."""
+    hit = index.near.query(sig)
+    rows = np.flatnonzero(hit >= 0)
+    rows = rows[~np.isin(rows, found.flagged)]
+    if not len(rows):
+        return found
+    labels = hit[rows]
+    flagged = np.concatenate([found.flagged, rows])
+    order = np.argsort(flagged, kind="stable")
+    cat = lambda a, b: np.concatenate([a, b])[order]  # noqa: E731
+    return Cleaning(flagged[order], cat(found.bench_bits, (1 << (labels % 8)).astype(np.uint8)),
+                    cat(found.task, (labels // 8).astype(np.int32)),
+                    cat(found.reason, np.full(len(rows), decontam.REASON_NEAR, np.uint8)), found.row_hashes)

@@ -144,6 +144,14 @@ class TokensConfig(_Strict):
     over: Literal["prompt_completion", "completion"] = Field("prompt_completion", description="Count the tokens of the prompt and completion, or of the completion only (what a completion-only loss trains on).")
 
 
+class ValidationConfig(_Strict):
+    """Held-out rows per domain on which training records its validation loss (RegMix-style
+    studies fit that loss against the mixture shares)."""
+
+    rows_per_domain: int = Field(gt=0, description="Rows drawn from every domain's cleaned, decontaminated, deduplicated pool into validation.jsonl; they are kept out of the training rows.")
+    seed: int = Field(0, description="Seed of the draw. The draw depends only on this seed, the domain label and the sources, not on the recipe seed, the shares or the budget: every cell of a sweep holds out the same rows.")
+
+
 class MixConfig(_Strict):
     budget: int | None = Field(None, gt=0, description="Total rows (unit: rows) or tokens (unit: tokens) in the mixture (with general_fraction or share; implied by per-source counts).")
     unit: Literal["rows", "tokens"] = Field("rows", description="What budget, general_fraction, share and count measure: rows, or tokens (counted as set in `tokens`; whole rows are drawn until each source's token quota is met, overshooting it by less than one row).")
@@ -157,6 +165,7 @@ class MixConfig(_Strict):
     diversity: DiversityConfig = Field(default_factory=DiversityConfig, description="Diversity metrics of the built mixture (`diversity: true` for the defaults).")
     on_shortage: Literal["error", "upsample", "shrink"] = Field("error", description="When a source has fewer rows than its quota: error, upsample (repeat), or shrink (take all and say so).")
     output_format: Literal["jsonl", "parquet"] = Field("jsonl", description="File format of the written mixture.")
+    validation: ValidationConfig | None = Field(None, description="Hold out {rows_per_domain: N, seed: S} rows of every domain as validation.jsonl; training then records the loss on them per domain. Off when absent.")
 
     @field_validator("diversity", mode="before")
     @classmethod
@@ -266,6 +275,8 @@ class MixConfig(_Strict):
             d["decontaminate"].pop("near")
         if self.domain_shares is None:  # keeps the hashes of mixtures built before domain_shares existed
             d.pop("domain_shares")
+        if self.validation is None:  # likewise for mixtures built before validation existed
+            d.pop("validation")
         return d
 
     def fill_tokenizer(self, train_tokenizer: str | None, revision: str | None = None) -> None:

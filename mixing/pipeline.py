@@ -17,7 +17,6 @@ change to the `train:` section of the recipe does not rebuild the mixture.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import time
@@ -33,7 +32,6 @@ from codemix.core.artifacts import (
     announce_replacement,
     atomic_path,
     atomic_write_json,
-    canonical_json,
     hash_json,
     package_versions,
     read_manifest,
@@ -55,9 +53,11 @@ from codemix.mixing import (
     quotas,
     sources,
     tokens,
+    validation,
     writer,
 )
 from codemix.mixing.config import MixConfig, SourceConfig
+from codemix.mixing.quotas import derive_seed
 from codemix.mixing.texts import instruction_texts
 
 PIPELINE_VERSION = 1          # bump when the same inputs would give different rows
@@ -85,12 +85,6 @@ def _allocator() -> Iterator[None]:
         yield
     finally:
         pa.set_memory_pool(previous)
-
-
-def derive_seed(seed: int, *parts: str) -> int:
-    """A stable 63-bit seed for one purpose (one source's order, the final shuffle)."""
-    digest = hashlib.sha256(canonical_json([seed, *parts]).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 # ---------------------------------------------------------------- one source
@@ -144,25 +138,10 @@ def _near_params(mix: MixConfig) -> neardup.LSHParams | None:
     return neardup.LSHParams(threshold=c.threshold, ngram=c.ngram, num_perm=c.num_perm)
 
 
-def _flag_near_copies(found: cleaning.Cleaning, index: decontam.BenchmarkIndex, sig: neardup.Sketches) -> cleaning.Cleaning:
-    """Add rows whose instruction is a near-copy of a benchmark prompt to the flagged rows."""
-    hit = index.near.query(sig)
-    rows = np.flatnonzero(hit >= 0)
-    rows = rows[~np.isin(rows, found.flagged)]
-    if not len(rows):
-        return found
-    labels = hit[rows]
-    flagged = np.concatenate([found.flagged, rows])
-    order = np.argsort(flagged, kind="stable")
-    cat = lambda a, b: np.concatenate([a, b])[order]  # noqa: E731
-    return cleaning.Cleaning(flagged[order], cat(found.bench_bits, (1 << (labels % 8)).astype(np.uint8)),
-                             cat(found.task, (labels // 8).astype(np.int32)),
-                             cat(found.reason, np.full(len(rows), decontam.REASON_NEAR, np.uint8)), found.row_hashes)
-
-
 def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixConfig, seed: int,
                 index: decontam.BenchmarkIndex | None, taken: np.ndarray,
-                near_taken: neardup.NearDupIndex | None, counter: tokens.TokenCounter) -> SourceResult:
+                near_taken: neardup.NearDupIndex | None, counter: tokens.TokenCounter,
+                held_out: np.ndarray | None = None) -> SourceResult:
     where = sources.where(src)
     report: dict[str, Any] = {"name": src.name, "domain": src.domain, "path": src.path, "kind": ref.kind,
                               "requested": quota}
@@ -195,12 +174,18 @@ def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixC
         if near_decontam:
             bp = index.near.params  # the same shingles and permutations give the same signatures
             same = params is not None and (params.ngram, params.num_perm) == (bp.ngram, bp.num_perm)
-            found = _flag_near_copies(found, index, sig if same else neardup.signatures(texts, bp))
+            found = cleaning.flag_near_copies(found, index, sig if same else neardup.signatures(texts, bp))
         timings = {"load": round(t1 - t0, 3), "normalise": round(t2 - t1, 3), "clean": round(time.perf_counter() - t2, 3)}
         pool = norm.table.num_rows
         order = np.arange(pool) if ref.kind == "builtin" else rng.permutation(pool)
         near = (sig, params, near_taken) if params is not None else None
         ok, eligible, near_dups = _eligible(order, found, taken, near)
+        if held_out is not None:  # validation rows (mix.validation) never enter training
+            row_hashes = found.row_hashes if found.row_hashes is not None else \
+                cleaning.clean(norm.table, None, True, src.name).row_hashes
+            held = validation.held_out_mask(row_hashes[ok], held_out)
+            ok = ok[~held]
+            eligible = eligible[~validation.held_out_mask(row_hashes[eligible], held_out)]
         if by_tokens:
             lengths = counter.count_until(norm.table, eligible, quota)
         have = int(lengths.sum()) if by_tokens else len(eligible)
@@ -232,6 +217,8 @@ def _mix_source(src: SourceConfig, ref: sources.SourceRef, quota: int, mix: MixC
         report["overshoot_tokens"] = realised_tokens - quota  # < the last drawn row's tokens
     if ref.kind == "builtin":
         report["unlimited"] = True
+    if held_out is not None:
+        report["validation_held_out"] = int(held.sum())
     removed: dict[str, list[str]] = {}
     examples: list[dict[str, Any]] = []
     contaminated: dict[str, dict[str, Any]] = {}
@@ -330,9 +317,13 @@ def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: di
     taken = np.zeros(0, np.uint64)
     params = _near_params(mix)
     near_taken = neardup.NearDupIndex(params) if params is not None else None
+    held = validation.draw(mix, refs, index, counter, params) if mix.validation is not None else None
+    if held is not None and near_taken is not None:
+        near_taken.add(held.signatures)
     results: list[SourceResult] = []
     for src in progress(mix.sources, desc="loading sources", unit="source"):
-        res = _mix_source(src, refs[src.name], wanted[src.name], mix, seed, index, taken, near_taken, counter)
+        res = _mix_source(src, refs[src.name], wanted[src.name], mix, seed, index, taken, near_taken, counter,
+                          held.hashes if held is not None else None)
         res.report["fingerprint"] = fp["sources"][src.name]  # file sha256 / Hub revision / generator code
         taken = np.sort(np.concatenate([taken, res.hashes]))
         if near_taken is not None and res.signatures is not None:
@@ -347,11 +338,15 @@ def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: di
     mixture = writer.RowSet([b for r in results for b in r.batches], rows[order], repeats[order])
     # The old manifest goes first: a crash while writing must not leave it vouching for new data.
     (out_dir / "manifest.json").unlink(missing_ok=True)
-    for stale in (*DATA_FILES.values(), "diversity.json", "diversity_map.png"):  # they describe the old rows
-        (out_dir / stale).unlink(missing_ok=True)
+    for stale in (*DATA_FILES.values(), validation.VALIDATION_FILE, "diversity.json", "diversity_map.png"):
+        (out_dir / stale).unlink(missing_ok=True)  # they describe the old rows
     with atomic_path(data_path) as tmp:
         write = writer.write_jsonl if mix.output_format == "jsonl" else writer.write_parquet
         content_hash = write(mixture, tmp)
+    validation_block = None
+    if held is not None:
+        with atomic_path(out_dir / validation.VALIDATION_FILE) as tmp:
+            validation_block = validation.write(held, tmp)
     t_write = time.perf_counter()
     manifest = {
         "stage": "mix", "inputs_hash": inputs_hash, "recipe_hash": recipe_hash, "recipe": recipe, "seed": seed,
@@ -366,11 +361,13 @@ def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: di
         "decontamination": _decontam_report(cfg, index, results),
         "dedup": _dedup_report(mix, params, results),
         "benchmark_files": fp["benchmarks"],
-        "outputs": record_outputs(out_dir, [data_path.name]),
+        "outputs": record_outputs(out_dir, [data_path.name] + ([validation.VALIDATION_FILE] if held is not None else [])),
         "versions": package_versions(), "created": utc_now(),
         "timings_s": {"mix": round(t_mix - t0, 3), "write": round(t_write - t_mix, 3),
                       "total": round(time.perf_counter() - t0, 3)},
     }
+    if validation_block is not None:
+        manifest["validation"] = validation_block
     if mix.diversity.enabled:
         manifest["diversity"] = _diversity(mix, seed, out_dir, mixture.table(), content_hash)
     write_manifest(out_dir, manifest)

@@ -9,12 +9,20 @@ the same rule — budget into the two domains, then each domain over its sources
 
 from __future__ import annotations
 
+import hashlib
 from fractions import Fraction
 
 import numpy as np
 
+from codemix.core.artifacts import canonical_json
 from codemix.core.errors import CodemixError
 from codemix.mixing.config import MixConfig
+
+
+def derive_seed(seed: int, *parts: str) -> int:
+    """A stable 63-bit seed for one purpose (one source's order, the final shuffle)."""
+    digest = hashlib.sha256(canonical_json([seed, *parts]).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def largest_remainder(total: int, weights: list[float]) -> list[int]:
