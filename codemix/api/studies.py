@@ -21,7 +21,7 @@ def sweep(recipe: str | os.PathLike[str], *, overrides: Sequence[str] = (), cell
           plan: bool = False, launcher: Literal["local", "slurm"] | None = None, parallel: int | None = None,
           gpus_per_cell: int | None = None, fail_fast: bool = False, cluster: Literal["slurm", "local"] = "slurm",
           slurm: Mapping[str, Any] | None = None, cancel_on_exit: bool = False,
-          on_done: Callable[[str, str, str], None] | None = None) -> SweepResult:
+          on_done: Callable[[str, str, str], None] | None = None, proxy: Sequence[str] = ()) -> SweepResult:
     """Run every cell of a recipe's `sweep:` grid, skipping finished ones (`codemix sweep`).
 
     Args:
@@ -41,29 +41,50 @@ def sweep(recipe: str | os.PathLike[str], *, overrides: Sequence[str] = (), cell
         cancel_on_exit: slurm: on Ctrl-C (KeyboardInterrupt), cancel the jobs still queued or
             running instead of leaving them to run (they are listed either way).
         on_done: Called as on_done(cell, outcome, detail) when each cell ends (default: print a line).
+        proxy: `--proxy KEY=VALUE` assignments: run the recipe's mixture design at this proxy
+            scale, fit it, then only the predicted best mixtures (and a spread of others) at the
+            recipe's scale (merged into `sweep.proxy.set`; see codemix.recipes.sweep.proxy).
 
     Returns:
         The outcome of each cell, the plan table after the run and sweep.json.
     """
-    from codemix.core.progress import shown
     from codemix.recipes.sweep import runner as sw
-    from codemix.recipes.sweep.launchers import LaunchOptions, get_launcher
+    from codemix.recipes.sweep.launchers import LaunchOptions
 
     if parallel is not None and parallel < 1:
         raise CodemixError(f"--parallel must be >= 1, got {parallel}")
     if gpus_per_cell is not None and gpus_per_cell < 0:
         raise CodemixError(f"--gpus-per-cell must be >= 0, got {gpus_per_cell}")
-    loaded = sw.load_sweep(os.fspath(recipe), list(overrides))
-    units = select_cells(loaded, cells)
+    path, data = sw.read_sweep_recipe(os.fspath(recipe), list(overrides))
+    if proxy:
+        from codemix.recipes.sweep.proxy import proxy_overrides
+
+        data = proxy_overrides(data, list(proxy))
+    loaded = sw.load_sweep(os.fspath(recipe), list(overrides), data=data, path=path)
+    options = LaunchOptions(parallel=parallel, gpus_per_cell=gpus_per_cell, fail_fast=fail_fast, cluster=cluster,
+                            slurm=dict(slurm or {}), cancel_on_exit=cancel_on_exit)
+    if loaded.recipe.sweep is not None and loaded.recipe.sweep.proxy is not None:
+        if cells:
+            raise CodemixError("--cells: a proxy -> target sweep runs its phases whole (the fit needs every proxy cell)")
+        return _proxy_target(loaded, path, data, list(overrides), plan=plan, launcher=launcher, options=options,
+                             on_done=on_done)
+    return _launch(loaded, select_cells(loaded, cells), plan=plan, launcher=launcher, options=options, on_done=on_done)
+
+
+def _launch(loaded: Any, units: list, *, plan: bool, launcher: Literal["local", "slurm"] | None, options: Any,
+            on_done: Callable[[str, str, str], None] | None, label: str = "sweep") -> SweepResult:
+    """Run (or, for `plan`, only list) `units` of a loaded sweep and the reference it needs."""
+    from codemix.core.progress import shown
+    from codemix.recipes.sweep import runner as sw
+    from codemix.recipes.sweep.launchers import get_launcher
+
     units = units + ([loaded.reference] if loaded.reference is not None else [])
-    print(f"sweep {loaded.name}: {len(loaded.cells)} cells over {', '.join(loaded.axes)} -> {shown(loaded.out)}")
+    print(f"{label} {loaded.name}: {len(loaded.cells)} cells over {', '.join(loaded.axes)} -> {shown(loaded.out)}")
     if plan:
         from codemix.recipes.sweep.launchers.slurm import live_states
 
         return SweepResult(out_dir=loaded.out, outcomes={}, plan=sw.plan_table(loaded, units, live_states(units)),
                            data=sw.sweep_json(loaded))
-    options = LaunchOptions(parallel=parallel, gpus_per_cell=gpus_per_cell, fail_fast=fail_fast, cluster=cluster,
-                            slurm=dict(slurm or {}), cancel_on_exit=cancel_on_exit)
     sweep_cfg = loaded.recipe.sweep  # present: load_sweep refuses a recipe without one
     chosen = get_launcher(launcher or (sweep_cfg.launcher if sweep_cfg is not None else "local"))
     if hasattr(chosen, "preflight"):  # e.g. slurm: the request against sinfo, before anything is written
@@ -81,7 +102,7 @@ def sweep(recipe: str | os.PathLike[str], *, overrides: Sequence[str] = (), cell
             if on_done is not None:
                 on_done(unit.name, outcome, note)
             else:
-                print(f"[sweep] {unit.name}: {outcome}{f' ({note})' if note else ''} "
+                print(f"[{label}] {unit.name}: {outcome}{f' ({note})' if note else ''} "
                       f"[{len(finished)}/{len(units)}, {time.time() - t0:.0f} s]", flush=True)
             sw.write_sweep_json(loaded)
 
@@ -89,6 +110,54 @@ def sweep(recipe: str | os.PathLike[str], *, overrides: Sequence[str] = (), cell
     sw.write_sweep_json(loaded)
     return SweepResult(out_dir=loaded.out, outcomes=dict(outcomes), plan=sw.plan_table(loaded, units),
                        data=sw.sweep_json(loaded))
+
+
+def _proxy_target(loaded: Any, path: Path, data: dict[str, Any], overrides: list[str], *, plan: bool,
+                  launcher: Literal["local", "slurm"] | None, options: Any,
+                  on_done: Callable[[str, str, str], None] | None) -> SweepResult:
+    """Both phases of a proxy -> target sweep (codemix.recipes.sweep.proxy): the design at the
+    proxy scale, the fit and the choice, then the chosen mixtures at the recipe's scale."""
+    from codemix.core.progress import shown
+    from codemix.recipes.sweep import proxy as px
+    from codemix.recipes.sweep import runner as sw
+
+    cfg = loaded.recipe.sweep.proxy
+    out = loaded.out
+    phase = sw.load_sweep(str(path), overrides, data=px.phase_data(data, "proxy", out), path=path)
+    print(f"proxy -> target: the {len(phase.cells)}-cell design at the proxy scale "
+          f"({', '.join(f'{k}={v}' for k, v in cfg.set.items())}), then the {cfg.top} best-predicted mixtures "
+          f"and {cfg.others} others (by {cfg.target}) at the recipe's scale -> {shown(out)}")
+    first = _launch(phase, phase.cells, plan=plan, launcher=launcher, options=options, on_done=on_done, label="proxy")
+    outcomes = {f"{px.PROXY_DIR}/{k}": v for k, v in first.outcomes.items()}
+    data_out: dict[str, Any] = {"proxy": first.data}
+    plans = [f"proxy phase ({shown(phase.out)}):", first.plan]
+    if plan:
+        previous = px.read_choice(out)
+        if previous is None:
+            plans.append("target phase: chosen after the proxy phase's fit (not yet)")
+        else:
+            chosen = [c["shares"] for c in previous["chosen"]]
+            target = sw.load_sweep(str(path), overrides, data=px.phase_data(data, "target", out, chosen), path=path)
+            plans += [f"target phase ({shown(target.out)}, as last chosen):", sw.plan_table(target, target.cells)]
+        return SweepResult(out_dir=out, outcomes={}, plan="\n".join(plans), data=data_out)
+    if first.failed:
+        plans.append("target phase: not started (the proxy fit needs every proxy cell; re-run to retry the failed ones)")
+        return SweepResult(out_dir=out, outcomes=outcomes, plan="\n".join(plans), data=data_out)
+    fit = px.fit_proxy(phase.out, cfg.target, cfg.fit)
+    chosen = px.choose(fit, cfg.top, cfg.others)
+    px.write_choice(out, cfg, fit, chosen)
+    best = chosen[0]
+    print(f"[proxy] fit: {fit.model} on {cfg.target}; predicted best mixture "
+          f"{', '.join(f'{d} {v:.3f}' for d, v in best['shares'].items())} ({best['predicted']:.4g}); "
+          f"running {len(chosen)} mixtures at the target scale ({shown(out / px.CHOICE_FILE)})", flush=True)
+    target = sw.load_sweep(str(path), overrides, path=path,
+                           data=px.phase_data(data, "target", out, [c["shares"] for c in chosen]))
+    second = _launch(target, target.cells, plan=False, launcher=launcher, options=options, on_done=on_done,
+                     label="target")
+    outcomes.update({f"{px.TARGET_DIR}/{k}": v for k, v in second.outcomes.items()})
+    data_out["target"] = second.data
+    plans += [f"target phase ({shown(target.out)}):", second.plan]
+    return SweepResult(out_dir=out, outcomes=outcomes, plan="\n".join(plans), data=data_out)
 
 
 def select_cells(loaded: Any, spec: str | Sequence[str] | None) -> list:
@@ -124,8 +193,12 @@ def report(dirs: Sequence[str | os.PathLike[str]], *, baseline: str | None = Non
            out: str | os.PathLike[str] | None = None, where: Sequence[str] = (), axis: str | None = None,
            fit: str = "auto", k: int = 1, resamples: int = 10_000, seed: int = 0, alpha: float = 0.05,
            diversity: bool = False, diversity_axis: str = "vendi", embedding: str | None = None,
-           suggest: int = 0) -> ReportResult:
+           suggest: int = 0, target: str | None = None) -> ReportResult:
     """One table, paired statistics and plots over sweep or run directories (`codemix report`).
+
+    A proxy -> target study's directory (proxy-choice.json, written by a sweep with a proxy) is
+    reported as both phases (report/proxy/, report/target/) and the check of the proxy's choice
+    at the target scale (report/proxy_target.*).
 
     Args:
         dirs: Sweep directories (with sweep.json) or run directories.
@@ -142,7 +215,9 @@ def report(dirs: Sequence[str | os.PathLike[str]], *, baseline: str | None = Non
         diversity: Measure the mixtures that have no diversity numbers yet.
         diversity_axis: x axis of diversity.png (vendi, effective_tasks, ...).
         embedding: With `diversity`: tfidf, model2vec:NAME or sentence-transformers:NAME.
-        suggest: Also propose this many next axis values to run.
+        suggest: Also propose this many next axis values (or mixtures) to run.
+        target: What to analyse: the benchmarks (default), one benchmark, `average`, or
+            `loss:<domain>` (the per-domain validation loss the train stage records).
 
     Returns:
         The printed tables and every file written (report.md, report.csv, comparisons.csv, plots).
@@ -152,6 +227,7 @@ def report(dirs: Sequence[str | os.PathLike[str]], *, baseline: str | None = Non
     from codemix.recipes.report.data import load_reference
     from codemix.recipes.report.diversity import AXES, attach
     from codemix.recipes.report.study import collect, select
+    from codemix.recipes.report.target import for_target
     from codemix.recipes.report.write import write_report
 
     if resamples < 100:
@@ -163,17 +239,60 @@ def report(dirs: Sequence[str | os.PathLike[str]], *, baseline: str | None = Non
     if embedding and not diversity:
         raise CodemixError("--embedding applies with --diversity only")
     paths = [Path(d) for d in dirs]
+    from codemix.recipes.report.proxy_target import is_proxy_study
+
+    if len(paths) == 1 and is_proxy_study(paths[0]):
+        if where or baseline:
+            raise CodemixError("--where / --baseline: not with a proxy -> target study; report its proxy/ or "
+                               "target/ directory on its own for that")
+        return _proxy_target_report(paths[0], out=out, fit=fit, k=k, resamples=resamples, seed=seed, alpha=alpha,
+                                    suggest=suggest, target=target)
     study = collect(paths, baseline=baseline, k=k)
     study, label = select(study, list(where))
     if not study.done:
         raise CodemixError(f"{', '.join(map(str, paths))}: no cell has results yet")
     diversity_lines = attach(study, compute=diversity, embedding=embedding)
+    study = for_target(study, target)
     analysis = analyse(study, resamples=resamples, seed=seed, alpha=alpha, fit=fit, axis=axis, suggest_k=suggest)
     published = load_reference(find_reference(reference)) if reference else None
     out_dir = Path(out) if out is not None else paths[0] / (f"report-{label}" if label else "report")
     written = write_report(study, analysis, out_dir, published, diversity_axis=diversity_axis,
                            diversity_lines=diversity_lines)
     return ReportResult(out_dir=out_dir, text=written.text, files=list(written.files))
+
+
+def _proxy_target_report(directory: Path, *, out: str | os.PathLike[str] | None, fit: str, k: int, resamples: int,
+                         seed: int, alpha: float, suggest: int, target: str | None) -> ReportResult:
+    """Both phases' reports and the proxy -> target check (codemix.recipes.report.proxy_target)."""
+    from codemix.recipes.report.analysis import analyse
+    from codemix.recipes.report.proxy_target import proxy_target, write_proxy_target
+    from codemix.recipes.report.study import load_sweep
+    from codemix.recipes.report.target import for_target
+    from codemix.recipes.report.write import write_report
+    from codemix.recipes.sweep.proxy import PROXY_DIR, TARGET_DIR, read_choice
+
+    choice = read_choice(directory) or {}
+    target = target or choice.get("target")
+    out_dir = Path(out) if out is not None else directory / "report"
+    texts, files = [], []
+    for phase in (choice.get("proxy", PROXY_DIR), choice.get("target_dir", TARGET_DIR)):
+        if not (directory / phase / "sweep.json").is_file():
+            continue
+        study = load_sweep(directory / phase, k=k)
+        if not study.done:
+            continue
+        study = for_target(study, target)
+        analysis = analyse(study, resamples=resamples, seed=seed, alpha=alpha, fit=fit, suggest_k=suggest)
+        written = write_report(study, analysis, out_dir / phase)
+        texts.append(f"== {phase} phase ({directory / phase}) ==\n{written.text}")
+        files += list(written.files)
+    if (directory / choice.get("target_dir", TARGET_DIR) / "sweep.json").is_file():
+        text, more = write_proxy_target(proxy_target(directory, resamples=resamples, seed=seed, k=k), out_dir)
+        texts.append(f"== proxy -> target ==\n{text}")
+        files += more
+    else:
+        texts.append("== proxy -> target ==\nthe target phase has not started yet")
+    return ReportResult(out_dir=out_dir, text="\n\n".join(texts), files=files)
 
 
 def compare(a: str | os.PathLike[str], b: str | os.PathLike[str], *, k: int = 1, resamples: int = 10_000,

@@ -40,7 +40,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embedding", default=None,
                    help="with --diversity: tfidf, model2vec:NAME or sentence-transformers:NAME (default: the "
                         "recipe's model where it names one, else tfidf, offline)")
-    p.add_argument("--suggest", type=int, default=0, metavar="K", help="also propose the K next axis values to run")
+    p.add_argument("--suggest", type=int, default=0, metavar="K", help="also propose the K next axis values (or, for a mixture sweep, mixtures) to run")
+    p.add_argument("--target", default=None, metavar="WHAT",
+                   help="what to analyse and fit: the benchmarks (default), one benchmark, average, or loss:DOMAIN (the per-domain validation loss recorded when the recipe sets mix.validation; lower is better); a proxy -> target study defaults to its sweep.proxy.target")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
     result = report(args.dirs, baseline=args.baseline, reference=args.reference, out=args.out, where=args.where,
                     axis=args.axis, fit=args.fit, k=args.k, resamples=args.resamples, seed=args.seed,
                     alpha=args.alpha, diversity=args.diversity, diversity_axis=args.diversity_axis,
-                    embedding=args.embedding, suggest=args.suggest)
+                    embedding=args.embedding, suggest=args.suggest, target=args.target)
     print(result.text)
     return 0

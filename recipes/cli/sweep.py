@@ -15,6 +15,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--launcher", choices=("local", "slurm"), help="where cells run (default: the recipe's sweep.launcher, else local)")
     p.add_argument("--parallel", type=int, metavar="N", help="local: cells at once (default: sweep.parallel, else one per GPU group on a GPU machine, else 1)")
     p.add_argument("--gpus-per-cell", type=int, metavar="N", help="GPUs per cell (local: CUDA_VISIBLE_DEVICES groups; slurm: --gpus-per-node)")
+    p.add_argument("--proxy", action="append", default=[], metavar="KEY=VALUE",
+                   help="proxy -> target: run the mixture design at a cheaper scale (e.g. --proxy train.max_steps=400 --proxy train.model.arch.hidden_size=64), fit it, then run only the predicted best mixtures and a spread of others at the recipe's scale (repeatable; merged into sweep.proxy.set)")
     p.add_argument("--fail-fast", action="store_true", help="stop starting cells after the first failure (default: report it and go on)")
     s = p.add_argument_group("slurm launcher (override the recipe's sweep.slurm)")
     s.add_argument("--partition", help="Slurm partition")
@@ -44,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     result = sweep(args.recipe, overrides=args.overrides, cells=args.cells, plan=args.plan, launcher=args.launcher,
                    parallel=args.parallel, gpus_per_cell=args.gpus_per_cell, fail_fast=args.fail_fast,
-                   cluster=args.cluster, slurm=slurm, cancel_on_exit=args.cancel_on_exit)
+                   cluster=args.cluster, slurm=slurm, cancel_on_exit=args.cancel_on_exit,
+                   proxy=args.proxy)
     if args.plan:
         print(result.plan)
         return 0

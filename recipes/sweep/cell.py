@@ -160,7 +160,7 @@ def run_unit(directory: str | os.PathLike, *, quiet: bool = False, job: JobConte
             dep = meta.get("depends_on")
             if dep and not _dependency_done(directory / dep):
                 return "blocked"
-            t0 = time.time()
+            t0, cpu0 = time.time(), _cpu_seconds()
             (directory / "error.txt").unlink(missing_ok=True)
             carried = job.carried(_status(directory), meta["key"]) if job is not None else {}
             atomic_write_json(directory / "status.json", {"status": "running", "key": meta["key"], "started": utc_now(),
@@ -183,7 +183,8 @@ def run_unit(directory: str | os.PathLike, *, quiet: bool = False, job: JobConte
             if job is not None:
                 job.disarm()
             atomic_write_json(directory / "status.json", {
-                "status": "done", "key": meta["key"], **_wall_times(directory, t0), "finished": utc_now(),
+                "status": "done", "key": meta["key"], **_wall_times(directory, t0),
+                "cpu_s": round(_cpu_seconds() - cpu0, 2), "finished": utc_now(),
                 "host": socket.gethostname(), **carried})
             return "done"
     except LockHeld:
@@ -207,6 +208,17 @@ def _run(directory: Path, meta: dict[str, Any], recipe, path: Path) -> None:
     if meta.get("train_launch") and recipe.train is not None:
         _train_in_processes(directory / "recipe.yaml", meta["train_launch"])
     run_recipe(recipe, path, mixture=mixture)
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its waited-for children (the sandbox's
+    workers, a multi-process train stage): what a proxy -> target study counts as compute, since
+    wall time depends on how many cells shared the machine. One cell runs per process at a time
+    (in-process only when the launcher runs cells one by one), so the difference is the cell's."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _wall_times(directory: Path, t0: float) -> dict[str, Any]:

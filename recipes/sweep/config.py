@@ -109,6 +109,20 @@ class MixtureDesign(BaseModel):
 MIXTURE_KEY = "mix.domain_shares"  # the recipe key a mixture design sets in each cell
 
 
+class ProxyConfig(BaseModel):
+    """Run the mixture design at a cheap proxy scale, fit score ~ shares there, then run only the
+    proxy's best predicted mixtures (and a spread of others, to check its ranking) at the recipe's
+    own (target) scale (see codemix.recipes.sweep.proxy)."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    set: dict[str, Any] = Field(min_length=1, description="Dotted recipe key -> value at the proxy scale, e.g. {train.model.arch.hidden_size: 64, train.max_steps: 400}; the target scale is the recipe as written.")
+    top: int = Field(3, ge=1, description="Target-scale mixtures taken from the top of the proxy's predicted ranking: the predicted optimum, then the best-predicted design mixtures.")
+    others: int = Field(3, ge=0, description="More target-scale mixtures spread evenly over the rest of the predicted ranking, so the ranking itself can be checked (rank correlation, regret).")
+    target: str = Field("average", description="What the proxy's fit ranks mixtures by: a benchmark name, `average` (over the benchmarks) or `loss:<domain>` (per-domain validation loss; needs mix.validation).")
+    fit: Literal["auto", "scheffe", "logratio", "gbt"] = Field("auto", description="The proxy's mixture model: auto (chosen by leave-one-configuration-out error), scheffe, logratio or gbt.")
+
+
 class SweepConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
@@ -122,9 +136,18 @@ class SweepConfig(BaseModel):
     accelerate_config: str | None = Field(None, description="accelerate config for multi-process training: ddp, zero2, zero3, fsdp or a file (as `codemix train --accelerate-config`).")
     gpus_per_cell: int = Field(1, ge=0, description="local launcher on a GPU machine: GPUs each cell gets via CUDA_VISIBLE_DEVICES.")
     slurm: SlurmConfig = Field(default_factory=SlurmConfig, description="Slurm resources per cell and job following for --launcher slurm (a submitit job array).")
+    proxy: ProxyConfig | None = Field(None, description="Proxy -> target: run the mixture design at the scale proxy.set gives, fit it, then run the predicted best mixtures (and others) at the recipe's scale. Needs mixture:.")
 
     @model_validator(mode="after")
     def _axes_ok(self) -> SweepConfig:
+        if self.proxy is not None:
+            if self.mixture is None:
+                raise ValueError("proxy: needs a mixture: design (it fits score ~ shares over the design's cells)")
+            for key in self.proxy.set:
+                if not _KEY.fullmatch(key):
+                    raise ValueError(f"proxy.set.{key}: not a dotted recipe key (e.g. train.max_steps)")
+                if key.split(".")[0] in ("name", "output_dir", "sweep", "seed") or key == MIXTURE_KEY or key in self.grid or key in self.zip:
+                    raise ValueError(f"proxy.set.{key}: swept or set by the sweep itself; the proxy may change the scale only")
         if self.mixture is not None:
             # The design becomes the grid axis mix.domain_shares (so cells, names and resumption work
             # as for any axis); a grid that already holds exactly these points (a dumped recipe

@@ -192,16 +192,28 @@ def _cut(text: str, length: int) -> str:
 
 # ---------------------------------------------------------------- loading
 
-def load_sweep(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> Sweep:
-    """Read the recipe, expand its sweep and validate every cell before anything runs."""
-    from pydantic import ValidationError
-
-    from codemix.recipes.loader import apply_override, find_recipe, parse_yaml, validation_message
+def read_sweep_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> tuple[Path, dict[str, Any]]:
+    """The recipe file's path and its data with the `--set` overrides applied (not yet validated)."""
+    from codemix.recipes.loader import apply_override, find_recipe, parse_yaml
 
     path = find_recipe(name_or_path)
     data = parse_yaml(path)
     for assignment in overrides:
         apply_override(data, assignment)
+    return path, data
+
+
+def load_sweep(name_or_path: str, overrides: list[str] | tuple[str, ...] = (), *,
+               data: dict[str, Any] | None = None, path: Path | None = None) -> Sweep:
+    """Read the recipe, expand its sweep and validate every cell before anything runs. `data`
+    (with `path` for messages): a recipe already read (a proxy study's phase), used instead."""
+    from pydantic import ValidationError
+
+    from codemix.recipes.loader import validation_message
+
+    if data is None:
+        path, data = read_sweep_recipe(name_or_path, overrides)
+    assert path is not None
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as e:
