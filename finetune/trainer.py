@@ -34,7 +34,7 @@ from codemix.core.artifacts import (
 )
 from codemix.core.progress import shown
 from codemix.finetune import checkpoint as ckpt
-from codemix.finetune import modeling
+from codemix.finetune import modeling, validation
 from codemix.finetune.config import TrainConfig
 from codemix.finetune.data import load_rows, mixture_manifest, tokenize_mixture
 from codemix.finetune.prompts import resolve_prompt_format, template_text
@@ -49,10 +49,14 @@ RUN_FILE = "run.json"
 TOKENIZER_DIR = "tokenizer"
 
 
-def inputs_hash(cfg: TrainConfig, seed: int, content_hash: str) -> str:
+def inputs_hash(cfg: TrainConfig, seed: int, content_hash: str, validation_hash: str | None = None) -> str:
     """What decides the result of training: the train section, the seed and the mixture's data
-    (not the eval section, nor where the output goes)."""
-    return hash_json({"train": cfg.model_dump(mode="json"), "seed": seed, "mixture": content_hash})
+    (not the eval section, nor where the output goes), and its validation rows when it has some
+    (left out otherwise, so runs without them keep their hashes)."""
+    fp = {"train": cfg.model_dump(mode="json"), "seed": seed, "mixture": content_hash}
+    if validation_hash is not None:
+        fp["validation"] = validation_hash
+    return hash_json(fp)
 
 
 def train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, recipe: dict, recipe_hash: str,
@@ -79,7 +83,8 @@ def _train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, rec
     start = time.time()
     mixture = mixture_manifest(mixture_dir)
     content_hash = mixture["content_hash"]
-    run_hash = inputs_hash(cfg, seed, content_hash)
+    validation_hash = (mixture.get("validation") or {}).get("content_hash")
+    run_hash = inputs_hash(cfg, seed, content_hash, validation_hash)
     previous = stage_state(out_dir, run_hash)
     if not force and previous.current:
         return previous.manifest, False
@@ -172,12 +177,20 @@ def _train(cfg: TrainConfig, *, seed: int, mixture_dir: Path, out_dir: Path, rec
     final_dir = progress_dir / "final"
     trainer.save_model(str(final_dir))
     tokens = int(trainer.state.num_input_tokens_seen)
+    held_out = validation.validation_rows(mixture_dir) if validation_hash is not None else None
+    # Every process runs the forward passes (a sharded model needs all of them); the main one writes.
+    scores = validation.validation_loss(trainer.model, tokenizer, held_out, prompt_format, cfg.template,
+                                        cfg.max_length) if held_out is not None else None
     manifest = _manifest(cfg, trainer, recipe=recipe, recipe_hash=recipe_hash, run_hash=run_hash,
                          content_hash=content_hash, mixture_dir=mixture_dir, source=source, config=config,
                          prompt_format=prompt_format, precision=precision, data=data.stats(),
                          tokens=tokens, session_tokens=tokens - tokens_before, train_s=train_s,
                          resumed_from_step=steps_before if resume_from else None, state=state,
                          threads=threads, earlier=earlier)
+    if scores is not None:
+        manifest["validation_loss"] = {d: v["mean"] for d, v in scores["domains"].items()}
+        if state.is_main_process:
+            atomic_write_json(out_dir / validation.VALIDATION_LOSS_FILE, scores)
     # Free the trained model before writing (merging loads another copy of the base).
     del trainer, model
     _release_memory()
@@ -218,7 +231,8 @@ def _prepare_dirs(out_dir: Path, progress_dir: Path, resuming: bool) -> None:
     """Invalidate a previous finished run (manifest first, so a crash never leaves an old manifest
     next to new weights), then start or keep the in-progress area."""
     (out_dir / "manifest.json").unlink(missing_ok=True)
-    for name in (ckpt.ARTIFACT_FULL, ckpt.ARTIFACT_ADAPTER, ckpt.RANDOM_BASE, ckpt.MERGED, ckpt.LOSS_PLOT):
+    for name in (ckpt.ARTIFACT_FULL, ckpt.ARTIFACT_ADAPTER, ckpt.RANDOM_BASE, ckpt.MERGED, ckpt.LOSS_PLOT,
+                 validation.VALIDATION_LOSS_FILE):
         _remove(out_dir / name)
     if resuming:
         return
