@@ -132,7 +132,7 @@ def fit_proxy(proxy_dir: Path, target: str, fit: str, seed: int = 0) -> Any:
     from codemix.recipes.report.target import for_target
 
     study = load_sweep(proxy_dir)
-    failed = [c.name for c in study.cells if c not in study.done]
+    failed = [c.name for c in study.cells if c.status != "done"]
     if failed:
         raise CodemixError(f"proxy phase: cell(s) {', '.join(failed[:4])} have no results; the proxy fit needs every "
                            f"design cell (see {proxy_dir}/sweep.json)")
