@@ -77,16 +77,49 @@ def _measured_to_label(fit: MixtureFit) -> list[int]:
     return [*order[:LABEL_BEST], order[-1]]
 
 
+# Where a value's label may sit, relative to its point (triangle side = 1, ~5 in on the page):
+# 0.05 right / left and 0.03 up / down clears the 46-pt^2 marker for a 4-character label.
+CORNER_OFFSETS = np.array([[-0.05, -0.05], [0.05, -0.05], [0.0, 0.05]])  # the domain names, off the corners
+LABEL_SPOTS = np.array([[0.05, 0.03], [0.05, -0.03], [-0.05, 0.03], [-0.05, -0.03], [0.0, 0.045], [0.0, -0.045]])
+
+
+def label_offsets(points: np.ndarray, shown: list[int], star: np.ndarray) -> list[np.ndarray]:
+    """Per labelled point, the spot (of LABEL_SPOTS) farthest from every marker and from the labels
+    placed before it (the best configurations first): on a 28-configuration map a fixed offset put
+    labels on neighbouring points and on the star."""
+    # the star and its own value written above it, the domain names at the corners
+    obstacles = [*points, star, star + [0.0, 0.04], *(CORNERS + CORNER_OFFSETS), *[at for _, at in tick_spots()]]
+    offsets = []
+    for i in shown:
+        spots = points[i] + LABEL_SPOTS
+        # distances are scaled so a label (wider than tall) keeps clear sideways: x counts half
+        gaps = [min(np.hypot((spot - o)[0] * 0.5, (spot - o)[1]) for o in obstacles) for spot in spots]
+        choice = int(np.argmax(np.round(gaps, 3)))  # ties: the earlier spot, right and up first
+        offsets.append(LABEL_SPOTS[choice])
+        obstacles.append(spots[choice])
+    return offsets
+
+
+def _outward(edge: int) -> np.ndarray:
+    """Unit normal of edge `edge` (corner edge -> corner edge+1), pointing out of the triangle."""
+    mid = (CORNERS[edge] + CORNERS[(edge + 1) % 3]) / 2
+    out = mid - CORNERS.mean(axis=0)
+    return out / np.linalg.norm(out)
+
+
+def tick_spots() -> list[tuple[float, np.ndarray]]:
+    """(share, where its label is written) for domain i's ticks at 0.2 ... 0.8 on edge i -> i+1."""
+    return [(c, c * CORNERS[i] + (1 - c) * CORNERS[(i + 1) % 3] + 0.03 * _outward(i))
+            for i in range(3) for c in (0.2, 0.4, 0.6, 0.8)]
+
+
 def _draw_triangle_frame(ax, labels: list[str]) -> None:
     """Edges, gridlines at share steps of 0.2 for every domain, their tick labels on the edge where
     that share grows, and the domain names at the corners."""
-    centre = CORNERS.mean(axis=0)
     ax.plot(*np.vstack([CORNERS, CORNERS[:1]]).T, color="black", linewidth=1.0, zorder=4)
     for i in range(3):
         nxt, other = (i + 1) % 3, (i + 2) % 3
-        edge_mid = (CORNERS[i] + CORNERS[nxt]) / 2
-        outward = edge_mid - centre
-        outward /= np.linalg.norm(outward)
+        outward = _outward(i)
         for c in (0.2, 0.4, 0.6, 0.8):
             # share_i = c: from the edge i-nxt (share_other = 0) to the edge i-other (share_nxt = 0)
             a = c * CORNERS[i] + (1 - c) * CORNERS[nxt]
@@ -94,18 +127,18 @@ def _draw_triangle_frame(ax, labels: list[str]) -> None:
             ax.plot([a[0], b[0]], [a[1], b[1]], color="white", linewidth=0.6, alpha=0.7, zorder=2)
             ax.plot([a[0], a[0] + 0.015 * outward[0]], [a[1], a[1] + 0.015 * outward[1]], color="black",
                     linewidth=0.8, zorder=4)
-            ax.annotate(f"{c:.1f}", a + 0.03 * outward, ha="center", va="center", fontsize=7, color="#333333")
-        # axis title along the edge: the share grows towards corner i
-        angle = np.degrees(np.arctan2(*(CORNERS[i] - CORNERS[nxt])[::-1]))
-        angle = angle - 180 if angle > 90 else angle + 180 if angle < -90 else angle
-        arrow = "\u2192" if CORNERS[i][0] > CORNERS[nxt][0] or (
-            CORNERS[i][0] == CORNERS[nxt][0] and CORNERS[i][1] > CORNERS[nxt][1]) else "\u2190"
-        text = f"{labels[i]} share \u2192" if arrow == "\u2192" else f"\u2190 {labels[i]} share"
-        ax.annotate(text, edge_mid + 0.09 * outward, ha="center", va="center", rotation=angle, fontsize=8,
-                    color="#333333")
-    offsets = [(-0.05, -0.05), (0.05, -0.05), (0.0, 0.05)]
+        # axis title along the edge, its arrow pointing the way the share grows (towards corner i)
+        edge = CORNERS[i] - CORNERS[nxt]
+        angle = np.degrees(np.arctan2(edge[1], edge[0]))
+        towards_text_end = -90 < angle <= 90  # text reads left to right: it runs along +edge or -edge
+        angle = angle if towards_text_end else angle - 180 if angle > 90 else angle + 180
+        text = f"{labels[i]} share \u2192" if towards_text_end else f"\u2190 {labels[i]} share"
+        ax.annotate(text, (CORNERS[i] + CORNERS[nxt]) / 2 + 0.09 * outward, ha="center", va="center",
+                    rotation=angle, fontsize=8, color="#333333")
+    for c, at in tick_spots():
+        ax.annotate(f"{c:.1f}", at, ha="center", va="center", fontsize=7, color="#333333")
     aligns = [("right", "top"), ("left", "top"), ("center", "bottom")]
-    for (x, y), (dx, dy), (ha, va), label in zip(CORNERS, offsets, aligns, labels, strict=True):
+    for (x, y), (dx, dy), (ha, va), label in zip(CORNERS, CORNER_OFFSETS, aligns, labels, strict=True):
         ax.annotate(label, (x + dx, y + dy), ha=ha, va=va, fontsize=10, fontweight="bold")
     ax.set_xlim(-0.2, 1.2)
     ax.set_ylim(-0.17, CORNERS[2, 1] + 0.13)
@@ -118,7 +151,7 @@ def _draw_region(ax, fit: MixtureFit) -> None:
     span a polygon, e.g. every replicate's optimum at one corner)."""
     from scipy.spatial import ConvexHull, QhullError
 
-    label = f"optimum's {fit.level:.0%} region ({len(fit.region)} resampled optima)"
+    label = f"the optimum's {fit.level:.0%} region"
     pts = ternary_xy(fit.region) if len(fit.region) else np.zeros((0, 2))
     if len(np.unique(np.round(pts, 9), axis=0)) >= 3:
         try:
@@ -137,6 +170,10 @@ def plot_ternary(fit: MixtureFit, path: str | Path, title: str, score_label: str
                  suggestions: np.ndarray | None = None) -> Path:
     """The ternary map of a three-domain fit. `score_label`: the score's name with the number of
     problems, e.g. "pass@1, n=164 problems"."""
+    return _save(ternary_figure(fit, title, score_label, suggestions), path)
+
+
+def ternary_figure(fit: MixtureFit, title: str, score_label: str, suggestions: np.ndarray | None = None):
     import matplotlib.tri as mtri
 
     if len(fit.labels) != 3:
@@ -163,12 +200,12 @@ def plot_ternary(fit: MixtureFit, path: str | Path, title: str, score_label: str
     ax.scatter(pts[:, 0], pts[:, 1], c=measured, cmap=cmap, vmin=lo, vmax=hi, s=46, edgecolors="black",
                linewidths=0.9, zorder=6, label=f"measured ({len(pts)} configurations)")
     shown = _measured_to_label(fit)
-    for rank, i in enumerate(shown):
-        ax.annotate(value_text(fit, fit.measured[i]), pts[i], xytext=(5, 4 if rank % 2 == 0 else -4),
-                    textcoords="offset points", ha="left", va="bottom" if rank % 2 == 0 else "top", fontsize=7,
-                    zorder=8, bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75,
-                                    "linewidth": 0})
     star = ternary_xy(fit.best)[0]
+    for i, offset in zip(shown, label_offsets(pts, shown, star), strict=True):
+        ax.annotate(value_text(fit, fit.measured[i]), pts[i], xytext=pts[i] + offset, ha="center", va="center",
+                    fontsize=7, zorder=8, bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75,
+                                                "linewidth": 0},
+                    arrowprops={"arrowstyle": "-", "color": "#333333", "linewidth": 0.6, "shrinkA": 0, "shrinkB": 4})
     ax.scatter([star[0]], [star[1]], marker="*", s=260, color=STAR, edgecolors="black", linewidths=0.8, zorder=9,
                label=f"predicted optimum {value_text(fit, fit.best_score)}{unit} "
                      f"[{value_text(fit, fit.best_score_ci[0])}, {value_text(fit, fit.best_score_ci[1])}]")
@@ -185,7 +222,7 @@ def plot_ternary(fit: MixtureFit, path: str | Path, title: str, score_label: str
     ax.legend(loc="upper left", bbox_to_anchor=(-0.02, 1.02), fontsize=7, frameon=False)
     ax.set_title(f"{title}\nfit: {fit.model} (on the {fit.scale} scale){note}", fontsize=9)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def slice_through(best: np.ndarray, domain: int, shares: np.ndarray) -> np.ndarray:
@@ -222,6 +259,10 @@ def partial_dependence_csv(fits: dict[str, MixtureFit]) -> str:
 
 def plot_partial_dependence(fit: MixtureFit, path: str | Path, title: str, score_label: str) -> Path:
     """One panel per domain (one for two domains: the second share is 1 minus the first)."""
+    return _save(partial_dependence_figure(fit, title, score_label), path)
+
+
+def partial_dependence_figure(fit: MixtureFit, title: str, score_label: str):
     plt = _plt()
     k = len(fit.labels)
     domains = [0] if k == 2 else list(range(k))
@@ -263,7 +304,7 @@ def plot_partial_dependence(fit: MixtureFit, path: str | Path, title: str, score
     fig.suptitle(f"{title}\n{better_word(fit)}{rest_text}; the optimum: "
                  + ", ".join(f"{lab} {s:.2f}" for lab, s in zip(fit.labels, fit.best, strict=True)), fontsize=9)
     fig.tight_layout(rect=(0, 0.08 if nrows == 1 else 0.04, 1, 1))
-    return _save(fig, path)
+    return fig
 
 
 def plot_mixture_fits(fits: dict[str, MixtureFit], out_dir: Path, study_name: str, score_labels: dict[str, str],
