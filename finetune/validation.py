@@ -99,18 +99,19 @@ def row_losses(model: PreTrainedModel, examples: list[tuple[str, str, list[int],
 
 def validation_loss(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: datasets.Dataset,
                     prompt_format: str, template: str | None, max_length: int) -> dict[str, Any]:
-    """The content of validation_loss.json: per domain {mean, token_mean, rows, tokens, dropped},
-    and the loss of every row by id."""
+    """The content of validation_loss.json: per domain {mean, token_mean, rows, tokens, dropped,
+    row_ids}, and the loss of every row by id."""
     examples = tokenize_rows(rows, tokenizer, prompt_format, template, max_length)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     losses = row_losses(model, examples, pad_id)
     domains: dict[str, dict[str, Any]] = {}
     for d in dict.fromkeys(rows["domain"]):
-        mine = [loss for (_, domain, _, _), loss in zip(examples, losses, strict=True) if domain == d]
+        ids = [ex[0] for ex in examples if ex[1] == d]
+        mine = [loss for ex, loss in zip(examples, losses, strict=True) if ex[1] == d]
         tokens = sum(t for _, t in mine)
         domains[d] = {"mean": sum(v for v, _ in mine) / len(mine) if mine else None,
                       "token_mean": sum(v * t for v, t in mine) / tokens if tokens else None,
                       "rows": len(mine), "tokens": tokens,
-                      "dropped": sum(1 for x in rows["domain"] if x == d) - len(mine)}
+                      "dropped": sum(1 for x in rows["domain"] if x == d) - len(mine), "row_ids": ids}
     return {"domains": domains, "per_row": {ex[0]: loss for ex, (loss, _) in zip(examples, losses, strict=True)},
             "masking": "completion tokens only, as in training", "max_length": max_length}

@@ -47,6 +47,7 @@ class Outcome:
     single_sample: bool = False  # one sample per problem (greedy): McNemar applies
     path: str | None = None
     problems_per_run: bool = False  # problems drawn from each run's own mixture: compared unpaired
+    lower_is_better: bool = False  # a loss (`loss:<domain>`): smaller values are the better ones
 
     @classmethod
     def from_results(cls, results: dict[str, Any], path: str | Path | None = None, k: int = 1) -> Outcome:
@@ -136,6 +137,39 @@ def load_eval_dir(eval_dir: Path, k: int = 1) -> dict[str, Outcome]:
 
 
 GROUP_SEP = ":"  # `markov:unseen`: the group `unseen` of the benchmark `markov`
+LOSS_PREFIX = "loss" + GROUP_SEP  # `loss:code`: the validation loss on the domain `code`
+VALIDATION_LOSS_FILE = "validation_loss.json"  # written by the train stage (codemix.finetune.validation)
+
+
+def validation_outcomes(run_dir: Path) -> dict[str, Outcome]:
+    """{`loss:<domain>`: Outcome} from <run_dir>/train/validation_loss.json ({} without one): the
+    domain's mean row loss as the value, its rows as the problems (ids as in validation.jsonl)
+    and their losses as the per-problem scores. Every cell of a study holds out the same rows
+    (mix.validation), so the scores pair across cells like a benchmark's problems; the problem
+    set is named by a hash of the row ids, which differs when two runs held out other rows."""
+    from codemix.core.artifacts import hash_json
+
+    path = Path(run_dir) / "train" / VALIDATION_LOSS_FILE
+    if not path.is_file():
+        return {}
+    data = read_json(path, "validation loss")
+    per_row = data.get("per_row")
+    domains = data.get("domains")
+    if not isinstance(per_row, dict) or not isinstance(domains, dict):
+        raise CodemixError(f"{path}: expected 'domains' and 'per_row' objects (not a codemix validation_loss.json?)")
+    out: dict[str, Outcome] = {}
+    for domain, block in domains.items():
+        ids = tuple(block.get("row_ids") or ()) if isinstance(block, dict) else ()
+        if not ids:
+            continue
+        missing = [i for i in ids if i not in per_row]
+        if missing:
+            raise CodemixError(f"{path}: domain {domain}: rows {missing[:3]} have no loss in per_row")
+        scores = np.array([float(per_row[i]) for i in ids])
+        name = f"{LOSS_PREFIX}{domain}"
+        out[name] = Outcome(name, "loss", float(block.get("mean", scores.mean())), None, len(ids),
+                            hash_json(sorted(ids)), ids, scores, False, str(path), lower_is_better=True)
+    return out
 
 
 def is_group(benchmark: str) -> bool:
@@ -226,6 +260,8 @@ class Cell:
     # and the embedding they were measured with (the block's embedding name)
     diversity: dict[str, float] = field(default_factory=dict)
     diversity_embedding: str | None = None
+    # `loss:<domain>` -> the validation loss on that domain's held-out rows ({} when none were held out)
+    losses: dict[str, Outcome] = field(default_factory=dict)
 
     @property
     def config(self) -> str:
@@ -258,11 +294,13 @@ def load_run(run_dir: Path, *, name: str | None = None, values: dict[str, Any] |
     recipe = (train or mix or {}).get("recipe")
     train_info = None
     if train:
-        train_info = {key: train.get(key) for key in ("final_loss", "tokens", "wall_s", "steps")}
+        train_info = {key: train.get(key) for key in ("final_loss", "tokens", "wall_s", "steps", "validation_loss")}
     if status is None:
         status = "done" if outcomes else "no results"
+    # Only a finished training run's losses: the file is written before its manifest.
+    losses = validation_outcomes(run_dir) if train else {}
     return Cell(name or run_dir.name, dict(values or {}), run_dir, status, outcomes, mix_composition(mix),
-                train_info, recipe)
+                train_info, recipe, losses=losses)
 
 
 def _maybe_json(path: Path) -> dict[str, Any] | None:

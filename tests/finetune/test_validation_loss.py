@@ -53,6 +53,12 @@ def test_json_and_manifest(run):
     assert code["mean"] == pytest.approx(sum(code_losses) / 6) and code["tokens"] > 6
     assert manifest["validation_loss"] == {"code": code["mean"], "general": general["mean"]}
     assert 0 < code["mean"] < 20 and "validation_loss.json" in manifest["files"]
+    # what the report reads from it
+    from codemix.recipes.report.data import validation_outcomes
+
+    outcomes = validation_outcomes(out.parent)
+    assert outcomes["loss:general"].task_ids == tuple(f"val-notes-{i}" for i in range(4))
+    assert outcomes["loss:code"].value == code["mean"] and outcomes["loss:code"].lower_is_better
 
 
 def test_row_loss_equals_a_forward_pass_by_hand(run):
