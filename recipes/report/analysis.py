@@ -100,6 +100,10 @@ class Analysis:
     # benchmark -> configuration -> (resamples,) bootstrap replicates of its score (problems and
     # seeds resampled); what other statistics over configurations (rank correlations) reuse
     boots: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+    # a sweep over domain shares (codemix.recipes.report.simplex): benchmark or AVERAGE -> its
+    # MixtureFit, and the mixtures to run next (rows of shares in the fits' label order; --suggest)
+    mixture: dict[str, Any] = field(default_factory=dict)
+    mixture_suggestions: np.ndarray | None = None
 
     def row(self, config: str, benchmark: str) -> Row | None:
         return next((r for r in self.rows if r.config == config and r.benchmark == benchmark), None)

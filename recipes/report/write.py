@@ -10,6 +10,13 @@
     problems.csv     per problem, each configuration's score minus the baseline's (where it differs)
     report.png       metric vs the swept axis (numeric axis) or grouped bars (otherwise)
     problems.png     the cells x problems map
+    mixture_<benchmark>.png   a sweep over domain shares (k >= 2 domains): the fitted score over
+                     the simplex (a ternary map for 3 domains, partial-dependence panels otherwise;
+                     for 3 domains the panels go to mixture_<benchmark>_shares.png) with the
+                     predicted best mixture and its region; mixture_fit.csv (best shares with
+                     intervals, predicted and best measured score), mixture_cv.csv (each model's
+                     leave-one-configuration-out Spearman and RMSE), mixture_curves.csv (the
+                     panels' curves), mixture_suggestions.csv (--suggest), mixture_fit.json
     diversity.png    the metric against a diversity measure of the cells' mixtures (Vendi score by
                      default), Spearman's rho with its bootstrap CI per panel; diversity.csv (rho,
                      CI, p per benchmark) and diversity_points.csv (the points) beside it
@@ -17,6 +24,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +48,7 @@ from codemix.recipes.report.plots import (
     plot_problem_map,
     reference_points,
 )
+from codemix.recipes.report.simplex_plots import partial_dependence_csv, plot_mixture_fits
 from codemix.recipes.report.study import Study
 from codemix.recipes.report.tables import (
     base_cell,
@@ -51,7 +60,13 @@ from codemix.recipes.report.tables import (
     csv_text,
     curve_csv,
     markdown_table,
+    mixture_cv_csv,
+    mixture_fit_csv,
+    mixture_lines,
+    mixture_markdown,
+    mixture_suggestions_csv,
     problems_csv,
+    suggestion_lines,
     text_table,
 )
 
@@ -140,6 +155,38 @@ def title_of(study: Study, analysis: Analysis) -> str:
     return f"{study.name}: {metric} by {', '.join(keys) or 'run'} ({len(analysis.configs)} configurations{seed_text})"
 
 
+def mixture_score_labels(analysis: Analysis) -> dict[str, str]:
+    """Per fitted benchmark, the score's name with its number of problems, for the mixture plots."""
+    labels = {}
+    heads = headline(analysis.benchmarks)
+    for bench, fit in analysis.mixture.items():
+        rows = [r for r in analysis.rows if r.benchmark == bench]
+        if fit.scale != "logit" or not rows:
+            labels[bench] = "loss" if fit.scale == "log" else "score"
+        elif bench == AVERAGE:
+            labels[bench] = f"mean {rows[0].metric} over {len(heads)} benchmarks"
+        else:
+            labels[bench] = f"{rows[0].metric}, n={rows[0].n_problems} problems"
+    return labels
+
+
+def _write_mixture(study: Study, analysis: Analysis, out_dir: Path, put, files: list[Path]) -> list[str]:
+    """The mixture fit's CSV, JSON and plots; returns its lines of the printed text."""
+    fits, suggestions = analysis.mixture, analysis.mixture_suggestions
+    if not fits:
+        return []
+    put("mixture_fit.csv", mixture_fit_csv(fits))
+    put("mixture_cv.csv", mixture_cv_csv(fits))
+    put("mixture_curves.csv", partial_dependence_csv(fits))
+    summary: dict[str, Any] = {"fits": {bench: fit.to_dict() for bench, fit in fits.items()}}
+    if suggestions is not None and len(suggestions):
+        put("mixture_suggestions.csv", mixture_suggestions_csv(fits, suggestions))
+        summary["suggestions"] = [[float(v) for v in row] for row in suggestions]
+    put("mixture_fit.json", json.dumps(summary, indent=1) + "\n")
+    files += plot_mixture_fits(fits, out_dir, study.name, mixture_score_labels(analysis), suggestions)
+    return mixture_lines(fits, analysis) + suggestion_lines(fits, suggestions)
+
+
 def check_out_dir(out_dir: Path) -> None:
     """A CodemixError when the report cannot be written into `out_dir`: it, or the nearest part
     of its path that exists, is not a directory. Cheap: callers run it before the analysis."""
@@ -204,6 +251,7 @@ def write_report(study: Study, analysis: Analysis, out_dir: Path, reference: dic
                                     + "; bars: 95% CI; embedding: " + " / ".join(embeddings),
                                     axis_title(diversity_axis)))
     div_text = (diversity_lines or []) + correlation_lines(corrs)
+    mixture_text = _write_mixture(study, analysis, out_dir, put, files)
 
     best = best_lines(analysis)
     next_points = (f"next {axis_label(analysis.axis)} values to run (c-optimal for the best value's location): "
@@ -213,7 +261,7 @@ def write_report(study: Study, analysis: Analysis, out_dir: Path, reference: dic
     compared = analysis.baseline is not None and len(analysis.configs) > 1
     if compared:
         text += [text_table(cmp_cols, cmp_rows), ""]
-    text += best + ([next_points] if next_points else []) + div_text + [f"note: {n}" for n in analysis.notes]
+    text += best + ([next_points] if next_points else []) + mixture_text + div_text + [f"note: {n}" for n in analysis.notes]
     md = [f"# {title}", "", "Sources: " + ", ".join(f"`{s}`" for s in study.sources), "",
           "## Cells", "", markdown_table(cols, cells), "",
           "Numbers are percentages with 95% CIs; report.csv has the same numbers as fractions.", ""]
@@ -225,6 +273,7 @@ def write_report(study: Study, analysis: Analysis, out_dir: Path, reference: dic
         md += [f"## Best {axis_label(analysis.axis)}", ""] + [f"- {line}" for line in best] + [""]
         if next_points:
             md += [f"- {next_points}", ""]
+    md += mixture_markdown(analysis.mixture, analysis, analysis.mixture_suggestions)
     if corrs:
         md += [f"## Score against diversity ({diversity_axis})", ""] + [f"- {line}" for line in div_text] + [""]
         md += ["| benchmark | configurations | Spearman rho [95% CI] | p |", "|---|---|---|---|"]
