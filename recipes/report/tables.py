@@ -275,7 +275,7 @@ def problems_csv(analysis: Analysis) -> str:
 
 def mixture_value_text(fit: Any, value: float) -> str:
     """A mixture fit's score as printed: a rate (logit scale) in percent, a loss with 3 digits."""
-    return f"{value * 100:.1f}" if fit.scale == "logit" else f"{value:.3g}"
+    return f"{value * 100:.1f}" if fit.scale == "logit" else f"{value:#.3g}"
 
 
 def _mixture_unit(fit: Any) -> str:
@@ -365,7 +365,14 @@ def mixture_markdown(fits: dict[str, Any], analysis: Analysis | None = None,
     if suggestions is not None and len(suggestions):
         labels = next(iter(fits.values())).labels
         md += ["Next mixtures to run:", ""] + [f"- {_shares_text(labels, s)}" for s in suggestions] + [""]
-    md += ["mixture_fit.csv, mixture_cv.csv and mixture_curves.csv have these numbers unrounded.", ""]
+    md += ["Method: each model (scheffe: quadratic Scheffé polynomial; logratio: linear in the additive log-ratios; "
+           "gbt: gradient-boosted trees) is fitted on the score's scale (logit of a rate, log of a loss) and "
+           "scored by leave-one-configuration-out prediction; the model used has the smallest such error "
+           "weighted by each configuration's bootstrap variance. The best mixture is the fit's optimum over a "
+           "dense grid of the simplex; its region is the convex hull of the optima refitted on the bootstrap "
+           "replicates, widened by the neighbourhood of each replicate's best measured mixture, and a share's "
+           "interval is its range over that region.", "",
+           "mixture_fit.csv, mixture_cv.csv and mixture_curves.csv have these numbers unrounded.", ""]
     return md
 
 
