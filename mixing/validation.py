@@ -11,6 +11,13 @@ margin. The training draw then skips every row whose dedup hash (the normalised 
 turn) is a validation row's — the same text from another generated stream included — and, with
 `dedup: near`, every near-copy of a validation instruction.
 
+A generator whose distribution itself depends on its seed gives validation rows from another
+distribution than the training rows: builtin:markov draws its rule set from the seed, so its
+validation rows apply the rules of `validation.seed`'s rule set, not those a cell trained on
+(which already differ between recipe seeds); its loss measures rules not trained on.
+builtin:pyfuncs and builtin:texttasks fix their task families and held-out combinations
+independently of the seed, so their validation rows come from the training distribution.
+
 Rows keep the mixture's row format (domain and source included) under the id `val-<id>`: a
 generated row's id is its index in its stream, so without the prefix a validation row and a
 training row of different text could share one.
