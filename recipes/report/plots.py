@@ -21,7 +21,7 @@ COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
 BASE_COLOR = "#555555"
 
 
-def _plt():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,12 +30,12 @@ def _plt():
     return plt
 
 
-def _save(fig, path: str | Path) -> Path:
+def save_png(fig, path: str | Path) -> Path:
     from codemix.core.artifacts import atomic_path
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight")
-    _plt().close(fig)
+    pyplot().close(fig)
     return Path(path)
 
 
@@ -47,7 +47,7 @@ def plot_bars(series: list[tuple[str, dict[str, Outcome]]], benchmarks: list[str
               title: str, subsets: dict[str, dict[str, Any]] | None = None) -> Path:
     """Grouped bars: one group per benchmark, one bar per model / cell, 95% CI whiskers.
     `subsets`: per benchmark, results.json's `subset` ({of, by}) when only part of it was scored."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(benchmarks) * max(2, len(series)) + 2), 3.8), dpi=120)
     width = 0.8 / max(1, len(series))
     top = 0.0
@@ -78,7 +78,7 @@ def plot_bars(series: list[tuple[str, dict[str, Outcome]]], benchmarks: list[str
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="upper right", ncols=min(4, len(series)))
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_curves(analysis: Analysis, cell_values: dict[str, list[tuple[float, float]]], base: dict[str, Outcome],
@@ -88,7 +88,7 @@ def plot_curves(analysis: Analysis, cell_values: dict[str, list[tuple[float, flo
     means with 95% CI bars, single seeds as dots, the fitted curve with its best point and CI,
     the base model as a dashed line, published numbers (`--reference`) as diamonds.
     cell_values: panel -> [(x, value)] of the individual cells (seeds)."""
-    plt = _plt()
+    plt = pyplot()
     heads = headline(analysis.benchmarks)
     panels = analysis.benchmarks + ([AVERAGE] if len(heads) > 1 else [])
     ncols = min(3, len(panels))
@@ -156,7 +156,7 @@ def plot_curves(analysis: Analysis, cell_values: dict[str, list[tuple[float, flo
     fig.tight_layout(rect=(0, 0.07 if nrows == 1 else 0.04, 1, 1))
     for ax in list(axes.flat)[:len(panels)]:  # after the layout: labels are spaced in its final pixels
         ticks_at(ax, sorted(set(xs_cfg.values())))
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def ticks_at(ax, values: list[float]) -> None:
@@ -253,7 +253,7 @@ def plot_problem_map(analysis: Analysis, path: str | Path, title: str) -> Path |
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    plt = _plt()
+    plt = pyplot()
     panels, fractional = problem_categories(analysis)
     n_cfg = max(len(p[2]) for p in panels)
     widest = max((len(p[4]) for p in panels), default=0)
@@ -290,7 +290,7 @@ def plot_problem_map(analysis: Analysis, path: str | Path, title: str) -> Path |
     fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8, frameon=False,
                title=f"each square: a configuration on a problem{note}", title_fontsize=8)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def reference_points(table: dict[str, Any] | None, benchmarks: list[str]) -> dict[str, list[tuple[float, float]]]:
@@ -305,7 +305,7 @@ def plot_diversity(corrs: list, path: str | Path, title: str, x_label: str) -> P
     """Score against a diversity measure across configurations (codemix.recipes.report.diversity): one
     panel per benchmark (and the average), 95% CI bars, each point labelled with its swept value
     (or configuration), Spearman's rho with its bootstrap interval in the panel title."""
-    plt = _plt()
+    plt = pyplot()
     ncols = min(3, len(corrs))
     nrows = -(-len(corrs) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.9 * nrows), dpi=120, squeeze=False)
@@ -352,4 +352,4 @@ def plot_diversity(corrs: list, path: str | Path, title: str, x_label: str) -> P
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)

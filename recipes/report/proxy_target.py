@@ -235,9 +235,9 @@ def proxy_target_csv(pt: ProxyTarget) -> str:
 
 def plot_proxy_target(pt: ProxyTarget, path: Path) -> Path:
     """Target measured (with its interval) against proxy predicted, the pick starred."""
-    from codemix.recipes.report.plots import _plt, _save
+    from codemix.recipes.report.plots import pyplot, save_png
 
-    plt = _plt()
+    plt = pyplot()
     loss = not pt.maximize
     scale = 1.0 if loss else 100.0
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
@@ -267,7 +267,7 @@ def plot_proxy_target(pt: ProxyTarget, path: Path) -> Path:
                        Line2D([], [], marker="o", color="#1f77b4", ls="", label="top predicted"),
                        Line2D([], [], marker="o", color="#7f7f7f", ls="", label="others (ranking check)")],
               fontsize=8, loc="best")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def write_proxy_target(pt: ProxyTarget, out_dir: Path) -> tuple[str, list[Path]]:

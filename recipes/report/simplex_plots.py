@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from codemix.recipes.report.plots import COLORS, _plt, _save
+from codemix.recipes.report.plots import COLORS, pyplot, save_png
 from codemix.recipes.report.tables import mixture_value_text
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def plot_ternary(fit: MixtureFit, path: str | Path, title: str, score_label: str
                  suggestions: np.ndarray | None = None) -> Path:
     """The ternary map of a three-domain fit. `score_label`: the score's name with the number of
     problems, e.g. "pass@1, n=164 problems"."""
-    return _save(ternary_figure(fit, title, score_label, suggestions), path)
+    return save_png(ternary_figure(fit, title, score_label, suggestions), path)
 
 
 def ternary_figure(fit: MixtureFit, title: str, score_label: str, suggestions: np.ndarray | None = None):
@@ -178,7 +178,7 @@ def ternary_figure(fit: MixtureFit, title: str, score_label: str, suggestions: n
 
     if len(fit.labels) != 3:
         raise ValueError(f"a ternary map needs 3 domains, the fit has {len(fit.labels)}")
-    plt = _plt()
+    plt = pyplot()
     factor, unit = display_scale(fit)
     grid = lattice(SURFACE_STEPS)
     xy = ternary_xy(grid)
@@ -259,11 +259,11 @@ def partial_dependence_csv(fits: dict[str, MixtureFit]) -> str:
 
 def plot_partial_dependence(fit: MixtureFit, path: str | Path, title: str, score_label: str) -> Path:
     """One panel per domain (one for two domains: the second share is 1 minus the first)."""
-    return _save(partial_dependence_figure(fit, title, score_label), path)
+    return save_png(partial_dependence_figure(fit, title, score_label), path)
 
 
 def partial_dependence_figure(fit: MixtureFit, title: str, score_label: str):
-    plt = _plt()
+    plt = pyplot()
     k = len(fit.labels)
     domains = [0] if k == 2 else list(range(k))
     factor, unit = display_scale(fit)
