@@ -17,6 +17,8 @@ import numpy as np
 from codemix.core.errors import CodemixError
 from codemix.recipes.report.curve import CHOICES, BestLocation, best_location, suggest
 from codemix.recipes.report.data import Cell, headline
+from codemix.recipes.report.simplex import CHOICES as MIXTURE_CHOICES
+from codemix.recipes.report.simplex import fit_mixture, suggest_mixtures
 from codemix.recipes.report.stats import (
     DEFAULT_ALPHA,
     DEFAULT_LEVEL,
@@ -34,6 +36,7 @@ from codemix.recipes.report.stats import (
 from codemix.recipes.report.study import Study
 
 AVERAGE = "average"
+MIXTURE_KEY = "mix.domain_shares"  # what a sweep's `mixture:` design sets (recipes/sweep/config.py)
 # An axis whose values are all positive and span two decades or more (the number of rules I =
 # 10 ... 10,000) is read on a log scale: plotted so, and its best value fitted in log10 of it,
 # where a quadratic on the raw values would be decided by the largest value alone.
@@ -164,9 +167,12 @@ def numeric_axis(configs: list[Config], axis: str | None) -> tuple[str | None, s
 def analyse(study: Study, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, level: float = DEFAULT_LEVEL,
             alpha: float = DEFAULT_ALPHA, fit: str = "auto", axis: str | None = None,
             suggest_k: int = 0) -> Analysis:
-    if fit not in CHOICES and fit != "none":
-        raise CodemixError(f"--fit {fit!r}: choose one of {', '.join(CHOICES)}, none")
     configs = group_configs(study.done)
+    labels = mixture_labels(configs)
+    allowed = MIXTURE_CHOICES if labels else CHOICES
+    if fit not in allowed and fit != "none":
+        kind = "a mixture sweep (mix.domain_shares)" if labels else "a sweep along one axis"
+        raise CodemixError(f"--fit {fit!r}: for {kind} choose one of {', '.join(allowed)}, none")
     base_cell = study.baseline_cell()
     baseline = base_cell.config if base_cell is not None and base_cell in study.done else None
     note = None
@@ -195,6 +201,10 @@ def analyse(study: Study, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, 
         for r, p in zip(rows, holm([r.p_value for r in rows]), strict=True):
             r.p_holm = float(p)
             r.verdict = verdict(r.delta, r.p_holm, alpha)
+    if labels:  # the configurations differ only in their domain shares: a fit on the simplex
+        if fit != "none":
+            _mixture(out, configs, labels, boots, suggest_k)
+        return out
     if axis in MIXTURE_AXES:
         add_mixture_axis(configs, axis)
     out.axis, why = numeric_axis(configs, axis) if len(configs) > 1 else (None, None)
@@ -340,6 +350,57 @@ def _best(out: Analysis, configs: list[Config], boots: dict, suggest_k: int) -> 
     if edge:
         out.notes.append(f"the maximum sits at the edge of the {out.axis} range in over 20% of resamples "
                          f"({', '.join(edge)}): the interval is bounded by the grid; extend it")
+
+
+def mixture_labels(configs: list[Config]) -> list[str] | None:
+    """The domain labels (in the design's order: first seen) when the configurations differ, besides
+    the seed, only in mix.domain_shares, a {label: share} dict each; else None."""
+    if len(configs) < 2 or not all(isinstance(c.values.get(MIXTURE_KEY), dict) for c in configs):
+        return None
+    others = {k for c in configs for k in c.values} - {MIXTURE_KEY}
+    if any(len({repr(c.values.get(k)) for c in configs}) > 1 for k in others):
+        return None
+    return list(dict.fromkeys(label for c in configs for label in c.values[MIXTURE_KEY]))
+
+
+def _mixture_scale(metric: str, values: np.ndarray) -> tuple[str, bool]:
+    """(scale, maximize): losses on the log scale and minimised; rates on the logit scale."""
+    if "loss" in metric or "perplexity" in metric:
+        return "log", False
+    return ("logit" if np.all((values >= 0) & (values <= 1)) else "identity"), True
+
+
+def _mixture(out: Analysis, configs: list[Config], labels: list[str], boots: dict, suggest_k: int) -> None:
+    """A MixtureFit per benchmark and for the average (recipes/report/simplex.py), replicates from
+    the same paired two-level bootstrap as the rows' intervals."""
+    shares_of = {c.name: [float(c.values[MIXTURE_KEY].get(label, 0.0)) for label in labels] for c in configs}
+    heads = headline(out.benchmarks)
+    target = AVERAGE if len(heads) > 1 else heads[0] if heads else None
+    for bench in [*out.benchmarks, AVERAGE]:
+        if bench == AVERAGE:
+            names = [c.name for c in configs if out.row(c.name, AVERAGE) is not None]
+            reps = [np.mean([boots[b][n] for b in heads], axis=0) for n in names]
+        else:
+            names = list(boots.get(bench, {}))
+            reps = [boots[bench][n] for n in names]
+        if not names:
+            continue
+        rows = [out.row(n, bench) for n in names]
+        measured = np.array([r.value for r in rows])
+        if np.ptp(measured) == 0:
+            out.notes.append(f"best mixture on {bench}: every configuration scores {measured[0]:.4g}; no optimum")
+            continue
+        scale, maximize = _mixture_scale(rows[0].metric, measured)
+        try:
+            fit = fit_mixture(np.array([shares_of[n] for n in names]), measured, np.vstack(reps), labels, names,
+                              model=out.fit, scale=scale, maximize=maximize, level=out.level, seed=out.seed)
+        except ValueError as e:
+            out.notes.append(f"best mixture on {bench}: {e}")
+            continue
+        out.mixture[bench] = fit
+        out.notes += [f"best mixture on {bench}: {n}" for n in fit.notes]
+        if suggest_k and bench == target:
+            out.mixture_suggestions = suggest_mixtures(fit, suggest_k)
 
 
 def axis_label(key: str | None) -> str:

@@ -8,7 +8,7 @@ rates, log of losses) so a fit cannot leave the metric's bounds:
   least two configurations more than its k(k+1)/2 parameters;
 - `logratio`: intercept + linear in the additive log-ratios log(x_i / x_k), shares floored at
   0.005 (which also bounds it at the edges);
-- `gbt`: gradient boosting (100 trees of depth 2) on the shares.
+- `gbt`: gradient boosting (100 trees of depth 2, random_state = the seed) on the shares.
 
 `auto` picks the model with the smallest leave-one-configuration-out error, each squared error
 (in the score's own units) divided by that configuration's bootstrap variance, as curve.py does:
@@ -95,6 +95,7 @@ class MixtureFit:
     notes: list[str] = field(default_factory=list)
     coefficients: list[float] = field(default_factory=list)  # linear models: on the scale, in features() order
     variances: np.ndarray | None = field(default=None, repr=False)  # (C,) bootstrap variance on the scale
+    seed: int = 0  # gbt's random_state
     _scaled: np.ndarray | None = field(default=None, repr=False, compare=False)  # the measured on the scale
     _member: Any = field(default=None, repr=False, compare=False)
 
@@ -102,7 +103,7 @@ class MixtureFit:
         """(N, k) -> (N,) the fit to the point estimates, on the score's own scale."""
         at = _normalised(np.atleast_2d(shares), len(self.labels), "shares")
         z = self._scaled if self._scaled is not None else to_scale(self.measured, self.scale)
-        return from_scale(predict_many(self.model, self.shares, z[None], at)[0], self.scale)
+        return from_scale(predict_many(self.model, self.shares, z[None], at, self.seed)[0], self.scale)
 
     def in_region(self, shares: np.ndarray) -> np.ndarray:
         """(N, k) -> (N,) bool: inside the region's convex hull (or ball)."""
@@ -244,7 +245,7 @@ def fit_mixture(shares: np.ndarray, measured: np.ndarray, replicates: np.ndarray
             # gbt's LOO costs C boosting fits: only when it may be chosen
             cv[m] = {"spearman": None, "rmse": None}
             continue
-        pred = from_scale(loo_predictions(m, x, z), scale)
+        pred = from_scale(loo_predictions(m, x, z, seed), scale)
         err = pred - measured
         rho = spearmanr(pred, measured)[0] if np.ptp(pred) > 0 and np.ptp(measured) > 0 else np.nan
         cv[m] = {"spearman": None if np.isnan(rho) else float(rho), "rmse": float(np.sqrt(np.mean(err ** 2)))}
@@ -253,18 +254,18 @@ def fit_mixture(shares: np.ndarray, measured: np.ndarray, replicates: np.ndarray
     notes: list[str] = []
     grid = np.unique(np.vstack([simplex_grid(k, GRID_POINTS), x]), axis=0)
     sign = 1.0 if maximize else -1.0
-    best = _top(sign * predict_many(chosen, x, z[None], grid), grid)[0]
+    best = _top(sign * predict_many(chosen, x, z[None], grid, seed), grid)[0]
     reps = z_reps.T
     if chosen == "gbt" and len(reps) > GBT_RESAMPLES:
         notes.append(f"gbt: region from the first {GBT_RESAMPLES} of {len(reps)} resamples (one boosting fit each)")
         reps = reps[:GBT_RESAMPLES]
-    pred = predict_many(chosen, x, reps, np.vstack([grid, best[None]]))  # (B, G + 1)
+    pred = predict_many(chosen, x, reps, np.vstack([grid, best[None]]), seed)  # (B, G + 1)
     rep_optima = _top(sign * pred[:, :-1], grid)
     rep_best_measured = (sign * replicates[:, :len(reps)]).argmax(axis=0)
     region = _region(x, rep_optima, best, rep_best_measured, level)
     tail = (1.0 - level) / 2 * 100
     lo, hi = np.percentile(from_scale(pred[:, -1], scale), [tail, 100 - tail])
-    best_score = float(from_scale(predict_many(chosen, x, z[None], best[None])[0], scale)[0])
+    best_score = float(from_scale(predict_many(chosen, x, z[None], best[None], seed)[0], scale)[0])
     if not np.any(np.linalg.norm(region - best, axis=1) > 0.05):
         notes.append("the region is within 0.05 of the optimum in every share")
     return MixtureFit(labels=list(labels), model=chosen, scale=scale, maximize=maximize, shares=x, measured=measured,
@@ -273,7 +274,7 @@ def fit_mixture(shares: np.ndarray, measured: np.ndarray, replicates: np.ndarray
                       share_ci={lab: (float(region[:, i].min()), float(region[:, i].max()))
                                 for i, lab in enumerate(labels)},
                       resamples=len(reps), level=level, notes=notes,
-                      coefficients=coefficients(chosen, x, z), variances=z_reps.var(axis=1), _scaled=z)
+                      coefficients=coefficients(chosen, x, z), variances=z_reps.var(axis=1), seed=seed, _scaled=z)
 
 
 def suggest_mixtures(fit: MixtureFit, k: int, *, candidates: np.ndarray | None = None) -> np.ndarray:
