@@ -27,7 +27,7 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="report only the cells with this swept value (repeatable), e.g. --where rules=1000; "
                         "the default --out becomes DIR/report-KEY=VALUE")
     p.add_argument("--axis", default=None, help="the numeric swept key to find the best value along (default: the only one), or token_share / row_share: the general domain's realised share of the mixture's tokens / rows")
-    p.add_argument("--fit", default="auto", help="curve for the best value, on the logit scale: auto (default: the candidate with the smallest leave-one-out error), linear, quadratic, cubic, interpolate, or none (plot the points only)")
+    p.add_argument("--fit", default="auto", help="model for the best value, on the logit scale (log for a loss): auto (default: the candidate with the smallest leave-one-configuration-out error); along one axis linear, quadratic, cubic or interpolate; for a mixture sweep (mix.domain_shares) scheffe, logratio or gbt; or none (plot the points only)")
     p.add_argument("--k", type=int, default=1, help="pass@k to compare (default 1)")
     p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same intervals)")

@@ -8,7 +8,8 @@ rates, log of losses) so a fit cannot leave the metric's bounds:
   least two configurations more than its k(k+1)/2 parameters;
 - `logratio`: intercept + linear in the additive log-ratios log(x_i / x_k), shares floored at
   0.005 (which also bounds it at the edges);
-- `gbt`: gradient boosting (100 trees of depth 2, random_state = the seed) on the shares.
+- `gbt`: gradient boosting (50 trees of depth 2, learning rate 0.2, random_state = the seed) on
+  the shares.
 
 `auto` picks the model with the smallest leave-one-configuration-out error, each squared error
 (in the score's own units) divided by that configuration's bootstrap variance, as curve.py does:
@@ -22,7 +23,7 @@ The optimum is the argmax (argmin for a loss) of the chosen fit over a dense gri
 flat at its top (gbt is piecewise constant) the optimum is the centroid of the tied points.
 
 The region: the chosen model refitted to every bootstrap replicate (one matrix product for the
-linear models; at most 200 replicates for gbt) and each replicate's optimum taken; the `level`
+linear models; at most 100 replicates for gbt) and each replicate's optimum taken; the `level`
 share of those optima nearest the fitted one. That spread alone is too narrow when the model is
 wrong, so, like curve.py's bracket, the region is widened by the neighbourhood of each
 replicate's best MEASURED mixture: the mixtures best in the most replicates until they cover
@@ -257,11 +258,12 @@ def fit_mixture(shares: np.ndarray, measured: np.ndarray, replicates: np.ndarray
     best = _top(sign * predict_many(chosen, x, z[None], grid, seed), grid)[0]
     reps = z_reps.T
     if chosen == "gbt" and len(reps) > GBT_RESAMPLES:
-        notes.append(f"gbt: region from the first {GBT_RESAMPLES} of {len(reps)} resamples (one boosting fit each)")
+        notes.append(f"gbt: its refitted optima from the first {GBT_RESAMPLES} of {len(reps)} resamples "
+                     "(one boosting fit each); the measured neighbourhood from all")
         reps = reps[:GBT_RESAMPLES]
     pred = predict_many(chosen, x, reps, np.vstack([grid, best[None]]), seed)  # (B, G + 1)
     rep_optima = _top(sign * pred[:, :-1], grid)
-    rep_best_measured = (sign * replicates[:, :len(reps)]).argmax(axis=0)
+    rep_best_measured = (sign * replicates).argmax(axis=0)
     region = _region(x, rep_optima, best, rep_best_measured, level)
     tail = (1.0 - level) / 2 * 100
     lo, hi = np.percentile(from_scale(pred[:, -1], scale), [tail, 100 - tail])

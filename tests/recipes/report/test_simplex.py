@@ -193,3 +193,49 @@ def test_simplex_grid():
     assert len(simplex_grid(2, 11)) == 11
     five = simplex_grid(5, 300)
     assert len(five) == 300 and np.allclose(five[:5], np.eye(5))
+
+
+def _mixture_study(cells: int = 12, seeds: int = 2, problems: int = 120, extra: dict | None = None):
+    from codemix.recipes.report.data import Cell, Outcome
+    from codemix.recipes.report.study import Study
+
+    rng = np.random.default_rng(11)
+    shares = rng.dirichlet(np.ones(3), cells).round(3)
+    shares[:, 2] = 1 - shares[:, :2].sum(axis=1)
+    out = []
+    for i, row in enumerate(shares):
+        mix = dict(zip(("code", "general", "symbolic"), (float(v) for v in row), strict=True))
+        for seed in range(1, seeds + 1):
+            outcomes = {}
+            for b, bench in enumerate(("humaneval", "mbpp")):
+                p = 1 / (1 + np.exp(-(true_logit(row[None])[0] + np.random.default_rng(b).normal(0, 1, problems))))
+                scores = (rng.random(problems) < p).astype(float)
+                tasks = tuple(f"{bench}/{j}" for j in range(problems))
+                outcomes[bench] = Outcome(bench, "pass@1", float(scores.mean()), None, problems, "h", tasks, scores, True)
+            values = {"mix.domain_shares": mix, "seed": seed, **(extra or {})}
+            out.append(Cell(f"mix{i},seed={seed}", values, outcomes=outcomes))
+    return Study("mixture", out, out[0].name)
+
+
+def test_analyse_fits_a_mixture_sweep_per_benchmark_and_on_the_average():
+    from codemix.recipes.report.analysis import AVERAGE, analyse
+
+    out = analyse(_mixture_study(), resamples=200, suggest_k=3, fit="logratio")
+    assert set(out.mixture) == {"humaneval", "mbpp", AVERAGE}
+    fit = out.mixture[AVERAGE]
+    assert fit.labels == ["code", "general", "symbolic"] and fit.model == "logratio" and fit.resamples == 200
+    assert fit.measured == pytest.approx([out.row(n, AVERAGE).value for n in fit.names])
+    assert out.mixture_suggestions.shape == (3, 3)
+    assert out.best == {} and out.axis is None  # no one-axis fit on a mixture sweep
+    assert not any("not numeric" in n for n in out.notes)
+
+
+def test_analyse_rejects_a_one_axis_fit_for_a_mixture_sweep_and_notes_too_few_configs():
+    from codemix.core.errors import CodemixError
+    from codemix.recipes.report.analysis import analyse
+
+    with pytest.raises(CodemixError, match="--fit 'quadratic': for a mixture sweep .* choose one of auto, scheffe"):
+        analyse(_mixture_study(), resamples=50, fit="quadratic")
+    out = analyse(_mixture_study(cells=4), resamples=50)
+    assert out.mixture == {}
+    assert any("4 mixture configurations of 3 domains are too few" in n for n in out.notes)
