@@ -3,6 +3,8 @@ computations, and the region's coverage of a known optimum on synthetic sweeps."
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
@@ -226,6 +228,8 @@ def test_analyse_fits_a_mixture_sweep_per_benchmark_and_on_the_average():
     assert fit.labels == ["code", "general", "symbolic"] and fit.model == "logratio" and fit.resamples == 200
     assert fit.measured == pytest.approx([out.row(n, AVERAGE).value for n in fit.names])
     assert out.mixture_suggestions.shape == (3, 3)
+    summary = json.loads(json.dumps(fit.to_dict()))  # what report's mixture_fit.json can hold as is
+    assert summary["best"].keys() == {"code", "general", "symbolic"} and len(summary["configurations"]) == 12
     assert out.best == {} and out.axis is None  # no one-axis fit on a mixture sweep
     assert not any("not numeric" in n for n in out.notes)
 
