@@ -278,10 +278,9 @@ def _proxy_target_report(directory: Path, *, out: str | os.PathLike[str] | None,
     for phase in (choice.get("proxy", PROXY_DIR), choice.get("target_dir", TARGET_DIR)):
         if not (directory / phase / "sweep.json").is_file():
             continue
-        study = load_sweep(directory / phase, k=k)
+        study = for_target(load_sweep(directory / phase, k=k), target)
         if not study.done:
             continue
-        study = for_target(study, target)
         analysis = analyse(study, resamples=resamples, seed=seed, alpha=alpha, fit=fit, suggest_k=suggest)
         written = write_report(study, analysis, out_dir / phase)
         texts.append(f"== {phase} phase ({directory / phase}) ==\n{written.text}")

@@ -60,7 +60,7 @@ def load_sweep(sweep_dir: Path, k: int = 1) -> Study:
             raise CodemixError(f"{sweep_dir / 'sweep.json'}: cell '{name}' is done but {cell_dir} does not exist")
         cell = load_run(cell_dir, name=name, values=entry.get("values", {}), status=status, k=k) \
             if cell_dir.is_dir() else Cell(name, dict(entry.get("values", {})), cell_dir, status)
-        if status == "done" and not cell.outcomes:
+        if status == "done" and not cell.outcomes and not cell.losses:  # a loss is a result (--target loss:...)
             cell.status = "no results"
         cells.append(cell)
     base: dict[str, Outcome] = {}

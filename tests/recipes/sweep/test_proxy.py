@@ -21,7 +21,7 @@ name: px
 seed: 3
 output_dir: {tmp_path / "out"}
 mix:
-  budget: 3000
+  budget: 6000
   unit: tokens
   tokens: {{tokenizer: byte}}
   domain_shares: {{code: 1, general: 1, symbolic: 1}}
@@ -29,6 +29,7 @@ mix:
     - {{name: pyfuncs, path: "builtin:pyfuncs", domain: code}}
     - {{name: texttasks, path: "builtin:texttasks", domain: general}}
     - {{name: markov, path: "builtin:markov", domain: symbolic}}
+  decontaminate: {{benchmarks: [humaneval]}}
 train:
   model:
     init: random
@@ -37,7 +38,7 @@ train:
   method: full
   max_steps: 8
   per_device_batch_size: 4
-  max_length: 64
+  max_length: 256
   report_to: [none]
 sweep:
   mixture: {{over: [code, general, symbolic], design: lattice, cells: 6}}
@@ -139,3 +140,32 @@ def test_a_proxy_value_that_is_not_a_recipe_key_fails_before_anything_runs(tmp_p
     _, data = read_sweep_recipe(str(path))
     with pytest.raises(CodemixError, match="max_stepz"):
         load_sweep(str(path), data=px.phase_data(data, "proxy", loaded.out), path=path)
+
+
+@pytest.mark.slow
+def test_proxy_to_target_end_to_end(tmp_path, capsys):
+    """The whole study on a tiny model: 6 lattice mixtures x 2 seeds at the proxy scale, the fit
+    on code validation loss, 2 + 1 mixtures x 2 seeds at the target scale, then the report (~60 s)."""
+    import json
+
+    import codemix
+
+    path = _recipe(tmp_path, "  proxy: {set: {train.max_steps: 3}, top: 2, others: 1, target: 'loss:code', fit: logratio}")
+    text = path.read_text().replace("  domain_shares:", "  validation: {rows_per_domain: 8, seed: 0}\n  domain_shares:")
+    path.write_text(text)
+    result = codemix.sweep(path)
+    assert not result.failed
+    out = tmp_path / "out"
+    choice = json.loads((out / px.CHOICE_FILE).read_text())
+    assert choice["target"] == "loss:code" and len(choice["chosen"]) == 3
+    assert len(result.data["proxy"]["cells"]) == 12 and len(result.data["target"]["cells"]) == 6
+    again = codemix.sweep(path)  # idempotent: the same choice, nothing re-run
+    assert json.loads((out / px.CHOICE_FILE).read_text())["chosen"] == choice["chosen"]
+    assert set(again.outcomes.values()) == {"done"}
+    report = codemix.report([out], resamples=200)
+    assert "proxy -> target on loss:code (lower is better)" in report.text
+    pt = json.loads((report.out_dir / "proxy_target.json").read_text())
+    assert len(pt["rows"]) == 3 and pt["regret"] >= 0
+    assert pt["compute"]["full_grid_cells"] == 12 and pt["compute"]["proxy_cells"] == 12
+    assert (report.out_dir / "proxy_target.png").stat().st_size > 10_000
+    assert (report.out_dir / "proxy" / "report.md").is_file() and (report.out_dir / "target" / "report.md").is_file()
