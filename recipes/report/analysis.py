@@ -200,7 +200,8 @@ def analyse(study: Study, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, 
         rows = [r for r in out.rows if r.benchmark == bench and r.p_value is not None]
         for r, p in zip(rows, holm([r.p_value for r in rows]), strict=True):
             r.p_holm = float(p)
-            r.verdict = verdict(r.delta, r.p_holm, alpha)
+            # a loss (--target loss:DOMAIN) is better lower: the verdict reads the difference's sign so
+            r.verdict = verdict(-r.delta if r.metric == "loss" else r.delta, r.p_holm, alpha)
     if labels:  # the configurations differ only in their domain shares: a fit on the simplex
         if fit != "none":
             _mixture(out, configs, labels, boots, suggest_k)

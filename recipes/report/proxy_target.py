@@ -144,7 +144,7 @@ def proxy_target(out_dir: Path, *, resamples: int = DEFAULT_RESAMPLES, seed: int
         pick_i = next((i for i, r in enumerate(rows) if r.get("optimum")), 0)
         best_i = int(np.argmax(sign * measured))
         pick, best = rows[pick_i]["config"], rows[best_i]["config"]
-        regret = float(sign * (measured[best_i] - measured[pick_i]))
+        regret = float(sign * (measured[best_i] - measured[pick_i])) + 0.0  # + 0.0: no "-0"
         regret_ci = percentile_ci(sign * (replicates.max(axis=1) if maximize else replicates.min(axis=1))
                                   - sign * replicates[:, pick_i], level)
     proxy_cpu, proxy_wall = _cell_costs(out_dir / choice.get("proxy", PROXY_DIR))
@@ -202,7 +202,7 @@ def proxy_target_lines(pt: ProxyTarget) -> list[str]:
     if pt.regret is not None:
         scale = 1 if loss else 100
         unit_text = "" if loss else " points"
-        lines.append(f"regret of the proxy's pick: {pt.regret * scale:.4g}{unit_text} "
+        lines.append(f"regret of the proxy's pick: {pt.regret * scale + 0.0:.4g}{unit_text} "
                      f"{pct}% CI [{pt.regret_ci[0] * scale:.4g}, {pt.regret_ci[1] * scale:.4g}] "
                      f"(best measured: {pt.best_measured}; pick: {pt.pick})")
     c = pt.compute

@@ -28,6 +28,9 @@ class Column:
     csv_value: Callable[[Any], Any]
 
 
+LOSS_METRIC = "loss"  # Outcome.metric of a per-domain validation loss (lower is better)
+
+
 def pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}"
 
@@ -36,6 +39,20 @@ def pct_ci(value: float | None, ci) -> str:
     if value is None:
         return "-"
     return pct(value) + (f" [{ci[0] * 100:.1f}, {ci[1] * 100:.1f}]" if ci else "")
+
+
+def metric_ci(value: float | None, ci, metric: str) -> str:
+    """A rate in percent (pct_ci), or a loss as it is (4 decimals: validation losses of mixtures
+    differ in the second or third)."""
+    if metric != LOSS_METRIC or value is None:
+        return pct_ci(value, ci)
+    return f"{value:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+
+
+def metric_delta(value: float | None, ci, metric: str) -> str:
+    if metric != LOSS_METRIC or value is None:
+        return signed_points(value, ci)
+    return f"{value:+.4f}" + (f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "")
 
 
 def signed_points(value: float | None, ci=None) -> str:
@@ -73,6 +90,8 @@ def n_text(sizes: list[int], subset: dict[str, Any] | None = None, *, noun: str 
 def _metric_header(outcomes: list[Outcome], bench: str, subset: dict[str, Any] | None = None) -> str:
     metrics = sorted({o.metric for o in outcomes})
     sizes = sorted({o.n_problems for o in outcomes})
+    if metrics == [LOSS_METRIC]:  # a validation loss (--target loss:DOMAIN): rows, not problems; no percent
+        return f"{bench} ({n_text(sizes, noun='rows')}, lower is better)"
     return f"{bench} {'/'.join(metrics)} % ({n_text(sizes, subset, in_parentheses=True)})"
 
 
@@ -85,6 +104,13 @@ def cell_columns(cells: list[Cell], benchmarks: list[str], *, label: str = "cell
         cols.append(Column("status", "status", lambda c: c.status, lambda c: c.status))
     keys = list(dict.fromkeys(k for c in cells for k in c.values))
     for key in keys:
+        shares = [c.values[key] for c in cells if isinstance(c.values.get(key), dict)]
+        if shares:  # a mixture ({domain: share}): the shares side by side under one header
+            labels = list(dict.fromkeys(d for sh in shares for d in sh))
+            cols.append(Column(f"shares {'/'.join(labels)}", key,
+                               lambda c, k=key, ls=labels: "/".join(f"{(c.values.get(k) or {}).get(d, 0):g}" for d in ls),
+                               lambda c, k=key: c.values.get(k)))
+            continue
         cols.append(Column(axis_label(key), key, lambda c, k=key: _num(c.values.get(k), ""),
                            lambda c, k=key: c.values.get(k)))
     domains = list(dict.fromkeys(d for c in cells if c.mix for d in c.mix["domains"]))
@@ -116,7 +142,7 @@ def cell_columns(cells: list[Cell], benchmarks: list[str], *, label: str = "cell
             return c.outcomes.get(b)
 
         cols.append(Column(_metric_header(outs, bench, (subsets or {}).get(bench)), f"{bench} {metric}",
-                           lambda c, o=out: pct_ci(o(c).value, o(c).ci) if o(c) else "-",
+                           lambda c, o=out, m=metric: metric_ci(o(c).value, o(c).ci, m) if o(c) else "-",
                            lambda c, o=out: o(c).value if o(c) else None))
         cols.append(Column("", f"{bench} ci_low", None, lambda c, o=out: o(c).ci[0] if o(c) and o(c).ci else None))
         cols.append(Column("", f"{bench} ci_high", None, lambda c, o=out: o(c).ci[1] if o(c) and o(c).ci else None))
@@ -196,6 +222,8 @@ def comparison_columns(analysis: Analysis) -> list[Column]:
     """One row per configuration x benchmark (and the average): value and the paired comparison."""
     keys = list(dict.fromkeys(k for c in analysis.configs for k in c.values))
     values = {c.name: c.values for c in analysis.configs}
+    loss = bool(analysis.rows) and all(r.metric == LOSS_METRIC for r in analysis.rows)
+    value_head, delta_head = ("value [95% CI]", "delta [95% CI]") if loss else ("value % [95% CI]", "delta pts [95% CI]")
     cols = [Column("config", "config", lambda r: r.config, lambda r: r.config)]
     for key in keys:
         cols.append(Column("", key, None, lambda r, k=key: values[r.config].get(k)))
@@ -204,10 +232,10 @@ def comparison_columns(analysis: Analysis) -> list[Column]:
         Column("benchmark", "benchmark", lambda r: r.benchmark, lambda r: r.benchmark),
         Column("n", "n_problems", lambda r: str(r.n_problems), lambda r: r.n_problems),
         Column("metric", "metric", lambda r: r.metric, lambda r: r.metric),
-        Column("value % [95% CI]", "value", lambda r: pct_ci(r.value, r.ci), lambda r: r.value),
+        Column(value_head, "value", lambda r: metric_ci(r.value, r.ci, r.metric), lambda r: r.value),
         Column("", "ci_low", None, lambda r: r.ci[0] if r.ci else None),
         Column("", "ci_high", None, lambda r: r.ci[1] if r.ci else None),
-        Column("delta pts [95% CI]", "delta", lambda r: signed_points(r.delta, r.delta_ci), lambda r: r.delta),
+        Column(delta_head, "delta", lambda r: metric_delta(r.delta, r.delta_ci, r.metric), lambda r: r.delta),
         Column("", "delta_ci_low", None, lambda r: r.delta_ci[0] if r.delta_ci else None),
         Column("", "delta_ci_high", None, lambda r: r.delta_ci[1] if r.delta_ci else None),
         Column("+/-", "only_this/only_baseline",
