@@ -143,8 +143,8 @@ def _proxy_target(loaded: Any, path: Path, data: dict[str, Any], overrides: list
     if first.failed:
         plans.append("target phase: not started (the proxy fit needs every proxy cell; re-run to retry the failed ones)")
         return SweepResult(out_dir=out, outcomes=outcomes, plan="\n".join(plans), data=data_out)
-    fit = px.fit_proxy(phase.out, cfg.target, cfg.fit)
-    chosen = px.choose(fit, cfg.top, cfg.others)
+    fit, as_run = px.fit_proxy(phase.out, cfg.target, cfg.fit)
+    chosen = px.choose(fit, cfg.top, cfg.others, as_run)
     px.write_choice(out, cfg, fit, chosen)
     best = chosen[0]
     print(f"[proxy] fit: {fit.model} on {cfg.target}; predicted best mixture "

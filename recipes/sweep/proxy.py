@@ -85,22 +85,28 @@ def phase_data(data: dict[str, Any], phase: str, out: Path, chosen: list[dict[st
     return data
 
 
-def choose(fit: Any, top: int, others: int) -> list[dict[str, Any]]:
+def choose(fit: Any, top: int, others: int, as_run: dict[str, dict[str, float]] | None = None) -> list[dict[str, Any]]:
     """The mixtures the target phase runs, from a MixtureFit at the proxy scale: the predicted
     optimum, the best-predicted design points up to `top`, then `others` spread over the rest of
-    the predicted ranking (evenly spaced positions, the worst included)."""
+    the predicted ranking (evenly spaced positions, the worst included). `as_run`: configuration
+    name -> its mix.domain_shares as the proxy ran it; a design point goes on exactly so (the
+    fit holds the shares renormalised: a Dirichlet draw rounded to 3 decimals may sum to 0.999),
+    so that the target cell is the same mixture under the same name."""
     from codemix.mixing.design import SHARE_DIGITS
 
     labels = list(fit.labels)
     best = _rounded(np.asarray(fit.best, dtype=np.float64), SHARE_DIGITS)
     design = [np.asarray(s, dtype=np.float64) for s in fit.shares]
-    measured = {tuple(np.round(s, SHARE_DIGITS)): (name, float(v))
-                for s, name, v in zip(design, fit.names, fit.measured, strict=True)}
-    candidates = [best] + [s for s in design if not np.allclose(s, best, atol=5e-4)]
+    keep = [not np.allclose(s, best, atol=5e-4) for s in design]
+    candidates = [best] + [s for s, k in zip(design, keep, strict=True) if k]
+    names = [None] + [n for n, k in zip(fit.names, keep, strict=True) if k]
+    values = [None] + [float(v) for v, k in zip(fit.measured, keep, strict=True) if k]
     predicted = np.asarray(fit.predict(np.vstack(candidates)), dtype=np.float64)
     order = [0] + [i + 1 for i in np.argsort(-predicted[1:] if fit.maximize else predicted[1:], kind="stable")]
     ranked = [candidates[i] for i in order]
     scores = [float(predicted[i]) for i in order]
+    ranked_names = [names[i] for i in order]
+    ranked_values = [values[i] for i in order]
     n_top = min(top, len(ranked))
     rest = list(range(n_top, len(ranked)))
     picks = []
@@ -109,9 +115,11 @@ def choose(fit: Any, top: int, others: int) -> list[dict[str, Any]]:
         picks = sorted({rest[int(round(p))] for p in positions})
     out = []
     for rank, i in enumerate([*range(n_top), *picks]):
-        shares = ranked[i]
-        name, proxy_measured = measured.get(tuple(np.round(shares, SHARE_DIGITS)), (None, None))
-        out.append({"shares": {d: float(v) for d, v in zip(labels, shares, strict=True)},
+        name, proxy_measured = ranked_names[i], ranked_values[i]
+        shares = (as_run or {}).get(name) if name is not None else None
+        if shares is None:
+            shares = {d: float(round(v, SHARE_DIGITS)) for d, v in zip(labels, ranked[i], strict=True)}
+        out.append({"shares": {d: float(shares.get(d, 0.0)) for d in labels},
                     "predicted": scores[i], "predicted_rank": i + 1, "role": "top" if rank < n_top else "other",
                     "optimum": i == 0, "proxy_config": name, "proxy_measured": proxy_measured})
     return out
@@ -125,8 +133,9 @@ def _rounded(p: np.ndarray, digits: int) -> np.ndarray:
     return np.round(r, digits)
 
 
-def fit_proxy(proxy_dir: Path, target: str, fit: str, seed: int = 0) -> Any:
-    """The proxy phase's MixtureFit for `target` (a benchmark, `average`, or `loss:<domain>`)."""
+def fit_proxy(proxy_dir: Path, target: str, fit: str, seed: int = 0) -> tuple[Any, dict[str, dict[str, float]]]:
+    """The proxy phase's MixtureFit for `target` (a benchmark, `average`, or `loss:<domain>`),
+    and each configuration's mix.domain_shares as it ran."""
     from codemix.recipes.report.analysis import analyse
     from codemix.recipes.report.study import load_sweep
     from codemix.recipes.report.target import for_target
@@ -147,7 +156,8 @@ def fit_proxy(proxy_dir: Path, target: str, fit: str, seed: int = 0) -> Any:
         why = "; ".join(analysis.notes) if analysis.notes else ""
         raise CodemixError(f"sweep.proxy.target {target!r}: no mixture fit for it at the proxy scale "
                            f"(fitted: {known}){f': {why}' if why else ''}")
-    return fits[target]
+    as_run = {c.name: c.values[MIXTURE_KEY] for c in analysis.configs if isinstance(c.values.get(MIXTURE_KEY), dict)}
+    return fits[target], as_run
 
 
 def write_choice(out: Path, proxy_cfg: Any, fit: Any, chosen: list[dict[str, Any]]) -> Path:

@@ -169,3 +169,15 @@ def test_proxy_to_target_end_to_end(tmp_path, capsys):
     assert pt["compute"]["full_grid_cells"] == 12 and pt["compute"]["proxy_cells"] == 12
     assert (report.out_dir / "proxy_target.png").stat().st_size > 10_000
     assert (report.out_dir / "proxy" / "report.md").is_file() and (report.out_dir / "target" / "report.md").is_file()
+
+
+def test_design_points_go_on_as_the_proxy_ran_them():
+    """A Dirichlet draw rounded to 3 decimals may sum to 0.999; the fit renormalises it, but the
+    target must run the proxy's mixture under the proxy's name."""
+    fit = _synthetic_fit()
+    as_run = {name: {d: round(float(v) * 0.999, 3) for d, v in zip(LABELS, s, strict=True)}
+              for name, s in zip(fit.names, fit.shares, strict=True)}
+    chosen = px.choose(fit, top=3, others=3, as_run=as_run)
+    for c in chosen[1:]:
+        assert c["shares"] == as_run[c["proxy_config"]]
+    assert chosen[0]["proxy_config"] is None and all(len(str(v)) <= 5 for v in chosen[0]["shares"].values())
