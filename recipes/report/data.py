@@ -173,7 +173,8 @@ def validation_outcomes(run_dir: Path) -> dict[str, Outcome]:
 
 
 def is_group(benchmark: str) -> bool:
-    return GROUP_SEP in benchmark
+    # `loss:code` is a target of its own (a domain's validation loss), not a group of a benchmark
+    return GROUP_SEP in benchmark and not benchmark.startswith(LOSS_PREFIX)
 
 
 def headline(benchmarks: list[str]) -> list[str]:

@@ -162,6 +162,8 @@ def test_suggestions_are_new_mixtures_in_or_near_the_region():
     gaps = np.linalg.norm(picks[:, None] - shares[None], axis=2).min(axis=1)
     assert gaps.min() >= 0.01  # never a measured mixture again
     assert len(np.unique(picks.round(6), axis=0)) == 4
+    apart = np.linalg.norm(picks[:, None] - picks[None], axis=2) + np.eye(4)
+    assert apart.min() >= 0.05  # spread: not four neighbours of the optimum
     assert fit.in_region(picks).all()
 
 

@@ -48,3 +48,10 @@ def test_absent_unfinished_or_broken(tmp_path):
     (broken / "train" / "validation_loss.json").write_text("[]")
     with pytest.raises(CodemixError, match="expected a JSON object"):
         validation_outcomes(broken)
+
+
+def test_a_loss_is_a_target_of_its_own_not_a_group_of_a_benchmark():
+    from codemix.recipes.report.data import headline, is_group
+
+    assert not is_group("loss:code") and is_group("markov:unseen")
+    assert headline(["loss:code"]) == ["loss:code"]
