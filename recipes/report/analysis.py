@@ -262,8 +262,8 @@ def _benchmark(out: Analysis, bench: str, configs: list[Config], choices: dict, 
     diffs = []
     for c in have:
         first = c.cells[0].outcomes[bench]
-        if c.seeds == 1:  # exactly the numbers in results.json
-            value, ci = first.value, first.ci
+        if c.seeds == 1:  # exactly the numbers in results.json (a validation loss has no CI there: the bootstrap's)
+            value, ci = first.value, first.ci if first.ci is not None else percentile_ci(boots[c.name], out.level)
         else:
             value, ci = means[c.name], percentile_ci(boots[c.name], out.level)
         row = Row(c.name, bench, first.metric, len(task_ids) if paired else first.n_problems, c.seeds, value, ci)

@@ -177,7 +177,7 @@ def _fmt_ci(ci, loss: bool) -> str:
 
 
 def _shares_text(shares: dict[str, float]) -> str:
-    return " ".join(f"{d} {v:.2f}" for d, v in shares.items())
+    return " ".join(f"{d} {v:.3f}" for d, v in shares.items())  # 3 decimals: as the cells are named
 
 
 def proxy_target_lines(pt: ProxyTarget) -> list[str]:
