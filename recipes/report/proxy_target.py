@@ -240,15 +240,31 @@ def plot_proxy_target(pt: ProxyTarget, path: Path) -> Path:
     plt = pyplot()
     loss = not pt.maximize
     scale = 1.0 if loss else 100.0
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
-    for r in pt.rows:
+    fig, ax = plt.subplots(figsize=(7.2, 5.2))
+    if loss:  # losses of a mixture design span decades (0.13 to 6.7 on mixture-3way): log axes, as fitted
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    for n, r in enumerate(sorted(pt.rows, key=lambda r: r["predicted"])):
         x, y = r["predicted"] * scale, r["measured"] * scale
         ci = r.get("measured_ci")
         yerr = [[y - ci[0] * scale], [ci[1] * scale - y]] if ci else None
         color = "#d62728" if r.get("optimum") else ("#1f77b4" if r["role"] == "top" else "#7f7f7f")
         ax.errorbar([x], [y], yerr=yerr, fmt="*" if r.get("optimum") else "o", color=color, ms=14 if r.get("optimum") else 7,
                     capsize=3)
-        ax.annotate(_shares_text(r["shares"]), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
+        # the predicted rank beside the point (alternating sides: the top mixtures sit close together);
+        # the shares behind each rank are listed in the box
+        ax.annotate(f"#{r['predicted_rank']}", (x, y), textcoords="offset points", xytext=(9 if n % 2 else -22, 2),
+                    fontsize=8, color=color)
+    listing = "\n".join(f"#{r['predicted_rank']}: {_shares_text(r['shares'])}"
+                         for r in sorted(pt.rows, key=lambda r: r["predicted_rank"]))
+    ax.text(0.98, 0.02, f"predicted rank: mixture\n{listing}", transform=ax.transAxes, ha="right", va="bottom",
+            fontsize=7, family="monospace", bbox={"boxstyle": "round", "fc": "white", "ec": "#bbbbbb", "alpha": 0.9})
+    if loss:
+        from matplotlib.ticker import FormatStrFormatter
+
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(FormatStrFormatter("%g"))
+            axis.set_minor_formatter(FormatStrFormatter("%g"))
     unit = "" if loss else " (%)"
     ax.set_xlabel(f"proxy-predicted {pt.target}{unit}")
     ax.set_ylabel(f"target-measured {pt.target}{unit}, {int(round(pt.level * 100))}% CI")
