@@ -53,5 +53,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print()
     print(result.plan)
-    print(f"\nsweep: {shown(result.out_dir / 'sweep.json')} ({time.time() - t0:.0f} s)")
+    if "proxy" in result.data:  # a proxy -> target study: two sweeps and the choice between them
+        print(f"\nproxy -> target: {shown(result.out_dir)} (proxy/, proxy-choice.json, target/; "
+              f"`codemix report {shown(result.out_dir)}`) ({time.time() - t0:.0f} s)")
+    else:
+        print(f"\nsweep: {shown(result.out_dir / 'sweep.json')} ({time.time() - t0:.0f} s)")
     return 1 if result.failed else 0
