@@ -67,7 +67,7 @@ def _cell_costs(sweep_dir: Path) -> tuple[list[float], list[float]]:
     return cpu, wall
 
 
-def _spearman_rows(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
+def spearman_rows(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
     """Spearman's rho of `predicted` (n,) with each row of `measured` (B, n), average ranks for
     ties (as scipy.stats.spearmanr)."""
     from scipy.stats import rankdata
@@ -135,8 +135,8 @@ def proxy_target(out_dir: Path, *, resamples: int = DEFAULT_RESAMPLES, seed: int
         replicates = np.vstack(reps).T  # (B, n)
         sign = 1.0 if maximize else -1.0
         if len(rows) >= 3 and np.ptp(predicted) > 0:
-            spearman = float(_spearman_rows(predicted, measured[None, :])[0])
-            rho = _spearman_rows(predicted, replicates)
+            spearman = float(spearman_rows(predicted, measured[None, :])[0])
+            rho = spearman_rows(predicted, replicates)
             rho = rho[np.isfinite(rho)]
             spearman_ci = percentile_ci(rho, level) if rho.size else None
         else:

@@ -181,3 +181,18 @@ def test_design_points_go_on_as_the_proxy_ran_them():
     for c in chosen[1:]:
         assert c["shares"] == as_run[c["proxy_config"]]
     assert chosen[0]["proxy_config"] is None and all(len(str(v)) <= 5 for v in chosen[0]["shares"].values())
+
+
+def test_rank_correlation_per_replicate_equals_scipys():
+    from scipy.stats import spearmanr
+
+    from codemix.recipes.report.proxy_target import spearman_rows
+
+    rng = np.random.default_rng(1)
+    predicted = np.array([1.0, 2.0, 2.0, 3.5, 0.2, 4.0])  # a tie: average ranks, as scipy
+    measured = rng.normal(size=(5, 6))
+    measured[0] = predicted * 2  # perfectly concordant
+    rho = spearman_rows(predicted, measured)
+    assert rho[0] == pytest.approx(1.0)
+    for row, r in zip(measured, rho, strict=True):
+        assert r == pytest.approx(spearmanr(predicted, row).statistic)
