@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from codemix.recipes.report.plots import COLORS, pyplot, save_png
-from codemix.recipes.report.tables import mixture_value_text
+from codemix.recipes.report.simplex_tables import mixture_value_text
 
 if TYPE_CHECKING:
     from codemix.recipes.report.simplex import MixtureFit

@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from codemix.mixing.report import contamination_rows, format_table
 from codemix.recipes.report.analysis import Analysis, axis_label
 from codemix.recipes.report.data import Cell, Outcome, headline
@@ -68,7 +66,7 @@ def p_text(p: float | None) -> str:
     return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
 
 
-def _num(value: Any, fmt: str) -> str:
+def num_text(value: Any, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
@@ -111,7 +109,7 @@ def cell_columns(cells: list[Cell], benchmarks: list[str], *, label: str = "cell
                                lambda c, k=key, ls=labels: "/".join(f"{(c.values.get(k) or {}).get(d, 0):g}" for d in ls),
                                lambda c, k=key: c.values.get(k)))
             continue
-        cols.append(Column(axis_label(key), key, lambda c, k=key: _num(c.values.get(k), ""),
+        cols.append(Column(axis_label(key), key, lambda c, k=key: num_text(c.values.get(k), ""),
                            lambda c, k=key: c.values.get(k)))
     domains = list(dict.fromkeys(d for c in cells if c.mix for d in c.mix["domains"]))
     sources = list(dict.fromkeys(s for c in cells if c.mix for s in c.mix["sources"]))
@@ -128,10 +126,10 @@ def cell_columns(cells: list[Cell], benchmarks: list[str], *, label: str = "cell
                            lambda c: c.mix["realised_general_fraction"] if c.mix else None))
     if any(c.train for c in cells):
         get = lambda c, k: (c.train or {}).get(k)  # noqa: E731
-        cols += [Column("loss", "train loss", lambda c: _num(get(c, "final_loss"), ".4f"), lambda c: get(c, "final_loss")),
-                 Column("tokens", "train tokens", lambda c: _num(get(c, "tokens"), ","), lambda c: get(c, "tokens")),
+        cols += [Column("loss", "train loss", lambda c: num_text(get(c, "final_loss"), ".4f"), lambda c: get(c, "final_loss")),
+                 Column("tokens", "train tokens", lambda c: num_text(get(c, "tokens"), ","), lambda c: get(c, "tokens")),
                  # A resumed training's own wall_s covers its last session only: the total where known.
-                 Column("wall s", "train wall s", lambda c: _num(_train_wall(c.train), ".0f"),
+                 Column("wall s", "train wall s", lambda c: num_text(_train_wall(c.train), ".0f"),
                         lambda c: _train_wall(c.train))]
     cols += diversity_columns(cells)
     for bench in benchmarks:
@@ -172,7 +170,7 @@ def diversity_columns(cells: list[Cell]) -> list[Column]:
     for key in keys:
         head, fmt = shown.get(key, ("", None))
         cols.append(Column(head, f"diversity {key}",
-                           (lambda c, k=key, f=fmt: _num(c.diversity.get(k), f)) if fmt else None,
+                           (lambda c, k=key, f=fmt: num_text(c.diversity.get(k), f)) if fmt else None,
                            lambda c, k=key: c.diversity.get(k)))
     cols.append(Column("", "diversity embedding", None, lambda c: c.diversity_embedding))
     return cols
@@ -206,11 +204,11 @@ def csv_text(cols: list[Column], items: list[Any]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([c.csv for c in cols])
     for i in items:
-        w.writerow(["" if (v := c.csv_value(i)) is None else _csv_scalar(v) for c in cols])
+        w.writerow(["" if (v := c.csv_value(i)) is None else csv_scalar(v) for c in cols])
     return buf.getvalue()
 
 
-def _csv_scalar(v: Any) -> Any:
+def csv_scalar(v: Any) -> Any:
     if isinstance(v, float):
         return repr(v)  # shortest round-trip text: float(csv) == the results.json float
     if isinstance(v, list | dict):
@@ -300,153 +298,6 @@ def problems_csv(analysis: Analysis) -> str:
 
 
 # ---- the mixture fit over k >= 2 domains (codemix.recipes.report.simplex) -------------------------
-
-def mixture_value_text(fit: Any, value: float) -> str:
-    """A mixture fit's score as printed: a rate (logit scale) in percent, a loss with 3 digits."""
-    return f"{value * 100:.1f}" if fit.scale == "logit" else f"{value:#.3g}"
-
-
-def _mixture_unit(fit: Any) -> str:
-    return "%" if fit.scale == "logit" else ""
-
-
-def best_measured(fit: Any) -> int:
-    """Index of the best measured configuration (the lowest for a loss)."""
-    return int(np.argmax(fit.measured) if fit.maximize else np.argmin(fit.measured))
-
-
-def _measured_ci(analysis: Analysis | None, name: str, bench: str) -> tuple[float, float] | None:
-    row = analysis.row(name, bench) if analysis is not None else None
-    return row.ci if row is not None else None
-
-
-def _shares_text(labels: list[str], shares: Any) -> str:
-    return ", ".join(f"{label} {share:.2f}" for label, share in zip(labels, shares, strict=True))
-
-
-def mixture_lines(fits: dict[str, Any], analysis: Analysis | None = None) -> list[str]:
-    """Per benchmark (and the average): the fitted model, the predicted best mixture with each
-    share's interval, the predicted score with its interval beside the best measured
-    configuration's, and the fit's notes."""
-    lines = []
-    for bench, fit in fits.items():
-        v = lambda x, f=fit: mixture_value_text(f, x)  # noqa: E731
-        unit = _mixture_unit(fit)
-        best_word = "max" if fit.maximize else "min (lower is better)"
-        i = best_measured(fit)
-        ci = _measured_ci(analysis, fit.names[i], bench)
-        measured = f"{v(fit.measured[i])}{unit}" + (f" [{v(ci[0])}, {v(ci[1])}]" if ci else "")
-        shares = ", ".join(f"{label} {share:.2f} [{fit.share_ci[label][0]:.2f}, {fit.share_ci[label][1]:.2f}]"
-                           if label in fit.share_ci else f"{label} {share:.2f}"
-                           for label, share in zip(fit.labels, fit.best, strict=True))
-        lines.append(f"best mixture on {bench} ({fit.model} fit, {best_word}, {len(fit.measured)} configurations): "
-                     f"{shares}; predicted {v(fit.best_score)}{unit} [{v(fit.best_score_ci[0])}, "
-                     f"{v(fit.best_score_ci[1])}]; best measured {fit.names[i]} {measured} "
-                     f"({_shares_text(fit.labels, fit.shares[i])}); {fit.level:.0%} intervals, "
-                     f"{fit.resamples:,} resamples")
-        _, cv_rows = mixture_cv_table(fit)
-        lines.append("  leave-one-configuration-out (model: Spearman, RMSE; * used): "
-                     + "; ".join(f"{m}: {rho}, {rmse}" for m, rho, rmse in cv_rows))
-        lines += [f"note ({bench}): {n}" for n in fit.notes]
-    return lines
-
-
-def mixture_cv_table(fit: Any) -> tuple[list[str], list[list[str]]]:
-    """The leave-one-configuration-out table of one fit: headers, rows; the chosen model starred."""
-    headers = ["model", "LOO Spearman", "LOO RMSE"]
-    rows = []
-    for model, scores in fit.cv.items():
-        rmse = scores.get("rmse")
-        rmse_text = "-" if rmse is None else (f"{rmse * 100:.2f} pts" if fit.scale == "logit" else f"{rmse:.3g}")
-        rows.append([model + (" *" if model == fit.model else ""), _num(scores.get("spearman"), "+.2f"), rmse_text])
-    return headers, rows
-
-
-def mixture_markdown(fits: dict[str, Any], analysis: Analysis | None = None,
-                     suggestions: Any = None) -> list[str]:
-    """report.md's "Mixture fit" section: per benchmark the best mixture, a table of its shares with
-    their intervals, the predicted and the best measured score, the cross-validation table."""
-    if not fits:
-        return []
-    md = ["## Mixture fit", ""]
-    for bench, fit in fits.items():
-        v = lambda x, f=fit: mixture_value_text(f, x)  # noqa: E731
-        unit = _mixture_unit(fit)
-        i = best_measured(fit)
-        ci = _measured_ci(analysis, fit.names[i], bench)
-        md += [f"### {bench}", "",
-               f"- model: {fit.model} on the {fit.scale} scale ({len(fit.measured)} configurations over "
-               f"{' / '.join(fit.labels)}; {'higher' if fit.maximize else 'lower'} is better)",
-               f"- predicted best: {v(fit.best_score)}{unit} [{v(fit.best_score_ci[0])}, {v(fit.best_score_ci[1])}]",
-               f"- best measured: {fit.names[i]} {v(fit.measured[i])}{unit}"
-               + (f" [{v(ci[0])}, {v(ci[1])}]" if ci else "") + f" ({_shares_text(fit.labels, fit.shares[i])})",
-               f"- {fit.resamples:,} bootstrap resamples; intervals at {fit.level:.0%}", "",
-               f"| domain | best share | {fit.level:.0%} interval |", "|---|---|---|"]
-        for label, share in zip(fit.labels, fit.best, strict=True):
-            low, high = fit.share_ci.get(label, (None, None))
-            md.append(f"| {label} | {share:.2f} | " + ("-" if low is None else f"[{low:.2f}, {high:.2f}]") + " |")
-        headers, rows = mixture_cv_table(fit)
-        md += ["", "Leave-one-configuration-out cross-validation (* the model used):", "",
-               "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        md += ["| " + " | ".join(r) + " |" for r in rows]
-        md += [""] + [f"- note: {n}" for n in fit.notes] + ([""] if fit.notes else [])
-    if suggestions is not None and len(suggestions):
-        labels = next(iter(fits.values())).labels
-        md += ["Next mixtures to run:", ""] + [f"- {_shares_text(labels, s)}" for s in suggestions] + [""]
-    md += ["Method: each model (scheffe: quadratic Scheffé polynomial; logratio: linear in the additive log-ratios; "
-           "gbt: gradient-boosted trees) is fitted on the score's scale (logit of a rate, log of a loss) and "
-           "scored by leave-one-configuration-out prediction; the model used has the smallest such error "
-           "weighted by each configuration's bootstrap variance. The best mixture is the fit's optimum over a "
-           "dense grid of the simplex; its region is the convex hull of the optima refitted on the bootstrap "
-           "replicates, widened by the neighbourhood of each replicate's best measured mixture, and a share's "
-           "interval is its range over that region.", "",
-           "mixture_fit.csv, mixture_cv.csv and mixture_curves.csv have these numbers unrounded.", ""]
-    return md
-
-
-def suggestion_lines(fits: dict[str, Any], suggestions: Any) -> list[str]:
-    if suggestions is None or not len(suggestions) or not fits:
-        return []
-    labels = next(iter(fits.values())).labels
-    return ["next mixtures to run: " + "; ".join(f"({_shares_text(labels, s)})" for s in suggestions)]
-
-
-def _csv_rows(header: list[str], rows: list[list[Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    for row in rows:
-        w.writerow(["" if v is None else _csv_scalar(float(v) if isinstance(v, np.floating) else v) for v in row])
-    return buf.getvalue()
-
-
-def mixture_fit_csv(fits: dict[str, Any]) -> str:
-    """One row per benchmark x domain: the predicted best share with its interval, and (repeated on
-    every row of the benchmark) the predicted score with its interval and the best measured one."""
-    rows = []
-    for bench, fit in fits.items():
-        i = best_measured(fit)
-        for d, label in enumerate(fit.labels):
-            low, high = fit.share_ci.get(label, (None, None))
-            rows.append([bench, fit.model, fit.scale, label, fit.best[d], low, high, fit.best_score,
-                         fit.best_score_ci[0], fit.best_score_ci[1], fit.names[i], fit.measured[i], fit.shares[i, d],
-                         fit.resamples, fit.level])
-    return _csv_rows(["benchmark", "model", "scale", "label", "best_share", "share_low", "share_high",
-                      "predicted_score", "score_ci_low", "score_ci_high", "best_measured_config",
-                      "best_measured_score", "best_measured_share", "resamples", "level"], rows)
-
-
-def mixture_cv_csv(fits: dict[str, Any]) -> str:
-    rows = [[bench, model, model == fit.model, scores.get("spearman"), scores.get("rmse")]
-            for bench, fit in fits.items() for model, scores in fit.cv.items()]
-    return _csv_rows(["benchmark", "model", "chosen", "loo_spearman", "loo_rmse"], rows)
-
-
-def mixture_suggestions_csv(fits: dict[str, Any], suggestions: Any) -> str:
-    labels = next(iter(fits.values())).labels
-    return _csv_rows(["rank", *labels], [[i + 1, *row] for i, row in enumerate(suggestions)])
-
-
 
 def contamination_lines(cells: list[Cell]) -> list[str]:
     """report.md's contamination section: rows decontamination removed per source and benchmark

@@ -49,6 +49,14 @@ from codemix.recipes.report.plots import (
     reference_points,
 )
 from codemix.recipes.report.simplex_plots import partial_dependence_csv, plot_mixture_fits
+from codemix.recipes.report.simplex_tables import (
+    mixture_cv_csv,
+    mixture_fit_csv,
+    mixture_lines,
+    mixture_markdown,
+    mixture_suggestions_csv,
+    suggestion_lines,
+)
 from codemix.recipes.report.study import Study
 from codemix.recipes.report.tables import (
     base_cell,
@@ -60,13 +68,7 @@ from codemix.recipes.report.tables import (
     csv_text,
     curve_csv,
     markdown_table,
-    mixture_cv_csv,
-    mixture_fit_csv,
-    mixture_lines,
-    mixture_markdown,
-    mixture_suggestions_csv,
     problems_csv,
-    suggestion_lines,
     text_table,
 )
 

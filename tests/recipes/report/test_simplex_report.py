@@ -24,8 +24,13 @@ from codemix.recipes.report.simplex_plots import (
     ternary_figure,
     ternary_xy,
 )
+from codemix.recipes.report.simplex_tables import (
+    mixture_cv_csv,
+    mixture_fit_csv,
+    mixture_lines,
+    mixture_markdown,
+)
 from codemix.recipes.report.study import load_sweep
-from codemix.recipes.report.tables import mixture_cv_csv, mixture_fit_csv, mixture_lines, mixture_markdown
 from codemix.recipes.report.write import write_report
 from helpers.report import write_sweep
 
