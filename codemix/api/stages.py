@@ -88,6 +88,12 @@ def validate(recipes: Sequence[str | os.PathLike[str]] = (), overrides: Sequence
 
             loaded = load_sweep(name, list(overrides))
             cells = len(loaded.cells)
+            if recipe.sweep.proxy is not None:  # the proxy phase's cells too: its own keys may be wrong
+                from codemix.recipes.sweep.proxy import phase_data
+                from codemix.recipes.sweep.runner import read_sweep_recipe
+
+                recipe_path, data = read_sweep_recipe(name, list(overrides))
+                load_sweep(name, list(overrides), data=phase_data(data, "proxy", loaded.out), path=recipe_path)
             if launcher == "slurm":
                 from codemix.recipes.sweep.launchers import LaunchOptions
                 from codemix.recipes.sweep.launchers.slurm import check_cluster

@@ -196,3 +196,13 @@ def test_rank_correlation_per_replicate_equals_scipys():
     assert rho[0] == pytest.approx(1.0)
     for row, r in zip(measured, rho, strict=True):
         assert r == pytest.approx(spearmanr(predicted, row).statistic)
+
+
+def test_validate_checks_the_proxy_phase_too(tmp_path):
+    import codemix
+
+    good = _recipe(tmp_path, "  proxy: {set: {train.max_steps: 2}}")
+    assert codemix.validate([good])[0].cells == 12
+    bad = _recipe(tmp_path, "  proxy: {set: {train.max_stepz: 2}}")
+    with pytest.raises(CodemixError, match="max_stepz"):
+        codemix.validate([bad])
