@@ -39,8 +39,8 @@ quadratic's information I = F' diag(1/var_c) F of the measured mixtures (var_c: 
 bootstrap variance on the scale), the criterion is the average prediction variance over the
 region's points, trace(I^-1 M) with M = mean f(q) f(q)' over them; each step adds the candidate
 (with the median variance) that lowers it most (Sherman-Morrison), among the grid points inside
-the region (or, when fewer than K are, the ones nearest it), never within 0.01 of a measured or
-already chosen mixture.
+the region (or, when fewer than K are, the ones nearest it), never within 0.01 of a measured
+mixture nor within 0.05 of an already chosen one.
 """
 
 from __future__ import annotations
