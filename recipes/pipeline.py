@@ -234,11 +234,13 @@ def _run_recipe(recipe: Recipe, recipe_path: Path, out: Path, *, force: bool, wa
         summary["trained"] = {b: _headline(r) for b, r in results.items()}
         if ref is not None:
             summary["base"] = {b: _headline(r) for b, r in ref.items()}
+        # an eval-only recipe scores a model it did not train: its row is the `model`, not `trained`
+        label = "trained" if recipe.train is not None else "model"
         print()
         print(results_table(summary["trained"], summary["base"], composition=composition,
-                            train=stages.get("train")))
+                            train=stages.get("train"), label=label))
         plot_results(summary["trained"], summary["base"], out / "summary.png", title=recipe.name,
-                     composition=composition)
+                     composition=composition, label=label)
     summary.update({"wall_s": round(time.time() - t0, 2), "versions": package_versions(), "created": utc_now()})
     atomic_write_json(out / "summary.json", summary)
     print(f"\nsummary: {shown(out / 'summary.json')}" + (f", plot: {shown(out / 'summary.png')}" if recipe.eval else ""))

@@ -85,3 +85,26 @@ def test_codemix_eval_of_a_run_directory_calls_it_trained_and_names_the_subset(r
     assert manifest["model"]["checkpoint_manifest_hash"]  # the run directory is identified by its checkpoint
     assert manifest["outputs"]["results.json"]["sha256"]  # recorded after the prompt and subset were added
     assert main(argv) == 0 and "up to date" in capsys.readouterr().out
+
+
+def test_an_eval_only_recipe_calls_its_model_model_not_trained(tmp_path, capsys, monkeypatch):
+    """`codemix run` of a recipe without a train stage scores a model it did not train."""
+    from helpers.generation import save_tiny_byte_llama
+
+    monkeypatch.chdir(tmp_path)
+    save_tiny_byte_llama(tmp_path / "plain")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"""
+name: eval-only
+seed: 1
+output_dir: {tmp_path / "out"}
+eval:
+  model: {tmp_path / "plain"}
+  benchmarks: [humaneval]
+  limit: 2
+  max_new_tokens: 4
+  workers: 1
+""")
+    assert main(["run", str(recipe)]) == 0
+    stdout = capsys.readouterr().out
+    assert "\nmodel " in stdout and "\ntrained " not in stdout
