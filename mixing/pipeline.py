@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -273,7 +272,6 @@ def build_mixture(mix: MixConfig, *, seed: int, out_dir: str | Path, recipe: dic
     inputs_hash, fp, refs = inputs_fingerprint(mix, seed)
     data_path = out_dir / DATA_FILES[mix.output_format]
     with stage_dir_guard(out_dir, what="codemix mix", wait=wait):
-        _remove_leftovers(out_dir)
         state = stage_state(out_dir, inputs_hash)
         if state.current and not data_path.is_file():
             state.kind, state.problems = "damaged", [f"{data_path} is missing"]
@@ -295,17 +293,6 @@ def build_mixture(mix: MixConfig, *, seed: int, out_dir: str | Path, recipe: dic
                                  new_hash=recipe_hash, keep=keep)
         with _allocator():
             return _build(mix, seed, out_dir, data_path, recipe, recipe_hash, inputs_hash, fp, refs, t0), True
-
-
-def _remove_leftovers(out_dir: Path) -> None:
-    """Temporary files of a killed build (`.data.jsonl.tmp-<pid>`, see atomic_path): under the
-    lock nobody else writes here, so every one left is from a dead process. Without this, each
-    kill during the data write left a full-size copy of the mixture behind for good."""
-    for leftover in (*out_dir.glob(".*.tmp-*"), *out_dir.glob(".*.old-*")):
-        if leftover.is_dir() and not leftover.is_symlink():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
 
 
 def _build(mix: MixConfig, seed: int, out_dir: Path, data_path: Path, recipe: dict, recipe_hash: str,

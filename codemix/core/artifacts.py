@@ -87,6 +87,38 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+_LEFTOVER = re.compile(r"\..+\.(?:tmp|old)-(\d+)")  # atomic_path's `.NAME.tmp-PID` / `.NAME.old-PID`
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_leftovers(directory: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries atomic_path left in `directory` when its process was killed (a
+    SIGKILL skips the clean-up): every `.NAME.tmp-PID` / `.NAME.old-PID` whose process is gone.
+    Called under the directory's lock (stage_dir_guard), where no live writer of this directory
+    but ourselves exists; the PID check keeps a temporary of a live process on this host anyway.
+    Without it, each kill during a mixture's data write left a full-size copy behind for good."""
+    removed = []
+    directory = Path(directory)
+    if not directory.is_dir():
+        return removed
+    for leftover in directory.glob(".*"):
+        m = _LEFTOVER.fullmatch(leftover.name)
+        if m is None or _process_alive(int(m.group(1))):
+            continue
+        _remove(leftover)
+        removed.append(leftover)
+    return removed
+
+
 def _remove(p: Path) -> None:
     if p.is_dir() and not p.is_symlink():
         shutil.rmtree(p, ignore_errors=True)
@@ -252,13 +284,15 @@ def announce_replacement(stage: str, stage_dir: str | os.PathLike, *, old: dict[
 
 @contextlib.contextmanager
 def stage_dir_guard(directory: str | os.PathLike, *, what: str, wait: float | bool = False) -> Iterator[Path]:
-    """Hold the directory's lock (codemix.core.locks) for the body, and name the directory in an OS
-    error that carries no file name (a failed write() on an open file reports only the errno)."""
+    """Hold the directory's lock (codemix.core.locks) for the body, remove what killed writers left
+    there (remove_leftovers), and name the directory in an OS error that carries no file name (a
+    failed write() on an open file reports only the errno)."""
     from codemix.core.locks import LockHeld, locked
 
     directory = Path(directory)
     try:
         with locked(directory, what=what, wait=wait):
+            remove_leftovers(directory)
             yield directory
     except LockHeld as e:
         if wait is False and e.args:  # name the flag that waits (the lock module does not know it)

@@ -1,6 +1,7 @@
 """Shared foundations: atomic writes never leave half-written artifacts; manifests gate re-runs."""
 
 import json
+import os
 
 import pytest
 
@@ -66,3 +67,26 @@ def test_sha256_dir_sees_content_and_names(tmp_path):
 def test_atomic_write_json_round_trips(tmp_path):
     atomic_write_json(tmp_path / "m.json", {"k": [1, "é"]})
     assert json.loads((tmp_path / "m.json").read_text(encoding="utf-8")) == {"k": [1, "é"]}
+
+
+def test_a_stage_guard_removes_what_killed_writers_left_and_keeps_live_ones(tmp_path):
+    """atomic_path's temporaries of a dead process (SIGKILL skips its clean-up) go when the next
+    writer takes the directory's lock; one of a live process, and ordinary dot files, stay."""
+    import subprocess
+    import sys
+
+    from codemix.core.artifacts import stage_dir_guard
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    (tmp_path / f".data.jsonl.tmp-{dead_pid}").write_text("half a mixture")
+    (tmp_path / f".model.old-{dead_pid}").mkdir()
+    (tmp_path / f".model.old-{dead_pid}" / "weights").write_text("x")
+    live = tmp_path / f".summary.json.tmp-{os.getpid()}"
+    live.write_text("being written")
+    kept = [tmp_path / ".gitignore", tmp_path / ".notes.tmp-abc"]
+    for p in kept:
+        p.write_text("mine")
+    with stage_dir_guard(tmp_path, what="test"):
+        names = sorted(p.name for p in tmp_path.iterdir() if p.name != ".lock")
+    assert names == sorted([live.name, *(p.name for p in kept)])
