@@ -273,20 +273,24 @@ def _proxy_target_report(directory: Path, *, out: str | os.PathLike[str] | None,
 
     choice = read_choice(directory) or {}
     target = target or choice.get("target")
+    target_dir = choice.get("target_dir", TARGET_DIR)
     out_dir = Path(out) if out is not None else directory / "report"
-    texts, files = [], []
-    for phase in (choice.get("proxy", PROXY_DIR), choice.get("target_dir", TARGET_DIR)):
+    texts, files, target_analysis = [], [], None
+    for phase in (choice.get("proxy", PROXY_DIR), target_dir):
         if not (directory / phase / "sweep.json").is_file():
             continue
         study = for_target(load_sweep(directory / phase, k=k), target)
         if not study.done:
             continue
         analysis = analyse(study, resamples=resamples, seed=seed, alpha=alpha, fit=fit, suggest_k=suggest)
+        if phase == target_dir and target == choice.get("target"):  # the check reuses its bootstrap
+            target_analysis = analysis
         written = write_report(study, analysis, out_dir / phase)
         texts.append(f"== {phase} phase ({directory / phase}) ==\n{written.text}")
         files += list(written.files)
-    if (directory / choice.get("target_dir", TARGET_DIR) / "sweep.json").is_file():
-        text, more = write_proxy_target(proxy_target(directory, resamples=resamples, seed=seed, k=k), out_dir)
+    if (directory / target_dir / "sweep.json").is_file():
+        checked = proxy_target(directory, resamples=resamples, seed=seed, k=k, analysis=target_analysis)
+        text, more = write_proxy_target(checked, out_dir)
         texts.append(f"== proxy -> target ==\n{text}")
         files += more
     else:

@@ -16,7 +16,7 @@ import numpy as np
 
 from codemix.core.errors import CodemixError
 from codemix.recipes.report.curve import CHOICES, BestLocation, best_location, suggest
-from codemix.recipes.report.data import Cell, headline
+from codemix.recipes.report.data import Cell, headline, lower_is_better
 from codemix.recipes.report.simplex import CHOICES as MIXTURE_CHOICES
 from codemix.recipes.report.simplex import fit_mixture, suggest_mixtures
 from codemix.recipes.report.stats import (
@@ -34,9 +34,9 @@ from codemix.recipes.report.stats import (
     verdict,
 )
 from codemix.recipes.report.study import Study
+from codemix.recipes.sweep.config import MIXTURE_KEY
 
 AVERAGE = "average"
-MIXTURE_KEY = "mix.domain_shares"  # what a sweep's `mixture:` design sets (recipes/sweep/config.py)
 # An axis whose values are all positive and span two decades or more (the number of rules I =
 # 10 ... 10,000) is read on a log scale: plotted so, and its best value fitted in log10 of it,
 # where a quadratic on the raw values would be decided by the largest value alone.
@@ -201,7 +201,7 @@ def analyse(study: Study, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, 
         for r, p in zip(rows, holm([r.p_value for r in rows]), strict=True):
             r.p_holm = float(p)
             # a loss (--target loss:DOMAIN) is better lower: the verdict reads the difference's sign so
-            r.verdict = verdict(-r.delta if r.metric == "loss" else r.delta, r.p_holm, alpha)
+            r.verdict = verdict(-r.delta if lower_is_better(r.metric) else r.delta, r.p_holm, alpha)
     if labels:  # the configurations differ only in their domain shares: a fit on the simplex
         if fit != "none":
             _mixture(out, configs, labels, boots, suggest_k)
@@ -366,7 +366,7 @@ def mixture_labels(configs: list[Config]) -> list[str] | None:
 
 def _mixture_scale(metric: str, values: np.ndarray) -> tuple[str, bool]:
     """(scale, maximize): losses on the log scale and minimised; rates on the logit scale."""
-    if "loss" in metric or "perplexity" in metric:
+    if lower_is_better(metric):
         return "log", False
     return ("logit" if np.all((values >= 0) & (values <= 1)) else "identity"), True
 

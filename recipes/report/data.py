@@ -47,7 +47,10 @@ class Outcome:
     single_sample: bool = False  # one sample per problem (greedy): McNemar applies
     path: str | None = None
     problems_per_run: bool = False  # problems drawn from each run's own mixture: compared unpaired
-    lower_is_better: bool = False  # a loss (`loss:<domain>`): smaller values are the better ones
+
+    @property
+    def lower_is_better(self) -> bool:
+        return lower_is_better(self.metric)
 
     @classmethod
     def from_results(cls, results: dict[str, Any], path: str | Path | None = None, k: int = 1) -> Outcome:
@@ -138,7 +141,12 @@ def load_eval_dir(eval_dir: Path, k: int = 1) -> dict[str, Outcome]:
 
 GROUP_SEP = ":"  # `markov:unseen`: the group `unseen` of the benchmark `markov`
 LOSS_PREFIX = "loss" + GROUP_SEP  # `loss:code`: the validation loss on the domain `code`
-VALIDATION_LOSS_FILE = "validation_loss.json"  # written by the train stage (codemix.finetune.validation)
+LOSS_METRIC = "loss"  # Outcome.metric of a validation loss; the one metric where smaller is better
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether smaller values of `metric` are the better ones (verdicts, tables and fits read it)."""
+    return metric == LOSS_METRIC
 
 
 def validation_outcomes(run_dir: Path) -> dict[str, Outcome]:
@@ -148,6 +156,7 @@ def validation_outcomes(run_dir: Path) -> dict[str, Outcome]:
     (mix.validation), so the scores pair across cells like a benchmark's problems; the problem
     set is named by a hash of the row ids, which differs when two runs held out other rows."""
     from codemix.core.artifacts import hash_json
+    from codemix.finetune.validation import VALIDATION_LOSS_FILE
 
     path = Path(run_dir) / "train" / VALIDATION_LOSS_FILE
     if not path.is_file():
@@ -167,8 +176,8 @@ def validation_outcomes(run_dir: Path) -> dict[str, Outcome]:
             raise CodemixError(f"{path}: domain {domain}: rows {missing[:3]} have no loss in per_row")
         scores = np.array([float(per_row[i]) for i in ids])
         name = f"{LOSS_PREFIX}{domain}"
-        out[name] = Outcome(name, "loss", float(block.get("mean", scores.mean())), None, len(ids),
-                            hash_json(sorted(ids)), ids, scores, False, str(path), lower_is_better=True)
+        out[name] = Outcome(name, LOSS_METRIC, float(block.get("mean", scores.mean())), None, len(ids),
+                            hash_json(sorted(ids)), ids, scores, False, str(path))
     return out
 
 

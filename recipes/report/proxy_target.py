@@ -82,7 +82,10 @@ def spearman_rows(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
 
 
 def proxy_target(out_dir: Path, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-                 level: float = DEFAULT_LEVEL, k: int = 1) -> ProxyTarget:
+                 level: float = DEFAULT_LEVEL, k: int = 1, analysis: Any = None) -> ProxyTarget:
+    """The check of a proxy study in `out_dir`. `analysis`: the target phase already analysed on
+    the proxy's target (what `codemix report` computed for report/target/), so its bootstrap is
+    not drawn twice; else the target phase is read and analysed here."""
     from codemix.recipes.report.analysis import AVERAGE, analyse
     from codemix.recipes.report.data import headline
     from codemix.recipes.report.study import load_sweep
@@ -98,10 +101,12 @@ def proxy_target(out_dir: Path, *, resamples: int = DEFAULT_RESAMPLES, seed: int
     target_dir = out_dir / choice.get("target_dir", TARGET_DIR)
     if not (target_dir / "sweep.json").is_file():
         raise CodemixError(f"{target_dir}: the target phase has not started (the proxy phase or its fit is not done)")
-    study = for_target(load_sweep(target_dir, k=k), target)
-    if not study.done:
-        raise CodemixError(f"{target_dir}: no target cell has results yet")
-    analysis = analyse(study, resamples=resamples, seed=seed, level=level, fit="none")
+    if analysis is None:
+        study = for_target(load_sweep(target_dir, k=k), target)
+        if not study.done:
+            raise CodemixError(f"{target_dir}: no target cell has results yet")
+        analysis = analyse(study, resamples=resamples, seed=seed, level=level, fit="none")
+    level = analysis.level
     bench = target if target in analysis.boots else None
     if target == "average" or bench is None:
         heads = headline(analysis.benchmarks)

@@ -15,7 +15,7 @@ from typing import Any
 
 from codemix.mixing.report import contamination_rows, format_table
 from codemix.recipes.report.analysis import Analysis, axis_label
-from codemix.recipes.report.data import Cell, Outcome, headline
+from codemix.recipes.report.data import LOSS_METRIC, Cell, Outcome, headline
 
 
 @dataclass
@@ -24,9 +24,6 @@ class Column:
     csv: str  # header in CSV
     text_value: Callable[[Any], str]
     csv_value: Callable[[Any], Any]
-
-
-LOSS_METRIC = "loss"  # Outcome.metric of a per-domain validation loss (lower is better)
 
 
 def pct(value: float | None) -> str:

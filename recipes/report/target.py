@@ -12,9 +12,8 @@ from __future__ import annotations
 import dataclasses
 
 from codemix.core.errors import CodemixError
+from codemix.recipes.report.data import LOSS_PREFIX
 from codemix.recipes.report.study import Study
-
-LOSS_PREFIX = "loss:"
 
 
 def is_loss(target: str | None) -> bool:

@@ -46,10 +46,8 @@ def proxy_overrides(data: dict[str, Any], assignments: list[str]) -> dict[str, A
     sweep = data.get("sweep")
     if not isinstance(sweep, dict):
         raise CodemixError("--proxy: the recipe has no sweep: section")
-    block = sweep.setdefault("proxy", {}) or {}
-    sweep["proxy"] = block
-    values = block.setdefault("set", {}) or {}
-    block["set"] = values
+    block = sweep["proxy"] = sweep.get("proxy") or {}
+    values = block["set"] = block.get("set") or {}
     for item in assignments:
         key, sep, raw = item.partition("=")
         if not sep or not key:

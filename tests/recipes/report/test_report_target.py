@@ -15,8 +15,7 @@ ROWS = tuple(f"val-{i}" for i in range(40))
 
 def _loss(value: float, rng) -> Outcome:
     scores = np.clip(rng.normal(value, 0.05, len(ROWS)), 0.01, None)
-    return Outcome("loss:code", "loss", float(scores.mean()), None, len(ROWS), "h", ROWS, scores, False,
-                   lower_is_better=True)
+    return Outcome("loss:code", "loss", float(scores.mean()), None, len(ROWS), "h", ROWS, scores, False)
 
 
 def _pass(rate: float, rng) -> Outcome:

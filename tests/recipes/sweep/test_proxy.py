@@ -167,6 +167,9 @@ def test_proxy_to_target_end_to_end(tmp_path, capsys):
     pt = json.loads((report.out_dir / "proxy_target.json").read_text())
     assert len(pt["rows"]) == 3 and pt["regret"] >= 0
     assert pt["compute"]["full_grid_cells"] == 12 and pt["compute"]["proxy_cells"] == 12
+    assert 0 < pt["compute"]["spent_share"]  # every cell recorded its CPU seconds (status.json cpu_s)
+    status = json.loads(next((out / "proxy" / "cells").glob("*/status.json")).read_text())
+    assert status["cpu_s"] > 0
     assert (report.out_dir / "proxy_target.png").stat().st_size > 10_000
     assert (report.out_dir / "proxy" / "report.md").is_file() and (report.out_dir / "target" / "report.md").is_file()
 
@@ -206,3 +209,14 @@ def test_validate_checks_the_proxy_phase_too(tmp_path):
     bad = _recipe(tmp_path, "  proxy: {set: {train.max_stepz: 2}}")
     with pytest.raises(CodemixError, match="max_stepz"):
         codemix.validate([bad])
+
+
+def test_the_cli_proxy_flag_plans_both_phases(tmp_path, capsys):
+    from codemix.recipes.cli import main
+
+    path = _recipe(tmp_path)
+    assert main(["sweep", str(path), "--proxy", "train.max_steps=2", "--plan"]) == 0
+    stdout = capsys.readouterr().out
+    assert "proxy -> target: the 12-cell design at the proxy scale (train.max_steps=2)" in stdout
+    assert "target phase: chosen after the proxy phase's fit (not yet)" in stdout
+    assert not (tmp_path / "out" / "proxy" / "cells").exists()  # a plan runs nothing
